@@ -1,0 +1,1 @@
+"""Corpora, manifests (Kaldi data dirs), protocols, the synthetic voice pool."""
