@@ -20,6 +20,12 @@ from speakerrpl.errors import SpeakerRPLError
 # One entry per subcommand module of this package, in the order shown by --help.
 COMMAND_MODULES: tuple[str, ...] = (
     "embed",
+    "frontends",
+    "registry",
+    "serve",
+    "evaluate",
+    "corpus",
+    "protocol",
 )
 
 

@@ -77,7 +77,9 @@ def read_data_dir(data_dir: str | Path) -> list[Utterance]:
                 f"{wav_scp}: utterance {utt!r} uses a piped command; only file paths are supported"
             )
         path = Path(location)
-        utterances.append(Utterance(utt, path if path.is_absolute() else data_dir / path, speakers[utt]))
+        utterances.append(
+            Utterance(utt, path if path.is_absolute() else data_dir / path, speakers[utt])
+        )
     return utterances
 
 

@@ -1,0 +1,268 @@
+"""Audio input: read, validate, downmix and resample to 16 kHz mono float32 in [-1, 1].
+
+Every frontend consumes the waveform this module produces. Files are read with soundfile
+(WAV, FLAC, OGG/Vorbis and whatever else the installed libsndfile supports) and resampled with
+soxr; torchaudio is not used.
+
+Bad input raises a specific :class:`~speakerrpl.errors.AudioError` subclass:
+
+- :class:`~speakerrpl.errors.AudioReadError`: missing, unreadable or not audio;
+- :class:`~speakerrpl.errors.AudioTooShortError`: empty, or less speech than ``min_duration``;
+- :class:`~speakerrpl.errors.AudioNonFiniteError`: NaN or infinite samples;
+- :class:`~speakerrpl.errors.AudioTooLongError`: longer than ``max_duration``.
+
+Speech is measured by :func:`speech_duration`, a simple energy-based activity detector (see its
+docstring): it counts loud-enough frames and does not tell speech from other sounds.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speakerrpl.errors import (
+    AudioNonFiniteError,
+    AudioReadError,
+    AudioTooLongError,
+    AudioTooShortError,
+    InvalidInputError,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "DEFAULT_MAX_DURATION",
+    "DEFAULT_MIN_DURATION",
+    "SAMPLE_RATE",
+    "load_audio",
+    "load_audio_bytes",
+    "prepare_wave",
+    "speech_duration",
+]
+
+SAMPLE_RATE = 16_000
+"""The sample rate (Hz) of every waveform this module returns."""
+DEFAULT_MIN_DURATION = 0.5
+"""Default minimum amount of speech, in seconds."""
+DEFAULT_MAX_DURATION = 600.0
+"""Default cap on the total duration, in seconds."""
+
+# Energy detector settings: 25 ms frames every 10 ms; a frame is active when its RMS level is
+# above both an absolute floor and a level relative to the loudest frame of the recording.
+_FRAME_S, _HOP_S = 0.025, 0.010
+_ABS_FLOOR_DB = -55.0
+_REL_FLOOR_DB = -40.0
+
+
+def speech_duration(wave: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """Seconds of activity in ``wave`` by a simple energy-based detector.
+
+    The signal is cut into 25 ms frames every 10 ms; a frame counts as active when its RMS level
+    is above -55 dBFS and within 40 dB of the loudest frame. The result is the number of active
+    frames times 10 ms. It is a cheap guard against silent or near-silent input, not a speech
+    classifier: a loud tone counts as "speech".
+
+    Args:
+        wave: mono float waveform in [-1, 1].
+        sample_rate: its sample rate in Hz.
+
+    Example:
+        >>> t = np.arange(16000) / 16000
+        >>> round(speech_duration(0.1 * np.sin(2 * np.pi * 200 * t).astype(np.float32)), 2)
+        0.98
+        >>> speech_duration(np.zeros(16000, dtype=np.float32))
+        0.0
+    """
+    frame, hop = int(_FRAME_S * sample_rate), int(_HOP_S * sample_rate)
+    if wave.size < frame:
+        return 0.0
+    frames = np.lib.stride_tricks.sliding_window_view(wave.astype(np.float64), frame)[::hop]
+    rms_db = 10.0 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    threshold = max(_ABS_FLOOR_DB, float(rms_db.max()) + _REL_FLOOR_DB)
+    return float(np.count_nonzero(rms_db > threshold)) * _HOP_S
+
+
+def _to_float(wave: np.ndarray) -> np.ndarray:
+    """Integer PCM -> float in [-1, 1]; float input is kept as is."""
+    if wave.dtype.kind == "f":
+        return wave.astype(np.float32, copy=False)
+    if wave.dtype.kind == "i":
+        return (wave.astype(np.float64) / float(2 ** (8 * wave.dtype.itemsize - 1))).astype(
+            np.float32
+        )
+    if wave.dtype.kind == "u":
+        half = float(2 ** (8 * wave.dtype.itemsize - 1))
+        return ((wave.astype(np.float64) - half) / half).astype(np.float32)
+    raise InvalidInputError(f"expected a numeric waveform array, got dtype {wave.dtype}")
+
+
+def prepare_wave(
+    wave: np.ndarray,
+    sample_rate: int,
+    *,
+    min_duration: float = DEFAULT_MIN_DURATION,
+    max_duration: float = DEFAULT_MAX_DURATION,
+    source: str = "audio",
+) -> np.ndarray:
+    """Validate an in-memory waveform and convert it to 16 kHz mono float32 in [-1, 1].
+
+    Args:
+        wave: samples as ``(frames,)`` or ``(frames, channels)`` (soundfile's layout); float
+            (expected in [-1, 1]) or integer PCM.
+        sample_rate: its sample rate in Hz.
+        min_duration: minimum seconds of speech (:func:`speech_duration`); 0 disables the check.
+        max_duration: maximum total seconds; longer input is refused.
+        source: what the audio is, for error messages (e.g. a file name).
+
+    Returns:
+        1-D float32 array at 16 kHz, clipped to [-1, 1].
+
+    Raises:
+        AudioTooShortError: empty, or less speech than ``min_duration``.
+        AudioTooLongError: longer than ``max_duration``.
+        AudioNonFiniteError: NaN or infinite samples.
+        InvalidInputError: wrong shape or sample rate.
+
+    Example:
+        >>> t = np.arange(8000) / 8000
+        >>> wave = 0.3 * np.sin(2 * np.pi * 300 * t)  # 1 s at 8 kHz
+        >>> out = prepare_wave(np.stack([wave, wave], axis=1), 8000)
+        >>> out.shape, out.dtype
+        ((16000,), dtype('float32'))
+    """
+    wave = np.asarray(wave)
+    if wave.ndim not in (1, 2):
+        raise InvalidInputError(
+            f"{source}: expected samples shaped (frames,) or (frames, channels), "
+            f"got shape {wave.shape}"
+        )
+    if int(sample_rate) <= 0:
+        raise InvalidInputError(f"{source}: sample rate must be positive, got {sample_rate}")
+    if wave.shape[0] == 0 or wave.size == 0:
+        raise AudioTooShortError(f"{source}: the audio is empty (0 samples)")
+    duration = wave.shape[0] / sample_rate
+    if duration > max_duration:
+        raise AudioTooLongError(
+            f"{source}: {duration:.1f} s of audio is longer than the {max_duration:g} s cap "
+            "(raise max_duration to accept it)"
+        )
+    wave = _to_float(wave)
+    if not np.isfinite(wave).all():
+        bad = int(np.count_nonzero(~np.isfinite(wave)))
+        raise AudioNonFiniteError(f"{source}: {bad} sample(s) are NaN or infinite")
+    if wave.ndim == 2:
+        wave = wave.mean(axis=1, dtype=np.float32)
+    if sample_rate != SAMPLE_RATE:
+        import soxr
+
+        wave = soxr.resample(wave, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    peak = float(np.abs(wave).max()) if wave.size else 0.0
+    if peak > 1.0:
+        logger.warning("%s: peak %.3f exceeds 1.0; clipping to [-1, 1]", source, peak)
+        wave = np.clip(wave, -1.0, 1.0)
+    if min_duration > 0:
+        speech = speech_duration(wave, SAMPLE_RATE)
+        if speech < min_duration:
+            raise AudioTooShortError(
+                f"{source}: {speech:.2f} s of speech found in {duration:.2f} s of audio; "
+                f"at least {min_duration:g} s is needed"
+            )
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _read(file: Any, source: str, max_duration: float) -> tuple[np.ndarray, int]:
+    """Read samples with soundfile, refusing over-long input before decoding it."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(file) as handle:
+            rate = int(handle.samplerate)
+            if handle.frames > 0 and handle.frames / rate > max_duration:
+                raise AudioTooLongError(
+                    f"{source}: {handle.frames / rate:.1f} s of audio is longer than the "
+                    f"{max_duration:g} s cap (raise max_duration to accept it)"
+                )
+            data = handle.read(dtype="float32", always_2d=True)
+    except AudioTooLongError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioReadError(f"{source}: not a readable audio file ({exc})") from exc
+    return data, rate
+
+
+def load_audio(
+    path: str | Path,
+    *,
+    min_duration: float = DEFAULT_MIN_DURATION,
+    max_duration: float = DEFAULT_MAX_DURATION,
+) -> np.ndarray:
+    """Read an audio file as 16 kHz mono float32 in [-1, 1].
+
+    Any sample rate and channel count are accepted; channels are averaged and the signal is
+    resampled with soxr.
+
+    Args:
+        path: a WAV, FLAC or OGG file (anything libsndfile reads).
+        min_duration: minimum seconds of speech (0 disables the check).
+        max_duration: maximum total seconds.
+
+    Raises:
+        AudioReadError: the file is missing, unreadable, or not audio.
+        AudioTooShortError, AudioTooLongError, AudioNonFiniteError: see :func:`prepare_wave`.
+
+    Example:
+        >>> import tempfile, soundfile as sf
+        >>> path = tempfile.mktemp(suffix=".flac")
+        >>> t = np.arange(44100) / 44100
+        >>> sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * t), 44100)
+        >>> load_audio(path).shape
+        (16000,)
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not" if path.is_dir() else "does not exist; expected"
+        raise AudioReadError(f"{path}: {what} an audio file")
+    data, rate = _read(str(path), str(path), max_duration)
+    return prepare_wave(
+        data, rate, min_duration=min_duration, max_duration=max_duration, source=str(path)
+    )
+
+
+def load_audio_bytes(
+    data: bytes,
+    *,
+    min_duration: float = DEFAULT_MIN_DURATION,
+    max_duration: float = DEFAULT_MAX_DURATION,
+    source: str = "uploaded audio",
+) -> np.ndarray:
+    """Decode an encoded audio file held in memory (e.g. an upload) like :func:`load_audio`.
+
+    Args:
+        data: the bytes of a WAV, FLAC or OGG file.
+        min_duration: minimum seconds of speech (0 disables the check).
+        max_duration: maximum total seconds.
+        source: what the audio is, for error messages.
+
+    Raises:
+        AudioReadError: the bytes are empty or not a readable audio file.
+        AudioTooShortError, AudioTooLongError, AudioNonFiniteError: see :func:`prepare_wave`.
+
+    Example:
+        >>> import soundfile as sf
+        >>> buf = io.BytesIO()
+        >>> sf.write(buf, np.full(16000, 0.2), 16000, format="WAV")
+        >>> load_audio_bytes(buf.getvalue()).shape
+        (16000,)
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidInputError(f"{source}: expected bytes, got {type(data).__name__}")
+    if len(data) == 0:
+        raise AudioReadError(f"{source}: no data (0 bytes)")
+    samples, rate = _read(io.BytesIO(bytes(data)), source, max_duration)
+    return prepare_wave(
+        samples, rate, min_duration=min_duration, max_duration=max_duration, source=source
+    )

@@ -1,0 +1,34 @@
+"""Rejection-threshold calibration from enrollment-time data alone (SPEC section 10)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from speakerrpl.errors import InvalidInputError
+
+
+def threshold_for_far(impostor_scores: np.ndarray, target_far: float) -> float:
+    """The smallest threshold whose false-acceptance rate on ``impostor_scores`` is <= target.
+
+    A sample is accepted when its score is ``>= threshold``. ``impostor_scores`` are the
+    highest target scores of utterances that must be rejected (held-out synthetic voices).
+
+    Args:
+        impostor_scores: (N,) max target score of each impostor utterance.
+        target_far: wanted false-acceptance rate in [0, 1).
+
+    Example:
+        >>> threshold_for_far(np.arange(100.0), 0.05) > 94.0
+        True
+        >>> float(np.mean(np.arange(100.0) >= threshold_for_far(np.arange(100.0), 0.05)))
+        0.05
+    """
+    s = np.sort(np.asarray(impostor_scores, dtype=np.float64).ravel())[::-1]
+    if s.size == 0 or not np.all(np.isfinite(s)):
+        raise InvalidInputError("calibration needs at least one finite impostor score")
+    if not 0 <= target_far < 1:
+        raise InvalidInputError(f"target_far must be in [0, 1), got {target_far}")
+    k = int(np.floor(target_far * s.size + 1e-9))  # impostors we may accept
+    if k >= s.size:
+        return float(s[-1])
+    return float(np.nextafter(s[k], np.inf))

@@ -1,0 +1,90 @@
+"""``speakerrpl corpus``: build the offline synthetic corpus and print its cosine baseline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``corpus`` subcommand (``build``, ``baseline``)."""
+    parser = subparsers.add_parser(
+        "corpus",
+        help="build the offline multi-voice speech corpus",
+        description="Synthesise the offline corpus (DIR/eval, DIR/pool) and score it.",
+    )
+    sub = parser.add_subparsers(dest="corpus_command", metavar="ACTION")
+    sub.required = True
+    build = sub.add_parser(
+        "build",
+        help="synthesise DIR/eval and DIR/pool, then print the cosine baseline per condition",
+    )
+    build.add_argument("--out", required=True, help="output directory")
+    build.add_argument("--size", default="demo", choices=["demo", "tiny"], help="default demo")
+    build.add_argument("--seed", type=int, default=0, help="default 0")
+    build.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    build.add_argument(
+        "--kokoro", type=int, default=0, help="extra Kokoro-82M pool voices (slow; default 0)"
+    )
+    build.add_argument("--frontend", default="campplus", help="frontend of the baseline")
+    build.add_argument("--no-baseline", action="store_true", help="skip the cosine baseline")
+    build.set_defaults(func=run_build)
+    base = sub.add_parser("baseline", help="cosine baseline per condition of embedded DIR/eval")
+    base.add_argument("--embeddings", required=True, help=".npz of DIR/eval (speakerrpl embed)")
+    base.add_argument("--data", default=None, help="DIR/eval, for voices.csv stratification")
+    base.add_argument("--seed", type=int, default=0, help="default 0")
+    base.set_defaults(func=run_baseline)
+
+
+def _print_baseline(results: dict[str, dict[str, float]]) -> None:
+    print(f"{'condition':<10} {'cosine EER %':>12} {'closed-set ACC %':>16}")
+    for condition, row in results.items():
+        print(f"{condition:<10} {100 * row['eer']:>12.2f} {100 * row['accuracy']:>16.2f}")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """Build, report the counts and time, then embed DIR/eval and print the baseline."""
+    from pathlib import Path
+
+    from speakerrpl.data.baseline import embed_and_score_corpus
+    from speakerrpl.data.corpus import build_corpus
+
+    info = build_corpus(
+        args.out, size=args.size, seed=args.seed, jobs=args.jobs, kokoro=args.kokoro
+    )
+    print(
+        f"built {args.out}: {info['eval_voices']:.0f} eval voices "
+        f"({info['eval_utterances']:.0f} clean utterances + {info['condition_copies']:.0f} "
+        f"test-condition copies), {info['pool_voices']:.0f} pool voices "
+        f"in {info['total_s']:.1f} s (synthesis {info['synthesis_s']:.1f} s)"
+    )
+    if args.no_baseline:
+        return 0
+    print(f"embedding with {args.frontend} for the cosine baseline ...", flush=True)
+    results, failed = embed_and_score_corpus(
+        Path(args.out) / "eval",
+        args.frontend,
+        seed=args.seed,
+        jobs=args.jobs,
+        progress=sys.stderr.isatty(),
+    )
+    if failed:
+        print(f"speakerrpl corpus: {failed} utterance(s) could not be embedded", file=sys.stderr)
+    print(
+        f"cosine baseline ({args.frontend}; centroids of 3 clean enrollment utterances, "
+        "20 targets (at most half the voices), every other voice unknown, up to 4 test "
+        "utterances per voice, 5 folds):"
+    )
+    _print_baseline(results)
+    return 0
+
+
+def run_baseline(args: argparse.Namespace) -> int:
+    """Print the cosine baseline of an embedded corpus."""
+    from speakerrpl.data.baseline import corpus_baseline
+    from speakerrpl.data.corpus import read_voices
+    from speakerrpl.embeddings import EmbeddingSet
+
+    voices = read_voices(args.data) if args.data else None
+    _print_baseline(corpus_baseline(EmbeddingSet.load(args.embeddings), voices, seed=args.seed))
+    return 0

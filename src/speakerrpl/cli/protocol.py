@@ -1,0 +1,103 @@
+"""``speakerrpl protocol``: make and check seeded few-shot open-set protocols."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``protocol`` subcommand (``make``, ``check``)."""
+    parser = subparsers.add_parser(
+        "protocol",
+        help="make or check few-shot open-set protocols (JSON with a content hash)",
+        description="Seeded few-shot open-set folds over the clean utterances of a corpus.",
+    )
+    sub = parser.add_subparsers(dest="protocol_command", metavar="ACTION")
+    sub.required = True
+    make = sub.add_parser("make", help="draw folds and write them as JSON")
+    source = make.add_mutually_exclusive_group(required=True)
+    source.add_argument("--embeddings", help="embeddings .npz (utt_ids, speakers)")
+    source.add_argument("--data", help="Kaldi data dir (e.g. DIR/eval of the corpus)")
+    make.add_argument("--voices", default=None, help="voices.csv for stratification")
+    make.add_argument("--targets", type=int, required=True, help="K targets per fold")
+    make.add_argument("--enroll", type=int, required=True, help="enrollment utterances each")
+    make.add_argument("--unknowns", type=int, required=True, help="unknown speakers per fold")
+    make.add_argument("--folds", type=int, default=5, help="default 5")
+    make.add_argument("--seed", type=int, default=0, help="default 0")
+    make.add_argument(
+        "--conditions",
+        default="auto",
+        help="comma-separated test conditions, or 'auto' (clean + every complete one)",
+    )
+    make.add_argument(
+        "--exclude", default="", help="comma-separated speakers never used (e.g. pool voices)"
+    )
+    make.add_argument("--out", required=True, help="output .json")
+    make.set_defaults(func=run_make)
+    check = sub.add_parser("check", help="validate a protocol against embeddings or a corpus")
+    check.add_argument("protocol", help="protocol .json")
+    group = check.add_mutually_exclusive_group(required=True)
+    group.add_argument("--embeddings", help="embeddings .npz")
+    group.add_argument("--data", help="Kaldi data dir")
+    check.set_defaults(func=run_check)
+
+
+def _ids_and_speakers(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    if args.embeddings:
+        from speakerrpl.embeddings import EmbeddingSet
+
+        emb = EmbeddingSet.load(args.embeddings)
+        return emb.utt_ids.tolist(), emb.speakers.tolist()
+    from speakerrpl.data.kaldi import read_data_dir
+
+    utts = read_data_dir(args.data)
+    return [u.utt_id for u in utts], [u.speaker for u in utts]
+
+
+def run_make(args: argparse.Namespace) -> int:
+    """Draw the folds, save them, print a summary."""
+    from pathlib import Path
+
+    from speakerrpl.data.conditions import available_conditions, clean_utterances
+    from speakerrpl.data.corpus import read_voices
+    from speakerrpl.data.protocols import make_protocol, save_protocol
+
+    ids, speakers = _ids_and_speakers(args)
+    voices_path = args.voices or (
+        str(Path(args.data) / "voices.csv")
+        if args.data and (Path(args.data) / "voices.csv").is_file()
+        else None
+    )
+    voices = read_voices(Path(voices_path).parent) if voices_path else None
+    conditions = (
+        available_conditions(ids) if args.conditions == "auto" else args.conditions.split(",")
+    )
+    protocol = make_protocol(
+        clean_utterances(ids, speakers),
+        n_targets=args.targets,
+        n_enroll=args.enroll,
+        n_unknowns=args.unknowns,
+        n_folds=args.folds,
+        seed=args.seed,
+        voices=voices,
+        conditions=conditions,
+        exclude_speakers={s for s in args.exclude.split(",") if s},
+    )
+    digest = save_protocol(protocol, args.out)
+    fold = protocol.folds[0]
+    print(
+        f"wrote {args.out}: {len(protocol.folds)} folds x {len(fold.targets)} targets "
+        f"({len(fold.test_known)} known / {len(fold.test_unknown)} unknown test utterances in "
+        f"fold 0), conditions {','.join(protocol.conditions)}, hash {digest[:12]}"
+    )
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Load the protocol and validate it; errors exit 2 through the dispatcher."""
+    from speakerrpl.data.protocols import load_protocol
+
+    ids, speakers = _ids_and_speakers(args)
+    protocol = load_protocol(args.protocol, dict(zip(ids, speakers, strict=True)))
+    print(f"{args.protocol}: valid ({len(protocol.folds)} folds)")
+    return 0

@@ -1,0 +1,129 @@
+"""Class extension (SPEC section 3): synthetic unknown classes and adaptive anchors.
+
+From the target enrollment embeddings and a synthetic-voice pool this picks
+
+- ``U`` *unknown* voices whose mean cosine to the target centroids is below a bound, taken
+  alternately from the most- and the least-similar end so both hard and easy negatives exist;
+- ``A`` *anchor* voices per target: the pool voices nearest that target's centroid (hard
+  negatives right beside it, chosen from this enrollment's data: hence "adaptive");
+- the remaining voices, from which a few are held out for threshold calibration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from speakerrpl.errors import InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def centroids(embeddings: np.ndarray, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Unit-length mean of the unit-length embeddings of each label, in first-seen order.
+
+    Example:
+        >>> names, c = centroids(np.array([[1.0, 0], [3, 0], [0, 2]]), ["a", "a", "b"])
+        >>> names, c.tolist()
+        (['a', 'b'], [[1.0, 0.0], [0.0, 1.0]])
+    """
+    lab = np.asarray(labels)
+    names = list(dict.fromkeys(lab.tolist()))
+    unit = _unit(np.asarray(embeddings, dtype=np.float64))
+    return names, _unit(np.stack([unit[lab == n].mean(axis=0) for n in names]))
+
+
+@dataclass(frozen=True)
+class ClassExtension:
+    """The chosen pool voices: ``unknown`` and ``anchors`` become classes, ``rest`` is unused."""
+
+    unknown: tuple[str, ...]
+    anchors: tuple[str, ...]
+    rest: tuple[str, ...]
+
+
+def _alternate(candidates: np.ndarray, order_key: np.ndarray, count: int) -> list[int]:
+    """Take ``count`` items alternately from the high and the low end of ``order_key``."""
+    ranked = candidates[np.argsort(-order_key, kind="stable")].tolist()
+    picked: list[int] = []
+    lo, hi = 0, len(ranked) - 1
+    while len(picked) < count and lo <= hi:
+        if len(picked) % 2 == 0:
+            picked.append(ranked[lo])
+            lo += 1
+        else:
+            picked.append(ranked[hi])
+            hi -= 1
+    return picked
+
+
+def select_class_extension(
+    target_embeddings: np.ndarray,
+    target_labels: Sequence[str],
+    pool_embeddings: np.ndarray,
+    pool_labels: Sequence[str],
+    n_unknown: int = 40,
+    n_anchors: int = 1,
+    bound: float = 0.3,
+    random_state: int = 0,
+) -> ClassExtension:
+    """Pick unknown and anchor voices from the pool for one enrollment.
+
+    Args:
+        target_embeddings: (N, D) enrollment embeddings; target_labels: (N,) speaker names.
+        pool_embeddings: (P, D) synthetic-voice embeddings; pool_labels: (P,) voice names.
+        n_unknown: ``U``, number of unknown classes (fewer if too few voices pass the bound).
+        n_anchors: ``A`` per target; each anchor voice is used once.
+        bound: unknown voices must have mean cosine to the target centroids below this.
+        random_state: seed that breaks ties between equally similar voices.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> pool, names = rng.normal(size=(40, 8)), [f"v{i // 2}" for i in range(40)]
+        >>> tgt, tl = rng.normal(size=(6, 8)), ["a", "a", "a", "b", "b", "b"]
+        >>> ext = select_class_extension(tgt, tl, pool, names, n_unknown=4, bound=1.0)
+        >>> len(ext.unknown), len(ext.anchors), len(ext.rest)
+        (4, 2, 14)
+    """
+    if n_unknown < 0 or n_anchors < 0:
+        raise InvalidInputError(f"need n_unknown, n_anchors >= 0, got {n_unknown}, {n_anchors}")
+    names, tc = centroids(target_embeddings, target_labels)
+    voices, vc = centroids(pool_embeddings, pool_labels)
+    if len(voices) < n_unknown + n_anchors * len(names):
+        logger.warning(
+            "pool has %d voices, fewer than the %d requested classes",
+            len(voices),
+            n_unknown + n_anchors * len(names),
+        )
+    tie = np.random.default_rng(random_state).permutation(len(voices))
+    perm_voices = vc[tie]
+    sim = perm_voices @ tc.T  # (V, K), voices in the tie-broken order
+    taken: set[int] = set()
+    anchors: list[int] = []
+    for k in range(len(names)):
+        nearest = [v for v in np.argsort(-sim[:, k], kind="stable").tolist() if v not in taken]
+        anchors += nearest[:n_anchors]
+        taken.update(nearest[:n_anchors])
+    mean_sim = sim.mean(axis=1)
+    free = np.asarray([v for v in range(len(voices)) if v not in taken and mean_sim[v] < bound])
+    if free.size < n_unknown:
+        logger.warning(
+            "only %d pool voices have mean cosine < %.2f to the targets; using all of them",
+            free.size,
+            bound,
+        )
+    unknown = _alternate(free, mean_sim[free], n_unknown) if free.size else []
+    used = taken | set(unknown)
+    name = [voices[i] for i in tie.tolist()]
+    return ClassExtension(
+        unknown=tuple(name[v] for v in unknown),
+        anchors=tuple(name[v] for v in anchors),
+        rest=tuple(name[v] for v in range(len(voices)) if v not in used),
+    )

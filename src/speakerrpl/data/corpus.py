@@ -1,0 +1,251 @@
+"""Build the offline multi-voice speech corpus (``speakerrpl corpus build``).
+
+Writes two Kaldi data dirs under ``out``: ``eval`` (voices derived from real people — targets
+and test unknowns — with clean originals plus one copy per test condition, listed in
+``utt2cond``) and ``pool`` (purely synthetic training-negative voices, clean only). Both carry
+``voices.csv``. Audio is 16 kHz mono 16-bit WAV; everything is deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import random
+import time
+import zlib
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from speakerrpl.data import conditions as cond
+from speakerrpl.data.engines import SAMPLE_RATE, VoiceSpec, synthesize_many
+from speakerrpl.data.kaldi import Utterance, write_data_dir
+from speakerrpl.data.voices import eval_voices, load_texts, pool_voices
+from speakerrpl.errors import CorpusLayoutError, InvalidInputError, TTSError
+
+__all__ = ["SIZES", "CorpusSize", "build_corpus", "read_utt2cond", "read_voices"]
+
+logger = logging.getLogger(__name__)
+
+VOICE_FIELDS = ("speaker", "engine", "voice", "language", "gender", "pool")
+# fastest engines first: the tiny corpus takes its voices from the front of this order
+_ENGINE_ORDER = ("flite", "pico", "mbrola", "festival", "piper")
+
+
+@dataclass(frozen=True)
+class CorpusSize:
+    """How many voices and utterances a corpus size has (``None`` = every available voice)."""
+
+    n_eval: int | None
+    n_pool: int
+    n_utts: int
+    n_rirs: int
+    n_babble: int = 4
+
+
+SIZES = {
+    "demo": CorpusSize(n_eval=None, n_pool=64, n_utts=12, n_rirs=12),
+    "tiny": CorpusSize(n_eval=8, n_pool=4, n_utts=4, n_rirs=2, n_babble=3),
+}
+
+
+def _select_eval(size: CorpusSize) -> list[VoiceSpec]:
+    specs = sorted(eval_voices(), key=lambda s: (_ENGINE_ORDER.index(s.engine), s.speaker))
+    if size.n_eval is not None:
+        # round-robin over the fast command-line engines so a small corpus still mixes families
+        fast = [[s for s in specs if s.engine == e] for e in _ENGINE_ORDER[:3]]
+        picked = [s for group in zip(*[g for g in fast if g], strict=False) for s in group]
+        specs = (picked + [s for s in specs if s not in picked])[: size.n_eval]
+    if len(specs) < 4:
+        raise TTSError(
+            f"only {len(specs)} eval voices are installed (need >= 4): run "
+            "scripts/install_system_deps.sh (flite, festival, MBROLA, pico) first"
+        )
+    return specs
+
+
+def _texts_for(spec: VoiceSpec, n_utts: int, seed: int) -> list[str]:
+    texts = list(load_texts(spec.language))
+    rng = random.Random(f"{seed}-{spec.speaker}")
+    if len(texts) < n_utts:
+        raise InvalidInputError(f"{spec.language}.txt has {len(texts)} sentences, need {n_utts}")
+    return rng.sample(texts, n_utts)
+
+
+def _synth_task(task: tuple[VoiceSpec, list[str], list[str]]) -> str | None:
+    spec, texts, paths = task
+    try:
+        waves = synthesize_many(spec, texts)
+    except TTSError as exc:
+        return str(exc)
+    Path(paths[0]).parent.mkdir(parents=True, exist_ok=True)
+    for wave, path in zip(waves, paths, strict=True):
+        sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16")
+    return None
+
+
+def _synthesize_set(
+    specs: Sequence[VoiceSpec], root: Path, n_utts: int, seed: int, pool: ProcessPoolExecutor
+) -> list[tuple[VoiceSpec, list[Utterance]]]:
+    tasks, by_speaker = [], {}
+    for spec in specs:
+        utts = [
+            Utterance(
+                f"{spec.speaker}-{i:02d}",
+                root / "wav" / spec.speaker / f"{spec.speaker}-{i:02d}.wav",
+                spec.speaker,
+            )
+            for i in range(n_utts)
+        ]
+        tasks.append((spec, _texts_for(spec, n_utts, seed), [str(u.path) for u in utts]))
+        by_speaker[spec.speaker] = utts
+    failed = []
+    for spec, error in zip(specs, pool.map(_synth_task, tasks), strict=True):
+        if error is not None:
+            logger.warning("dropping voice %s: %s", spec.speaker, error)
+            failed.append(spec.speaker)
+    return [(s, by_speaker[s.speaker]) for s in specs if s.speaker not in failed]
+
+
+_RIRS: list[np.ndarray] = []
+
+
+def _init_worker(rirs: list[np.ndarray]) -> None:
+    _RIRS[:] = rirs
+
+
+def _condition_task(task: tuple[str, list[str], int]) -> list[str]:
+    path, babble_paths, seed = task
+    clean, _ = sf.read(path, dtype="float32")
+    sources = [sf.read(p, dtype="float32")[0] for p in babble_paths]
+    written = []
+    for name in cond.CONDITIONS:
+        rng = np.random.default_rng([seed, zlib.crc32(f"{Path(path).name}|{name}".encode())])
+        out = cond.apply_condition(clean, name, rng, babble_sources=sources, rirs=_RIRS)
+        target = Path(path).with_name(f"{Path(path).stem}__{name}.wav")
+        sf.write(str(target), out, SAMPLE_RATE, subtype="PCM_16")
+        written.append(str(target))
+    return written
+
+
+def _add_conditions(
+    voices: list[tuple[VoiceSpec, list[Utterance]]], size: CorpusSize, seed: int, jobs: int
+) -> list[tuple[Utterance, str]]:
+    rng = random.Random(seed)
+    rirs = cond.room_impulse_responses(size.n_rirs, np.random.default_rng(seed))
+    tasks, originals = [], []
+    for spec, utts in voices:
+        others = [u for s, us in voices if s.speaker != spec.speaker for u in us]
+        for u in utts:
+            babble = [str(b.path) for b in rng.sample(others, min(size.n_babble, len(others)))]
+            tasks.append((str(u.path), babble, seed))
+            originals.append(u)
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(rirs,)) as pool:
+        results = list(pool.map(_condition_task, tasks, chunksize=4))
+    copies = []
+    for u, paths in zip(originals, results, strict=True):
+        for name, path in zip(cond.CONDITIONS, paths, strict=True):
+            copies.append(
+                (Utterance(cond.condition_utt_id(u.utt_id, name), Path(path), u.speaker), name)
+            )
+    return copies
+
+
+def _write_voices(data_dir: Path, specs: Sequence[VoiceSpec]) -> None:
+    with open(data_dir / "voices.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=VOICE_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for spec in specs:
+            writer.writerow(asdict(spec))
+
+
+def build_corpus(
+    out: str | Path, size: str = "demo", seed: int = 0, jobs: int = 2, kokoro: int = 0
+) -> dict[str, float]:
+    """Synthesise the corpus into ``out/eval`` and ``out/pool``; return counts and seconds.
+
+    Args:
+        out: output directory (created; existing files are overwritten).
+        size: ``demo`` (every installed eval voice, 64 pool voices, 12 utterances each) or
+            ``tiny`` (8 eval + 4 pool voices, 4 utterances each).
+        seed: seeds texts, pool voices and the test conditions.
+        jobs: worker processes for synthesis and conditions.
+        kokoro: number of extra Kokoro-82M pool voices (slow: about 1 s of CPU per second).
+
+    Example:
+        >>> info = build_corpus("/tmp/speakerrpl-doc-corpus", size="tiny")  # doctest: +SKIP
+        >>> info["eval_voices"] >= 4  # doctest: +SKIP
+        True
+    """
+    if size not in SIZES:
+        raise InvalidInputError(f"size must be one of {sorted(SIZES)}, got {size!r}")
+    if jobs < 1:
+        raise InvalidInputError(f"jobs must be >= 1, got {jobs}")
+    plan, out, start = SIZES[size], Path(out), time.perf_counter()
+    eval_specs, pool_specs = _select_eval(plan), pool_voices(plan.n_pool, seed, kokoro=kokoro)
+    with ProcessPoolExecutor(jobs) as pool:
+        evals = _synthesize_set(eval_specs, out / "eval", plan.n_utts, seed, pool)
+        pools = _synthesize_set(pool_specs, out / "pool", plan.n_utts, seed, pool)
+    synth_s = time.perf_counter() - start
+    copies = _add_conditions(evals, plan, seed, jobs)
+    clean = [u for _, us in evals for u in us]
+    write_data_dir(out / "eval", clean + [u for u, _ in copies])
+    write_data_dir(out / "pool", [u for _, us in pools for u in us])
+    _write_voices(out / "eval", [s for s, _ in evals])
+    _write_voices(out / "pool", [s for s, _ in pools])
+    rows = sorted([(u.utt_id, cond.CLEAN) for u in clean] + [(u.utt_id, c) for u, c in copies])
+    (out / "eval" / "utt2cond").write_text("".join(f"{u} {c}\n" for u, c in rows))
+    info = {
+        "eval_voices": float(len(evals)),
+        "pool_voices": float(len(pools)),
+        "eval_utterances": float(len(clean)),
+        "condition_copies": float(len(copies)),
+        "synthesis_s": synth_s,
+        "total_s": time.perf_counter() - start,
+    }
+    logger.info("corpus built in %.1f s: %s", info["total_s"], info)
+    return info
+
+
+def read_voices(data_dir: str | Path) -> dict[str, dict[str, str]]:
+    """Read ``voices.csv`` of a corpus dir: speaker -> its row.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "voices.csv").write_text("speaker,engine,voice,language,gender,pool\\n"
+        ...                                   "a,flite,slt,en,F,eval\\n")
+        >>> read_voices(d)["a"]["engine"]
+        'flite'
+    """
+    path = Path(data_dir) / "voices.csv"
+    if not path.is_file():
+        raise CorpusLayoutError(f"{path} is missing (expected a corpus dir with voices.csv)")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not set(VOICE_FIELDS) <= set(rows[0]):
+        raise CorpusLayoutError(f"{path} must have the columns {', '.join(VOICE_FIELDS)}")
+    return {row["speaker"]: row for row in rows}
+
+
+def read_utt2cond(data_dir: str | Path) -> dict[str, str]:
+    """Read ``utt2cond`` (utterance -> condition); utterances without one are ``clean``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "utt2cond").write_text("u1 clean\\nu1__crop crop\\n")
+        >>> read_utt2cond(d)["u1__crop"]
+        'crop'
+    """
+    path = Path(data_dir) / "utt2cond"
+    if not path.is_file():
+        return {}
+    pairs = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line]
+    if any(len(p) != 2 for p in pairs):
+        raise CorpusLayoutError(f"{path}: expected '<utt> <condition>' lines")
+    return dict((p[0], p[1]) for p in pairs)

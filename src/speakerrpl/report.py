@@ -1,0 +1,286 @@
+"""Result tables of an evaluation: ``results.json`` and a readable ``results.md``.
+
+The JSON layout (``schema_version`` 1)::
+
+    {"schema_version": 1, "command": str, "package_version": str, "frontend": str,
+     "config": {...}, "protocol": {"path", "hash", "n_folds", "conditions", ...},
+     "embeddings": {...}, "metrics": [metric keys], "rows": [row names],
+     "results": {condition: {row: {"per_split": [{metric: value}], "mean": {...}, "std": {...},
+                                   "seed_std": [{metric: value}] | null}}},
+     "ablation": {condition: {variant: {"mean": {...}, "std": {...}, "delta": {...}}}},
+     "figures": [paths relative to the results directory]}
+
+Every metric value is a float fraction (EER 0.05 = 5 %); the markdown shows percentages.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "METRICS",
+    "ROW_TITLES",
+    "MetricSpec",
+    "publish_markdown",
+    "render_markdown",
+    "render_summary",
+    "summarize",
+    "write_report",
+]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How one metric is named, compared and shown."""
+
+    key: str
+    title: str
+    higher_is_better: bool
+    percent: bool
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("acc", "ACC %", True, True),
+    MetricSpec("eer", "EER %", False, True),
+    MetricSpec("min_dcf_0.01", "minDCF 0.01", False, False),
+    MetricSpec("min_dcf_0.05", "minDCF 0.05", False, False),
+    MetricSpec("min_dcf_0.1", "minDCF 0.1", False, False),
+    MetricSpec("oscr", "OSCR %", True, True),
+    MetricSpec("auroc", "AUROC %", True, True),
+    MetricSpec("dir_far_1", "DIR@FAR1% %", True, True),
+)
+
+ROW_TITLES: dict[str, str] = {
+    "cosine": "Cosine (enrollment centroids)",
+    "softmax": "Softmax adapter",
+    "logitnorm": "LogitNorm adapter",
+    "arpl": "ARPL",
+    "rpl_v1": "SpeakerRPL v1",
+    "rpl_v1_plus": "SpeakerRPL+",
+    "rpl_v2_single": "SpeakerRPL v2, single adapter",
+    "rpl_v2_fusion_all": "SpeakerRPL v2, fusion of all M",
+    "rpl_v2_fusion_sel": "SpeakerRPL v2, fusion + selection",
+}
+
+
+def summarize(per_split: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and (population) standard deviation of each metric over splits.
+
+    Example:
+        >>> summarize([{"eer": 0.1}, {"eer": 0.3}])["mean"]["eer"]
+        0.2
+    """
+    keys = list(per_split[0]) if per_split else []
+    values = {k: np.array([float(s[k]) for s in per_split]) for k in keys}
+    return {
+        "mean": {k: float(v.mean()) for k, v in values.items()},
+        "std": {k: float(v.std()) for k, v in values.items()},
+    }
+
+
+def _fmt(spec: MetricSpec, mean: float, std: float | None) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    scale, digits = (100.0, 2) if spec.percent else (1.0, 3)
+    text = f"{scale * mean:.{digits}f}"
+    return text if std is None else f"{text} ± {scale * std:.{digits}f}"
+
+
+def _best_rows(rows: Mapping[str, Mapping[str, Any]], spec: MetricSpec) -> set[str]:
+    vals = {r: v["mean"][spec.key] for r, v in rows.items() if not math.isnan(v["mean"][spec.key])}
+    if not vals:
+        return set()
+    best = max(vals.values()) if spec.higher_is_better else min(vals.values())
+    return {r for r, v in vals.items() if abs(v - best) <= 1e-12}
+
+
+def _main_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    header = "| Method | " + " | ".join(s.title for s in METRICS) + " |"
+    lines = [header, "|---" * (len(METRICS) + 1) + "|"]
+    best = {s.key: _best_rows(rows, s) for s in METRICS}
+    for row, res in rows.items():
+        cells = []
+        for s in METRICS:
+            cell = _fmt(s, res["mean"][s.key], res["std"][s.key])
+            cells.append(f"**{cell}**" if row in best[s.key] else cell)
+        lines.append(f"| {ROW_TITLES.get(row, row)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _seed_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    seeded = {r: v for r, v in rows.items() if v.get("seed_std")}
+    if not seeded:
+        return []
+    lines = [
+        "",
+        "Spread over seeds (single adapters): std over seeds within a split, averaged over splits.",
+        "",
+        "| Method | " + " | ".join(s.title for s in METRICS) + " |",
+        "|---" * (len(METRICS) + 1) + "|",
+    ]
+    for row, res in seeded.items():
+        mean_std = summarize(res["seed_std"])["mean"]
+        cells = [_fmt(s, mean_std[s.key], None) for s in METRICS]
+        lines.append(f"| {ROW_TITLES.get(row, row)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _ablation_table(variants: Mapping[str, Mapping[str, Any]], reference: str) -> list[str]:
+    lines = [
+        "",
+        f"Ablations: each value is the variant minus full v2 ({ROW_TITLES.get(reference)}), "
+        "mean over splits; the variant's own mean follows in brackets.",
+        "",
+        "| Variant | " + " | ".join(s.title for s in METRICS) + " |",
+        "|---" * (len(METRICS) + 1) + "|",
+    ]
+    for name, res in variants.items():
+        cells = []
+        for s in METRICS:
+            scale, digits = (100.0, 2) if s.percent else (1.0, 3)
+            delta, own = res["delta"][s.key], res["mean"][s.key]
+            cells.append(f"{scale * delta:+.{digits}f} ({scale * own:.{digits}f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _robustness_table(results: Mapping[str, Any], key: str = "eer") -> list[str]:
+    """Rows = methods, columns = test conditions, one metric (mean over splits)."""
+    conds = list(results["results"])
+    spec = next(m for m in METRICS if m.key == key)
+    rows = list(results["results"][conds[0]])
+    lines = [
+        f"{spec.title} by test condition (mean over splits; bold = best per condition):",
+        "",
+        "| Method | " + " | ".join(conds) + " |",
+        "|---" * (len(conds) + 1) + "|",
+    ]
+    best = {c: _best_rows(results["results"][c], spec) for c in conds}
+    for row in rows:
+        cells = []
+        for c in conds:
+            cell = _fmt(spec, results["results"][c][row]["mean"][key], None)
+            cells.append(f"**{cell}**" if row in best[c] else cell)
+        lines.append(f"| {ROW_TITLES.get(row, row)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _header(results: Mapping[str, Any]) -> list[str]:
+    proto = results.get("protocol", {})
+    return [
+        f"- command: `{results.get('command', '')}`",
+        f"- speakerrpl {results.get('package_version', '?')}, "
+        f"frontend `{results.get('frontend', '?')}`",
+        f"- protocol `{proto.get('path', '')}` (hash `{proto.get('hash', '')}`), "
+        f"{proto.get('n_folds', '?')} splits; mean ± std over splits",
+        f"- configuration: `{json.dumps(results.get('config', {}), sort_keys=True)}`",
+        "- EER and minDCF over identification trials (every test utterance x enrolled "
+        "target; unknown speakers give non-target trials only); ACC closed-set on targets; "
+        "OSCR/AUROC/DIR@FAR1% targets vs unknown speakers. Bold: best per column.",
+    ]
+
+
+def render_summary(results: Mapping[str, Any]) -> str:
+    """A short terminal summary: the first condition's table and EER by condition.
+
+    Example:
+        >>> m = {k.key: 0.5 for k in METRICS}
+        >>> res = {"results": {"clean": {"cosine": {"mean": m, "std": m, "per_split": [m]}}}}
+        >>> "Cosine" in render_summary(res)
+        True
+    """
+    first = next(iter(results["results"]))
+    lines = [f"Condition {first} (mean ± std over splits):", ""]
+    lines += _main_table(results["results"][first])
+    if len(results["results"]) > 1:
+        lines += ["", *_robustness_table(results)]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(results: Mapping[str, Any], figure_prefix: str = "") -> str:
+    """Render a results dictionary (the ``results.json`` layout) as markdown tables.
+
+    Best value per column is bold; values are mean ± std over splits.
+
+    Args:
+        results: the ``results.json`` content.
+        figure_prefix: prepended to the figure paths in the links.
+
+    Example:
+        >>> m = {k.key: 0.5 for k in METRICS}
+        >>> res = {"results": {"clean": {"cosine": {"mean": m, "std": m, "per_split": [m]}}},
+        ...        "protocol": {"hash": "abc", "n_folds": 1}, "config": {}}
+        >>> "**50.00 ± 50.00**" in render_markdown(res)
+        True
+    """
+    lines = ["# Evaluation results", "", *_header(results)]
+    if len(results["results"]) > 1:
+        lines += ["", "## Robustness", "", *_robustness_table(results)]
+    for cond, rows in results["results"].items():
+        lines += ["", f"## Condition: {cond}", ""]
+        lines += _main_table(rows)
+        lines += _seed_table(rows)
+        ablation = results.get("ablation", {}).get(cond)
+        if ablation:
+            lines += _ablation_table(ablation, results.get("ablation_reference", ""))
+    figures = results.get("figures", [])
+    if figures:
+        lines += ["", "## Figures (split 1)", ""]
+        lines += [f"![{Path(f).stem}]({figure_prefix}{f})" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def publish_markdown(results_dir: str | Path, path: str | Path) -> Path:
+    """Write the report of ``results_dir`` to ``path``, figures copied into ``figures/`` beside it.
+
+    Used to regenerate ``docs/results.md`` from an evaluation (never hand-edited).
+
+    Example:
+        >>> import tempfile, os
+        >>> m = {k.key: 0.5 for k in METRICS}
+        >>> d = tempfile.mkdtemp()
+        >>> _ = write_report({"results": {"clean": {"cosine": {"mean": m, "std": m}}}}, d)
+        >>> publish_markdown(d, os.path.join(d, "docs", "results.md")).name
+        'results.md'
+    """
+    src, dest = Path(results_dir), Path(path)
+    results = json.loads((src / "results.json").read_text())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for rel in results.get("figures", []):
+        target = dest.parent / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / rel, target)
+    text = render_markdown(results)
+    note = "<!-- generated by `speakerrpl evaluate --markdown` (make demo); do not edit -->\n"
+    dest.write_text(note + text)
+    return dest
+
+
+def write_report(results: Mapping[str, Any], out_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.md`` into ``out_dir``; return both paths.
+
+    Example:
+        >>> import tempfile
+        >>> m = {k.key: 0.5 for k in METRICS}
+        >>> res = {"results": {"clean": {"cosine": {"mean": m, "std": m, "per_split": [m]}}}}
+        >>> j, md = write_report(res, tempfile.mkdtemp())
+        >>> j.name, md.name
+        ('results.json', 'results.md')
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "results.json", out / "results.md"
+    payload = {"schema_version": SCHEMA_VERSION, **results}
+    json_path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    md_path.write_text(render_markdown(results))
+    return json_path, md_path

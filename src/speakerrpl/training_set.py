@@ -1,0 +1,153 @@
+"""Input checks and assembly of an identifier's training data (targets + extended classes)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from speakerrpl.data.class_extension import select_class_extension
+from speakerrpl.errors import InvalidInputError
+from speakerrpl.identifier_settings import IdentifierSettings
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_METHODS = ("rpl_v2",)
+UNKNOWN_SAMPLE_METHODS = ("rpl_v1_plus",)
+
+
+def check_embeddings(x: object, dim: int | None = None, name: str = "X") -> np.ndarray:
+    """``x`` as a finite float32 (N, D) array, checking ``D == dim`` when given.
+
+    Example:
+        >>> check_embeddings([[1.0, 2.0]]).shape
+        (1, 2)
+    """
+    arr = np.asarray(x, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InvalidInputError(f"{name} must be a non-empty (N, D) array, got shape {arr.shape}")
+    if dim is not None and arr.shape[1] != dim:
+        raise InvalidInputError(f"{name} has dimension {arr.shape[1]}, expected {dim}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidInputError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def check_labels(
+    y: Sequence[object], n: int, settings: IdentifierSettings
+) -> tuple[list[str], np.ndarray]:
+    """Speaker names (first-seen order) and integer labels; enforces the enrollment rules."""
+    names = [str(v) for v in y]
+    if len(names) != n:
+        raise InvalidInputError(f"y has {len(names)} labels for {n} embeddings")
+    classes = list(dict.fromkeys(names))
+    if len(classes) < 2:
+        raise InvalidInputError(f"need at least 2 enrolled speakers, got {len(classes)}")
+    folded: dict[str, str] = {}
+    for c in classes:
+        key = c.strip().casefold()
+        if not key or key in folded or c == settings.unknown_label:
+            other = folded.get(key, settings.unknown_label if key else "an empty name")
+            raise InvalidInputError(f"speaker name {c!r} is empty or duplicates {other!r}")
+        folded[key] = c
+    labels = np.asarray([classes.index(v) for v in names], dtype=np.int64)
+    counts = np.bincount(labels, minlength=len(classes))
+    need = settings.required_utterances
+    if counts.min() < need:
+        short = [c for c, k in zip(classes, counts, strict=True) if k < need]
+        raise InvalidInputError(
+            f"method {settings.method!r} needs >= {need} utterances per speaker; "
+            f"too few for {short}"
+        )
+    return classes, labels
+
+
+def check_pool(
+    pool: object, pool_labels: Sequence[object] | None, dim: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Normalise the ``pool`` argument to ``(embeddings, voice labels)`` or ``None``."""
+    if pool is None:
+        return None
+    if isinstance(pool, tuple) and len(pool) == 2:
+        if pool_labels is not None:
+            raise InvalidInputError("give pool labels either inside pool=(X, y) or as pool_labels")
+        pool, pool_labels = pool
+    arr = check_embeddings(pool, dim, name="pool")
+    if pool_labels is None:
+        raise InvalidInputError(
+            "the pool needs voice labels (class extension picks voices, not utterances): "
+            "pass pool=(X_pool, y_pool) or pool_labels="
+        )
+    lab = np.asarray([str(v) for v in pool_labels])
+    if lab.shape[0] != arr.shape[0]:
+        raise InvalidInputError(f"pool has {arr.shape[0]} embeddings but {lab.shape[0]} labels")
+    return arr, lab
+
+
+@dataclass
+class TrainingSet:
+    """Inputs and labels the adapters train on, plus held-out data."""
+
+    x: np.ndarray
+    y: np.ndarray
+    class_names: list[str]
+    x_unknown: np.ndarray | None
+    x_calibration: np.ndarray | None
+
+
+def _take(
+    pool: tuple[np.ndarray, np.ndarray], voices: Sequence[str], per: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    out = []
+    for v in voices:
+        idx = np.flatnonzero(pool[1] == v)
+        out.append(pool[0][rng.permutation(idx)[:per]])
+    return out
+
+
+def assemble(
+    x: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
+    pool: tuple[np.ndarray, np.ndarray] | None,
+    settings: IdentifierSettings,
+) -> TrainingSet:
+    """Targets first (labels 0..K-1), then unknown classes, then anchors (SPEC section 3)."""
+    method = settings.method
+    rng = np.random.default_rng(settings.random_state)
+    if pool is None:
+        if method in EXTENSION_METHODS + UNKNOWN_SAMPLE_METHODS:
+            warnings.warn(
+                f"{method} fitted with pool=None: training without synthetic extra classes or "
+                "unknowns, and calibrating the threshold on enrollment data only",
+                UserWarning,
+                stacklevel=3,
+            )
+        return TrainingSet(x, labels, list(classes), None, None)
+    per = settings.pool_utts_per_class or int(np.bincount(labels).max())
+    ext = select_class_extension(
+        x, [classes[i] for i in labels], pool[0], pool[1].tolist(), settings.n_unknown,
+        settings.n_anchors if method in EXTENSION_METHODS else 0,
+        settings.unknown_bound, settings.random_state,
+    )  # fmt: skip
+    calib_voices = ext.rest[: settings.n_calibration]
+    calib = np.concatenate(_take(pool, calib_voices, 10, rng)) if calib_voices else None
+    if method in UNKNOWN_SAMPLE_METHODS:
+        unknown = np.concatenate(_take(pool, ext.unknown, per, rng)) if ext.unknown else None
+        return TrainingSet(x, labels, list(classes), unknown, calib)
+    if method not in EXTENSION_METHODS:
+        return TrainingSet(x, labels, list(classes), None, calib)
+    extra = [*ext.unknown, *ext.anchors]
+    parts = _take(pool, extra, per, rng)
+    xs = [x, *parts]
+    ys = [labels] + [np.full(len(p), len(classes) + i, dtype=np.int64) for i, p in enumerate(parts)]
+    names = (
+        list(classes) + [f"unknown:{v}" for v in ext.unknown] + [f"anchor:{v}" for v in ext.anchors]
+    )
+    logger.info(
+        "class extension: %d unknown, %d anchor classes", len(ext.unknown), len(ext.anchors)
+    )
+    return TrainingSet(np.concatenate(xs), np.concatenate(ys), names, None, calib)

@@ -1,0 +1,160 @@
+"""The tiny synthetic corpus end to end: build, layout, determinism, protocol CLI, pool cache."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from speakerrpl.cli import main
+from speakerrpl.data.conditions import CONDITIONS
+from speakerrpl.data.corpus import build_corpus, read_utt2cond, read_voices
+from speakerrpl.data.engines import VoiceSpec, synthesize_many
+from speakerrpl.data.kaldi import read_data_dir
+from speakerrpl.data.pool import default_pool, pool_cache_path
+from speakerrpl.data.protocols import load_protocol
+
+needs_tts = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None or shutil.which("flite") is None,
+    reason="espeak-ng and flite are installed by scripts/install_system_deps.sh",
+)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    build_corpus(out, size="tiny", seed=7, jobs=2)
+    return out
+
+
+@needs_tts
+def test_tiny_layout(tiny: Path) -> None:
+    evals, pool = read_data_dir(tiny / "eval"), read_data_dir(tiny / "pool")
+    eval_voices, pool_voices = read_voices(tiny / "eval"), read_voices(tiny / "pool")
+    assert len(eval_voices) >= 4 and len(pool_voices) == 4
+    assert {v["engine"] for v in eval_voices.values()}.isdisjoint(
+        v["engine"] for v in pool_voices.values()
+    )
+    assert {v["pool"] for v in eval_voices.values()} == {"eval"}
+    utt2cond = read_utt2cond(tiny / "eval")
+    assert set(utt2cond) == {u.utt_id for u in evals}
+    clean = [u for u in evals if utt2cond[u.utt_id] == "clean"]
+    assert len(clean) == 4 * len(eval_voices)
+    assert len(evals) == len(clean) * (1 + len(CONDITIONS))
+    for u in clean[:3] + pool[:3]:
+        info = sf.info(str(u.path))
+        assert (info.samplerate, info.channels) == (16000, 1) and info.duration > 0.5
+    crop = [u for u in evals if utt2cond[u.utt_id] == "crop"]
+    assert all(sf.info(str(u.path)).duration <= 3.0 + 1e-3 for u in crop)
+    assert (tiny / "eval" / "spk2utt").is_file()
+
+
+@needs_tts
+def test_tiny_is_deterministic(tiny: Path) -> None:
+    voices = read_voices(tiny / "eval")
+    row = next(v for v in voices.values() if v["engine"] == "flite")
+    spec = VoiceSpec(row["speaker"], "flite", row["voice"], "en", row["gender"], "eval")
+    utt = next(u for u in read_data_dir(tiny / "eval") if u.speaker == spec.speaker)
+    from speakerrpl.data.corpus import _texts_for
+
+    text = _texts_for(spec, 4, seed=7)[int(utt.utt_id.rsplit("-", 1)[1])]
+    again = synthesize_many(spec, [text])[0]
+    stored, _ = sf.read(str(utt.path), dtype="float32")
+    assert np.abs(stored - again).max() < 1e-3  # 16-bit quantisation only
+
+
+@needs_tts
+def test_protocol_cli_on_tiny(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "p.json"
+    args = ["protocol", "make", "--data", str(tiny / "eval"), "--targets", "3", "--enroll", "2"]
+    assert main([*args, "--unknowns", "4", "--folds", "2", "--seed", "1", "--out", str(out)]) == 0
+    assert "conditions clean,babble20" in capsys.readouterr().out
+    protocol = load_protocol(out)
+    assert len(protocol.folds) == 2 and len(protocol.conditions) == 1 + len(CONDITIONS)
+    assert main(["protocol", "check", str(out), "--data", str(tiny / "eval")]) == 0
+    assert main(["protocol", "check", str(out), "--data", str(tiny / "pool")]) == 2
+    assert "not in the embeddings" in capsys.readouterr().err
+
+
+class _CountingFrontend:
+    """A stand-in frontend: band energies as a 'speaker embedding'; counts its calls."""
+
+    name = "toy"
+    calls = 0
+
+    def embed(self, waves: list[np.ndarray]) -> np.ndarray:
+        self.calls += 1
+        return np.stack([[np.sum(b**2) for b in np.array_split(w, 8)] for w in waves])
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_default_pool_is_cached(tmp_path: Path) -> None:
+    frontend = _CountingFrontend()
+    emb, labels = default_pool(frontend, n_voices=3, n_utts=2, cache_dir=tmp_path)
+    assert emb.shape == (6, 8) and labels.tolist().count("espeak-000") == 2
+    assert pool_cache_path("toy", 3, 2, 0, tmp_path).is_file()
+    emb2, labels2 = default_pool(frontend, n_voices=3, n_utts=2, cache_dir=tmp_path)
+    assert frontend.calls == 1
+    np.testing.assert_array_equal(emb, emb2)
+    np.testing.assert_array_equal(labels, labels2)
+
+
+def test_voices_csv_columns(tmp_path: Path) -> None:
+    (tmp_path / "voices.csv").write_text("speaker,engine\na,flite\n")
+    from speakerrpl.errors import CorpusLayoutError
+
+    with pytest.raises(CorpusLayoutError, match="columns"):
+        read_voices(tmp_path)
+    with open(tmp_path / "voices.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(
+            [
+                ["speaker", "engine", "voice", "language", "gender", "pool"],
+                ["a", "x", "v", "en", "F", "eval"],
+            ]
+        )
+    assert read_voices(tmp_path)["a"]["gender"] == "F"
+
+
+@needs_tts
+def test_baseline_on_tiny_scores_every_condition(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from speakerrpl.audio import load_audio
+    from speakerrpl.data.baseline import corpus_baseline
+    from speakerrpl.embeddings import EmbeddingSet
+
+    utts = read_data_dir(tiny / "eval")
+    features = _CountingFrontend().embed([load_audio(u.path) for u in utts])
+    emb = EmbeddingSet(features, [u.utt_id for u in utts], [u.speaker for u in utts], "toy")
+    results = corpus_baseline(emb, read_voices(tiny / "eval"), n_enroll=2, n_folds=2)
+    assert list(results) == ["clean", *CONDITIONS]
+    assert all(0.0 <= r["eer"] <= 1.0 and 0.0 <= r["accuracy"] <= 1.0 for r in results.values())
+    emb.save(tmp_path / "e.npz")
+    args = ["corpus", "baseline", "--embeddings", str(tmp_path / "e.npz")]
+    assert main([*args, "--data", str(tiny / "eval")]) == 0
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in ["clean", *CONDITIONS])
+
+
+@needs_tts
+def test_condition_copies_do_not_depend_on_the_output_dir(tiny: Path, tmp_path: Path) -> None:
+    from speakerrpl.data import corpus
+
+    clean = [u for u in read_data_dir(tiny / "eval") if "__" not in u.utt_id][:3]
+    corpus._init_worker([np.r_[1.0, np.zeros(50), 0.5].astype(np.float32)])
+    outputs = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        paths = [str(shutil.copy(u.path, folder / u.path.name)) for u in clean]
+        written = corpus._condition_task((paths[0], paths[1:], 7))
+        outputs.append([sf.read(p)[0] for p in written])
+    assert len(outputs[0]) == len(CONDITIONS)
+    for first, second in zip(*outputs, strict=True):
+        np.testing.assert_array_equal(first, second)

@@ -1,0 +1,268 @@
+"""``speakerrpl evaluate`` / ``run_evaluation`` on a tiny protocol of Gaussian embeddings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from speakerrpl import experiments, metrics
+from speakerrpl._evaluation_units import fit_and_score
+from speakerrpl.cli import main
+from speakerrpl.cli.evaluate import _BASELINES
+from speakerrpl.data.protocols import make_protocol, save_protocol
+from speakerrpl.embeddings import EmbeddingSet
+from speakerrpl.errors import InvalidInputError, ProtocolError
+from speakerrpl.report import METRICS, publish_markdown
+
+D = 24
+FAST = {
+    "epochs": 2,
+    "hidden": (16,),
+    "out_dim": 8,
+    "n_unknown": 4,
+    "n_calibration": 3,
+}
+METRIC_KEYS = {m.key for m in METRICS}
+
+
+def _speakers(rng, prefix, n_spk, n_utt, conditions=()):
+    ids, spk, rows = [], [], []
+    for s in range(n_spk):
+        centre = rng.normal(size=D)
+        for i in range(n_utt):
+            utt, emb = f"{prefix}{s:02d}-{i}", centre + 0.5 * rng.normal(size=D)
+            ids.append(utt), spk.append(f"{prefix}{s:02d}"), rows.append(emb)
+            for cond in conditions:
+                ids.append(f"{utt}__{cond}"), spk.append(f"{prefix}{s:02d}")
+                rows.append(emb + 0.3 * rng.normal(size=D))
+    return EmbeddingSet(np.array(rows), ids, spk, "gauss")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """Embeddings (10 speakers, clean + noise10 copies), a 12-voice pool, a 2-fold protocol."""
+    root = tmp_path_factory.mktemp("tiny")
+    rng = np.random.default_rng(0)
+    emb = _speakers(rng, "spk", 10, 5, ("noise10",))
+    emb.save(root / "emb.npz")
+    _speakers(rng, "pool", 12, 3).save(root / "pool.npz")
+    clean = {u: s for u, s in zip(emb.utt_ids, emb.speakers, strict=True) if "__" not in u}
+    proto = make_protocol(
+        clean,
+        n_targets=4,
+        n_enroll=3,
+        n_unknowns=4,
+        n_folds=2,
+        seed=0,
+        conditions=("clean", "noise10"),
+    )
+    save_protocol(proto, root / "proto.json")
+    return {
+        k: root / f"{k}.{ext}" for k, ext in (("emb", "npz"), ("pool", "npz"), ("proto", "json"))
+    }
+
+
+def _config(**kw):
+    base = {
+        "methods": ("cosine", "softmax", "rpl_v2"),
+        "n_models": 3,
+        "n_seeds": 2,
+        "identifier_params": FAST,
+    }
+    return experiments.EvalConfig(**{**base, **kw})
+
+
+def _run(tiny, out, config, **kw):
+    return experiments.run_evaluation(tiny["emb"], tiny["pool"], tiny["proto"], out, config, **kw)
+
+
+@pytest.fixture(scope="module")
+def full_run(tiny, tmp_path_factory):
+    out = tmp_path_factory.mktemp("full")
+    results = _run(tiny, out, _config(methods=("cosine", "rpl_v2"), ablation=True))
+    return out, results
+
+
+def test_results_json_schema(full_run):
+    out, _ = full_run
+    data = json.loads((out / "results.json").read_text())
+    assert data["schema_version"] == 1
+    assert data["protocol"]["n_folds"] == 2 and len(data["protocol"]["hash"]) == 64
+    assert data["frontend"] == "gauss" and data["package_version"]
+    assert data["config"]["n_models"] == 3 and data["config"]["identifier_params"]["epochs"] == 2
+    assert set(data["results"]) == {"clean", "noise10"}
+    rows = ["cosine", "rpl_v2_single", "rpl_v2_fusion_all", "rpl_v2_fusion_sel"]
+    assert data["rows"] == rows
+    for table in data["results"].values():
+        assert list(table) == rows
+        for row, res in table.items():
+            assert len(res["per_split"]) == 2
+            for split in res["per_split"]:
+                assert set(split) == METRIC_KEYS
+                assert all(0.0 <= v <= 1.0 + 1e-9 for v in split.values())
+            for key in METRIC_KEYS:
+                vals = [s[key] for s in res["per_split"]]
+                assert res["mean"][key] == pytest.approx(np.mean(vals))
+                assert res["std"][key] == pytest.approx(np.std(vals))
+            assert (res["seed_std"] is not None) == (row == "rpl_v2_single")
+    # Gaussian speakers far apart: cosine scoring is near perfect
+    assert data["results"]["clean"]["cosine"]["mean"]["acc"] > 0.9
+    abl = data["ablation"]["clean"]
+    assert set(abl) == set(experiments.ABLATIONS)
+    ref = data["results"]["clean"]["rpl_v2_fusion_sel"]["mean"]
+    for res in abl.values():
+        assert res["delta"]["eer"] == pytest.approx(res["mean"]["eer"] - ref["eer"])
+    no_sel = abl["v2 fusion without selection"]["mean"]
+    assert no_sel == data["results"]["clean"]["rpl_v2_fusion_all"]["mean"]
+
+
+def test_stored_scores_reproduce_the_table(full_run, tiny):
+    """The per-split metrics are recomputable from the stored score matrices."""
+    out, results = full_run
+    unit = next(u for u in experiments.plan_units(_config()) if u.name == "cosine")
+    with np.load(out / "units" / unit.name / "fold001.npz") as arrays:
+        known, unknown = arrays["cosine|noise10|known"], arrays["cosine|noise10|unknown"]
+        labels = arrays["noise10|labels"]
+    got = results["results"]["noise10"]["cosine"]["per_split"][1]
+    assert got["oscr"] == pytest.approx(metrics.oscr(known, labels, unknown))
+    s, y = metrics.identification_trials(known, labels, unknown)
+    assert got["eer"] == pytest.approx(metrics.eer(s, y))
+
+
+def test_figures_written_and_non_empty(full_run):
+    out, results = full_run
+    names = {Path(f).name for f in results["figures"]}
+    assert names == {
+        "det.png",
+        "oscr.png",
+        "scores_cosine.png",
+        "scores_rpl_v2_fusion_sel.png",
+        "projection_rpl_v2.png",
+    }
+    for rel in results["figures"]:
+        data = (out / rel).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    md = (out / "results.md").read_text()
+    assert "| Cosine (enrollment centroids) |" in md and "**" in md
+    assert "v2 without LogitNorm" in md and "## Robustness" in md
+    published = publish_markdown(out, out / "docs" / "results.md")
+    text = published.read_text()
+    assert "do not edit" in text and "](figures/det.png)" in text
+    assert (out / "docs" / "figures" / "det.png").read_bytes() == (
+        out / "figures/det.png"
+    ).read_bytes()
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_skips_finished_splits(tiny, tmp_path, monkeypatch):
+    config = _config(methods=("cosine", "rpl_v2"))
+    calls: list[tuple[str, int]] = []
+    interrupt_at: list[int] = [3]
+
+    def spy(unit, inputs, fold, *args, **kwargs):
+        if len(calls) in interrupt_at:
+            raise _Interrupt  # e.g. Ctrl-C during a fit
+        calls.append((unit.name, fold))
+        return fit_and_score(unit, inputs, fold, *args, **kwargs)
+
+    monkeypatch.setattr(experiments, "fit_and_score", spy)
+    with pytest.raises(_Interrupt):
+        _run(tiny, tmp_path, config, figures=False)
+    assert calls == [("cosine", 0), ("cosine", 1), ("rpl_v2", 0)]
+    assert not (tmp_path / "results.json").exists()
+    calls.clear()
+    interrupt_at.clear()
+    first = _run(tiny, tmp_path, config, figures=False)
+    assert calls == [("rpl_v2", 1)]  # only the unfinished split is fitted
+    calls.clear()
+    again = _run(tiny, tmp_path, config, figures=False)
+    assert calls == [] and again["results"] == first["results"]
+    # other settings invalidate the stored fits
+    _run(tiny, tmp_path, _config(methods=("cosine", "rpl_v2"), far=0.05), figures=False)
+    assert len(calls) == 4
+
+
+def test_same_seed_same_results(tiny, tmp_path):
+    config = _config(methods=("softmax", "rpl_v2"), conditions=("clean",))
+    a = _run(tiny, tmp_path / "a", config, figures=False)
+    b = _run(tiny, tmp_path / "b", config, figures=False)
+    assert a["results"] == b["results"]
+
+
+def test_config_validation():
+    with pytest.raises(InvalidInputError, match="methods"):
+        experiments.EvalConfig(methods=("nope",))
+    with pytest.raises(InvalidInputError, match="ablation"):
+        experiments.EvalConfig(methods=("cosine",), ablation=True)
+    with pytest.raises(InvalidInputError, match="unknown identifier settings"):
+        experiments.EvalConfig(identifier_params={"nope": 1})
+    assert experiments.EvalConfig().selection_r == 10
+    assert _BASELINES == experiments.BASELINES
+
+
+def test_missing_condition_and_ids_are_clear_errors(tiny, tmp_path):
+    with pytest.raises(ProtocolError, match="reverb"):
+        _run(tiny, tmp_path, _config(conditions=("reverb",)))
+    emb = EmbeddingSet.load(tiny["emb"])
+    keep = np.array(["__noise10" not in u for u in emb.utt_ids])
+    EmbeddingSet(emb.embeddings[keep], emb.utt_ids[keep], emb.speakers[keep], "gauss").save(
+        tmp_path / "clean_only.npz"
+    )
+    with pytest.raises(ProtocolError, match="not in the embeddings"):
+        experiments.run_evaluation(
+            tmp_path / "clean_only.npz", tiny["pool"], tiny["proto"], tmp_path / "o", _config()
+        )
+
+
+def _cli(tiny, out, *flags, **override):
+    args = {
+        "--embeddings": tiny["emb"],
+        "--pool": tiny["pool"],
+        "--protocol": tiny["proto"],
+        "--out": out,
+        "--methods": "cosine",
+        "--conditions": "clean",
+    }
+    args.update(override)
+    return main(["evaluate", *[str(x) for kv in args.items() for x in kv], *flags])
+
+
+def test_cli_prints_table_and_writes_report(tiny, tmp_path, capsys):
+    md = tmp_path / "pub" / "results.md"
+    assert _cli(tiny, tmp_path, "--no-figures", **{"--markdown": md}) == 0
+    out = capsys.readouterr().out
+    assert "| Cosine (enrollment centroids) |" in out and "results.md" in out
+    assert md.is_file() and "Cosine" in md.read_text()
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["command"].startswith("speakerrpl evaluate --embeddings")
+    assert list(data["results"]) == ["clean"]
+
+
+@pytest.mark.parametrize(
+    ("which", "content", "message"),
+    [
+        ("--protocol", "{not json", "cannot read protocol"),
+        ("--protocol", '{"folds": []}', "not a speakerrpl protocol"),
+        ("--embeddings", "garbage", "not a readable .npz"),
+        ("--pool", None, "does not exist"),
+    ],
+)
+def test_cli_malformed_inputs_one_line_error(tiny, tmp_path, capsys, which, content, message):
+    bad = tmp_path / "bad.file"
+    if content is not None:
+        bad.write_text(content)
+    assert _cli(tiny, tmp_path / "out", **{which: bad}) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("speakerrpl evaluate: error:") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_cli_bad_identifier_params(tiny, tmp_path, capsys):
+    assert _cli(tiny, tmp_path, **{"--identifier-params": "[1]"}) == 2
+    assert "JSON object" in capsys.readouterr().err

@@ -1,0 +1,86 @@
+"""The REST service started for real (uvicorn subprocess on a loopback port), driven over HTTP."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from service_support import Server, upload
+
+from speakerrpl.service.registry import SpeakerRegistry
+
+pytest_plugins = ("service_support",)  # the shared fixtures
+
+
+def _identify(client: httpx.Client, paths: list[Path]) -> list[dict]:
+    r = client.post("/identify", files=upload(paths))
+    assert r.status_code == 200, r.text
+    return r.json()["results"]
+
+
+def _enroll_while_identifying(server: Server, clips: dict) -> tuple[dict, list[tuple[float, dict]]]:
+    """Enroll carol in a thread; identify alice's clip until it is done."""
+    done: dict = {}
+
+    def enroll() -> None:
+        with server.client() as c:
+            done["response"] = c.post("/speakers/carol/enrollments", files=upload(clips["carol"]))
+        done["t"] = time.monotonic()
+
+    worker = threading.Thread(target=enroll)
+    worker.start()
+    seen: list[tuple[float, dict]] = []
+    with server.client(key=None) as c:
+        while worker.is_alive():
+            seen.append((time.monotonic(), _identify(c, clips["alice_test"])[0]))
+            time.sleep(0.2)
+    worker.join()
+    return done, [(t, res) for t, res in seen if t < done["t"]]
+
+
+def test_enroll_identify_remove_restart(tmp_path: Path, clips: dict, pool_file: Path) -> None:
+    registry = tmp_path / "reg.db"
+    server = Server(registry, pool_file).start()
+    try:
+        with server.client() as c, server.client(key=None) as anon:
+            assert anon.get("/speakers").json() == {"speakers": []}
+            assert c.post("/identify", files=upload(clips["alice_test"])).status_code == 409
+            r = anon.post("/speakers/alice/enrollments", files=upload(clips["alice"]))
+            assert r.status_code == 401 and r.json()["error"] == "HTTPError"
+            for name in ("alice", "bob"):
+                r = c.post(f"/speakers/{name}/enrollments", files=upload(clips[name]))
+                assert r.status_code == 201, r.text
+            before = c.get("/healthz").json()["model"]["version"]
+            done, during = _enroll_while_identifying(server, clips)
+            assert done["response"].status_code == 201, done["response"].text
+            # identification went on during the refit, with the previous committed model
+            assert during and all(res["model_version"] == before for _, res in during)
+            assert all(res["speaker"] == "alice" for _, res in during)
+
+            names = [s["name"] for s in anon.get("/speakers").json()["speakers"]]
+            assert names == ["alice", "bob", "carol"]
+            tests = clips["alice_test"] + clips["bob_test"] + clips["carol_test"]
+            got = [res["speaker"] for res in _identify(anon, tests)]
+            assert got == ["alice"] + ["bob"] * len(clips["bob_test"]) + ["carol"]
+            unknown = _identify(anon, clips["unknown"])
+            assert [res["speaker"] for res in unknown] == ["<unknown>"] * len(clips["unknown"])
+
+            assert c.delete("/speakers/carol").status_code == 200
+            assert c.delete("/speakers/carol").status_code == 404
+            assert _identify(anon, clips["carol_test"])[0]["speaker"] != "carol"
+            model = c.get("/healthz").json()["model"]
+    finally:
+        server.stop()
+    assert SpeakerRegistry(registry).verify() == []
+
+    server = Server(registry, pool_file).start()  # restart: the registry is intact
+    try:
+        with server.client(key=None) as anon:
+            speakers = anon.get("/speakers").json()["speakers"]
+            assert [(s["name"], s["n_enrollments"]) for s in speakers] == [("alice", 4), ("bob", 3)]
+            assert anon.get("/healthz").json()["model"] == model
+            assert _identify(anon, clips["bob_test"])[0]["speaker"] == "bob"
+    finally:
+        server.stop()

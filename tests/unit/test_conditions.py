@@ -1,0 +1,75 @@
+"""Test conditions: SNR, crops, reverberation and the condition-copy ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speakerrpl.data import conditions as cond
+from speakerrpl.errors import InvalidInputError
+
+
+def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * 16000)) / 16000
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t)
+    return (0.3 * envelope * np.sin(2 * np.pi * 180 * t + rng.uniform())).astype(np.float32)
+
+
+@pytest.mark.parametrize("snr", [20.0, 10.0, 5.0])
+@pytest.mark.parametrize("kind", ["babble", "noise"])
+def test_measured_snr_equals_requested(kind: str, snr: float) -> None:
+    clean = _speechlike(2.0)
+    rng = np.random.default_rng(1)
+    sources = [_speechlike(1.3, seed=s) for s in range(3)]
+    noisy = cond.apply_condition(clean, f"{kind}{int(snr)}", rng, babble_sources=sources)
+    assert noisy.shape == clean.shape
+    assert np.abs(noisy).max() < 1.0  # no peak limiting here, so the mix is clean + noise
+    noise = noisy.astype(np.float64) - clean
+    assert cond.snr_db(clean, noise) == pytest.approx(snr, abs=0.05)
+
+
+def test_mix_is_rescaled_when_it_would_clip() -> None:
+    loud = np.full(16000, 0.99, dtype=np.float32)
+    out = cond.add_noise(loud, np.random.default_rng(0).standard_normal(16000), 5.0)
+    assert np.abs(out).max() <= 1.0 + 1e-6
+
+
+def test_coloured_noise_spectrum_slopes_down_for_brown() -> None:
+    noise = cond.coloured_noise(1 << 15, np.random.default_rng(0), exponent=2.0)
+    power = np.abs(np.fft.rfft(noise)) ** 2
+    assert power[10:100].mean() > 100 * power[-1000:].mean()
+
+
+def test_crop_length_in_range() -> None:
+    rng = np.random.default_rng(3)
+    lengths = [cond.crop(_speechlike(6.0), rng).size / 16000 for _ in range(50)]
+    assert min(lengths) >= 1.5 - 1e-3
+    assert max(lengths) <= 3.0 + 1e-3
+    assert max(lengths) - min(lengths) > 0.5  # actually random
+
+
+def test_short_signal_is_not_padded_by_crop() -> None:
+    short = _speechlike(1.0)
+    assert cond.crop(short, np.random.default_rng(0)).size == short.size
+
+
+def test_reverb_keeps_length_and_smears_energy() -> None:
+    pytest.importorskip("pyroomacoustics")
+    rir = cond.room_impulse_responses(1, np.random.default_rng(0))[0]
+    impulse = np.zeros(16000, dtype=np.float32)
+    impulse[100] = 1.0
+    out = cond.reverberate(impulse, rir)
+    assert out.shape == impulse.shape
+    assert np.count_nonzero(np.abs(out) > 1e-3) > 500  # a tail of reflections
+
+
+def test_condition_ids_round_trip() -> None:
+    for name in cond.CONDITIONS:
+        utt = cond.condition_utt_id("mbrola-us1-03", name)
+        assert cond.split_condition(utt) == ("mbrola-us1-03", name)
+    assert cond.split_condition("plain") == ("plain", cond.CLEAN)
+    with pytest.raises(InvalidInputError, match="unknown condition"):
+        cond.condition_utt_id("u", "thunder")
+    with pytest.raises(InvalidInputError, match="babble needs"):
+        cond.apply_condition(_speechlike(1.0), "babble5", np.random.default_rng(0))

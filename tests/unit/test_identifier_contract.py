@@ -1,0 +1,169 @@
+"""Contract of OpenSetSpeakerIdentifier, for every method, on synthetic Gaussian clusters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from speakerrpl import OpenSetSpeakerIdentifier
+from speakerrpl.errors import (
+    InvalidInputError,
+    ModelMismatchError,
+    NotFittedError,
+    SpeakerRPLError,
+)
+from speakerrpl.identifier_settings import METHODS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny matmuls: extra threads only add contention on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+D = 32
+SMALL = {
+    "n_models": 3, "epochs": 12, "batch_size": 8, "lr": 0.05, "hidden": (32, 16), "out_dim": 8,
+    "selection_r": 1, "n_unknown": 6, "n_calibration": 8, "frontend": "toy",
+}  # fmt: skip
+
+
+def _clusters(rng: np.random.Generator, n: int, per: int, prefix: str):
+    mu = rng.normal(size=(n, D))
+    mu /= np.linalg.norm(mu, axis=1, keepdims=True)
+    x = np.repeat(mu, per, axis=0) + 0.15 * rng.normal(size=(n * per, D)) / np.sqrt(D)
+    return x.astype(np.float32), np.repeat([f"{prefix}{i}" for i in range(n)], per)
+
+
+@cache
+def data():
+    rng = np.random.default_rng(0)
+    x, y = _clusters(rng, 4, 6, "spk")
+    enroll = np.concatenate([np.flatnonzero(y == c)[:3] for c in np.unique(y)])
+    test = np.setdiff1d(np.arange(len(y)), enroll)
+    pool = _clusters(rng, 30, 3, "tts")
+    strangers = _clusters(rng, 6, 2, "out")[0]
+    basis = np.linalg.qr(x.T)[0]  # remove every target direction: far from all of them
+    strangers = strangers - (strangers @ basis) @ basis.T
+    strangers /= np.linalg.norm(strangers, axis=1, keepdims=True)
+    return x[enroll], y[enroll], x[test], y[test], pool, strangers
+
+
+@cache
+def fitted(method: str, seed: int = 0) -> OpenSetSpeakerIdentifier:
+    xe, ye, _, _, pool, _ = data()
+    return OpenSetSpeakerIdentifier(method=method, random_state=seed, **SMALL).fit(xe, ye, pool)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_fit_returns_self_and_scores_have_contract_shapes(method: str) -> None:
+    xe, ye, xt, yt, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(method=method, **SMALL)
+    assert clf.fit(xe, ye, pool) is clf
+    assert clf.classes_ == ["spk0", "spk1", "spk2", "spk3"]
+    scores = clf.decision_function(xt)
+    assert scores.shape == (len(xt), 4) and np.all(np.isfinite(scores))
+    np.testing.assert_allclose(clf.score_samples(xt), scores.max(axis=1))
+    assert (np.asarray(clf.classes_)[scores.argmax(axis=1)] == yt).mean() >= 0.9
+    m = clf.member_scores(xt)
+    assert m.shape[1:] == (len(xt), 4) and set(clf.members_.tolist()) <= set(range(len(m)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_use_before_fit_raises(method: str) -> None:
+    clf = OpenSetSpeakerIdentifier(method=method, **SMALL)
+    for call in (clf.predict, clf.decision_function, clf.score_samples, clf.member_scores):
+        with pytest.raises(NotFittedError):
+            call(np.zeros((1, D)))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_same_random_state_gives_identical_outputs(method: str) -> None:
+    xe, ye, xt, _, pool, _ = data()
+    again = OpenSetSpeakerIdentifier(method=method, random_state=0, **SMALL).fit(xe, ye, pool)
+    np.testing.assert_array_equal(fitted(method).decision_function(xt), again.decision_function(xt))
+    assert fitted(method).threshold_ == again.threshold_
+    if method != "cosine":
+        other = fitted(method, seed=1).decision_function(xt)
+        assert not np.allclose(other, again.decision_function(xt))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_far_away_embeddings_are_rejected(method: str) -> None:
+    _, _, xt, yt, _, strangers = data()
+    clf = fitted(method)
+    assert np.all(clf.predict(strangers) == "<unknown>")
+    assert np.mean(clf.predict(xt) == yt) >= 0.75  # and targets are still accepted
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_save_then_load_gives_identical_scores(method: str, tmp_path: Path) -> None:
+    _, _, xt, _, _, strangers = data()
+    clf = fitted(method)
+    clf.save(tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["method"] == method and config["frontend"] == "toy" and config["dim"] == D
+    loaded = OpenSetSpeakerIdentifier.load(tmp_path / "model", frontend="toy", dim=D)
+    np.testing.assert_array_equal(loaded.decision_function(xt), clf.decision_function(xt))
+    np.testing.assert_array_equal(loaded.predict(strangers), clf.predict(strangers))
+    with pytest.raises(ModelMismatchError):
+        OpenSetSpeakerIdentifier.load(tmp_path / "model", frontend="campplus")
+    with pytest.raises(ModelMismatchError):
+        OpenSetSpeakerIdentifier.load(tmp_path / "model", dim=D + 1)
+
+
+def test_bad_input_raises_clear_errors() -> None:
+    xe, ye, xt, _, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(method="rpl_v1", **SMALL)
+    bad_nan = xe.copy()
+    bad_nan[0, 0] = np.nan
+    cases = [
+        (bad_nan, ye, "NaN"),
+        (xe[:3], ye[:3], "at least 2"),
+        (xe[:4], ye[:4], "utterances per speaker"),
+        (xe, np.where(ye == "spk1", "SPK0", ye), "duplicates"),
+        (xe, ye[:-1], "labels for"),
+    ]
+    for x, y, words in cases:
+        with pytest.raises(InvalidInputError, match=words):
+            clf.fit(x, y)
+    with pytest.raises(InvalidInputError, match="voice labels"):
+        clf.fit(xe, ye, pool=pool[0])
+    with pytest.raises(InvalidInputError, match="method"):
+        OpenSetSpeakerIdentifier(method="plda")
+    with pytest.raises(TypeError):
+        OpenSetSpeakerIdentifier(n_modls=3)
+    with pytest.raises(InvalidInputError, match="dimension"):
+        fitted("cosine").predict(xt[:, :-1])
+    assert issubclass(NotFittedError, SpeakerRPLError)
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="CUDA"):
+            OpenSetSpeakerIdentifier(method="rpl_v1", device="cuda", **SMALL).fit(xe, ye)
+
+
+def test_rpl_v2_without_pool_warns_and_explicit_threshold_is_used() -> None:
+    xe, ye, xt, _, _, _ = data()
+    with pytest.warns(UserWarning, match="pool=None"):
+        clf = OpenSetSpeakerIdentifier(method="rpl_v2", threshold=1e9, **SMALL).fit(xe, ye)
+    assert clf.threshold_ == 1e9 and np.all(clf.predict(xt) == "<unknown>")
+    assert clf.training_classes_ == clf.classes_
+
+
+def test_rpl_v2_extension_selection_and_plot_accessors() -> None:
+    clf = fitted("rpl_v2")
+    n_unknown = sum(c.startswith("unknown:") for c in clf.training_classes_)
+    n_anchor = sum(c.startswith("anchor:") for c in clf.training_classes_)
+    assert n_unknown == SMALL["n_unknown"] and n_anchor == 4
+    assert 1 <= len(clf.members_) <= 3
+    pts = clf.points(member=1)
+    assert pts["reciprocal"].shape == pts["centre"].shape == (len(clf.training_classes_), 8)
+    assert clf.features(data()[2], member=1).shape == (len(data()[2]), 8)

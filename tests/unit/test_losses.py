@@ -1,0 +1,129 @@
+"""Open-set losses: SPEC formulas by direct loops, ensemble axis, gradients."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from speakerrpl.errors import InvalidInputError
+from speakerrpl.nn.losses import (
+    ARPLLoss,
+    LogitNormLoss,
+    SoftmaxLoss,
+    SpeakerRPLPlusLoss,
+    SpeakerRPLv1Loss,
+    SpeakerRPLv2Loss,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tiny matmuls: extra threads only add contention on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+M, B, C, D = 2, 5, 4, 3
+
+
+def _ce(logits: list[float], y: int) -> float:
+    top = max(logits)
+    return -(logits[y] - top - math.log(sum(math.exp(v - top) for v in logits)))
+
+
+def _spec_v2(z, y, p, q, r, t, lam, tau) -> list[float]:
+    """SPEC section 5, one member at a time, one sample at a time, plain Python floats."""
+    out = []
+    for m in range(len(z)):
+        total = 0.0
+        for b in range(len(z[m])):
+            zb, yb = z[m][b], y[m][b]
+            dot = [sum(zb[j] * p[m][c][j] for j in range(D)) for c in range(C)]
+            l_rpl = _ce([-v / t for v in dot], yb)
+            dist = sum((zb[j] - p[m][yb][j]) ** 2 for j in range(D)) / D
+            l_margin = max(0.0, dist - r[m] + 1.0)
+            mm = [-sum(zb[j] * q[m][c][j] for j in range(D)) / t for c in range(C)]
+            norm = math.sqrt(sum(v * v for v in mm))
+            l_ln = _ce([v / (tau * norm) for v in mm], yb)
+            total += l_rpl + lam * l_margin + l_ln
+        out.append(total / len(z[m]))
+    return out
+
+
+@pytest.mark.parametrize(("t", "lam", "tau"), [(1.0, 5.0, 1.0), (0.5, 2.0, 0.04)])
+def test_v2_loss_equals_loop_evaluation_of_spec(t: float, lam: float, tau: float) -> None:
+    g = torch.Generator().manual_seed(1)
+    loss = SpeakerRPLv2Loss(C, D, n_members=M, temperature=t, weight_margin=lam, tau=tau)
+    with torch.no_grad():
+        loss.reciprocal_points.copy_(torch.randn(M, C, D, generator=g))
+        loss.centre_points.copy_(torch.randn(M, C, D, generator=g))
+        loss.radius.copy_(torch.tensor([0.3, 2.5]))
+    z = torch.randn(M, B, D, generator=g) * 2
+    y = torch.randint(0, C, (M, B), generator=g)
+    got = loss(z, y).tolist()
+    want = _spec_v2(
+        z.tolist(), y.tolist(), loss.reciprocal_points.tolist(), loss.centre_points.tolist(),
+        loss.radius.tolist(), t, lam, tau,
+    )  # fmt: skip
+    assert got == pytest.approx(want, rel=1e-5)
+    assert loss.logits(z)[1, 2].tolist() == pytest.approx(
+        [-float(z[1, 2] @ loss.reciprocal_points[1, c].detach()) for c in range(C)], rel=1e-5
+    )
+
+
+def test_v2_initialisation_matches_spec() -> None:
+    loss = SpeakerRPLv2Loss(C, D, n_members=M, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(loss.reciprocal_points.norm(dim=-1), torch.ones(M, C))
+    assert loss.centre_points.abs().sum() == 0 and loss.radius.abs().sum() == 0
+
+
+LOSSES = [
+    SoftmaxLoss,
+    LogitNormLoss,
+    ARPLLoss,
+    SpeakerRPLv1Loss,
+    SpeakerRPLPlusLoss,
+    SpeakerRPLv2Loss,
+]
+
+
+@pytest.mark.parametrize("cls", LOSSES)
+def test_members_are_independent(cls: type) -> None:
+    """Stacked loss == each member's own loss; a member's gradient ignores the others."""
+    gens = [torch.Generator().manual_seed(s) for s in (5, 6)]
+    singles = [cls(C, D, generator=g) for g in gens]
+    stacked = cls.stack(singles)
+    z = torch.randn(M, B, D, requires_grad=True)
+    y = torch.randint(0, C, (M, B))
+    values = stacked(z, y) + stacked.unknown_loss(z)
+    for m, single in enumerate(singles):
+        own = single(z[m : m + 1], y[m : m + 1]) + single.unknown_loss(z[m : m + 1])
+        assert float(values[m].detach()) == pytest.approx(float(own[0].detach()), rel=1e-5)
+    values[0].backward()
+    assert z.grad is not None and z.grad[1].abs().sum() == 0 and z.grad[0].abs().sum() > 0
+
+
+def test_logitnorm_is_scale_invariant_and_plus_uses_unknowns() -> None:
+    ln = LogitNormLoss(C, D, generator=torch.Generator().manual_seed(0), tau=0.04)
+    z, y = torch.randn(1, B, D), torch.randint(0, C, (1, B))
+    assert float(ln(z, y)[0].detach()) == pytest.approx(float(ln(3 * z, y)[0].detach()), rel=1e-5)
+    plus = SpeakerRPLPlusLoss(C, D, generator=torch.Generator().manual_seed(0), beta=1.0)
+    # a uniform class distribution (z = 0) has the lowest unknown loss: exp(-log C) = 1 / C
+    assert float(plus.unknown_loss(torch.zeros(1, B, D))[0].detach()) == pytest.approx(
+        1 / C, rel=1e-5
+    )
+    assert float(plus.unknown_loss(10 * torch.randn(1, B, D))[0].detach()) > 1 / C
+
+
+def test_bad_arguments_raise() -> None:
+    with pytest.raises(InvalidInputError):
+        SpeakerRPLv2Loss(1, D)
+    with pytest.raises(InvalidInputError):
+        SpeakerRPLv2Loss(C, D, tau=0.0)
+    with pytest.raises(InvalidInputError):
+        LogitNormLoss(C, D, tau=-1.0)

@@ -1,0 +1,145 @@
+"""Few-shot open-set protocols: drawing, stratification, JSON round trip and validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speakerrpl.data.conditions import available_conditions, clean_utterances, condition_utt_id
+from speakerrpl.data.protocols import (
+    load_protocol,
+    make_protocol,
+    save_protocol,
+    validate_protocol,
+)
+from speakerrpl.errors import ProtocolError
+
+ENGINES = ("mbrola", "festival", "flite", "pico")
+
+
+def _corpus(
+    n_speakers: int = 24, n_utts: int = 6
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    utts = {f"spk{s:02d}-{i:02d}": f"spk{s:02d}" for s in range(n_speakers) for i in range(n_utts)}
+    voices = {
+        f"spk{s:02d}": {"engine": ENGINES[s % 4], "language": "en", "gender": "MF"[s % 2]}
+        for s in range(n_speakers)
+    }
+    return utts, voices
+
+
+def _with_conditions(utts: dict[str, str], names: list[str]) -> dict[str, str]:
+    full = dict(utts)
+    for utt, spk in utts.items():
+        full.update({condition_utt_id(utt, c): spk for c in names})
+    return full
+
+
+def test_folds_are_disjoint_and_complete() -> None:
+    utts, voices = _corpus()
+    protocol = make_protocol(
+        utts, n_targets=8, n_enroll=3, n_unknowns=10, n_folds=4, seed=5, voices=voices
+    )
+    assert len(protocol.folds) == 4
+    for fold in protocol.folds:
+        unknown_speakers = {utts[u] for u in fold.test_unknown}
+        assert len(fold.targets) == 8 and len(unknown_speakers) == 10
+        assert not unknown_speakers & set(fold.targets)
+        for target in fold.targets:
+            enrolled = set(fold.enroll[target])
+            tests = {u for u in fold.test_known if utts[u] == target}
+            assert len(enrolled) == 3 and len(tests) == 3 and not enrolled & tests
+    assert len({tuple(f.targets) for f in protocol.folds}) > 1  # folds differ
+
+
+def test_stratified_over_engine_and_gender() -> None:
+    utts, voices = _corpus(n_speakers=40)
+    protocol = make_protocol(utts, n_targets=8, n_enroll=2, n_unknowns=8, seed=0, voices=voices)
+    for fold in protocol.folds:
+        engines = [voices[t]["engine"] for t in fold.targets]
+        assert all(engines.count(e) == 2 for e in ENGINES), engines
+
+
+def test_same_seed_same_protocol_other_seed_differs() -> None:
+    utts, voices = _corpus()
+    kwargs = {"n_targets": 6, "n_enroll": 2, "n_unknowns": 6, "voices": voices}
+    assert make_protocol(utts, seed=3, **kwargs) == make_protocol(utts, seed=3, **kwargs)
+    assert make_protocol(utts, seed=3, **kwargs) != make_protocol(utts, seed=4, **kwargs)
+
+
+def test_excluded_pool_speakers_never_appear() -> None:
+    utts, _ = _corpus()
+    pool = {f"spk{s:02d}" for s in range(12)}
+    protocol = make_protocol(
+        utts, n_targets=4, n_enroll=2, n_unknowns=8, seed=0, exclude_speakers=pool
+    )
+    for fold in protocol.folds:
+        used = set(fold.targets) | {utts[u] for u in fold.test_unknown}
+        assert not used & pool
+
+
+def test_round_trip_and_validation(tmp_path: Path) -> None:
+    utts, voices = _corpus()
+    full = _with_conditions(utts, ["crop", "noise5"])
+    protocol = make_protocol(
+        utts,
+        n_targets=5,
+        n_enroll=3,
+        n_unknowns=7,
+        seed=2,
+        voices=voices,
+        conditions=["clean", "crop", "noise5"],
+    )
+    path = tmp_path / "p.json"
+    digest = save_protocol(protocol, path)
+    loaded = load_protocol(path, full)
+    assert loaded == protocol
+    assert json.loads(path.read_text())["hash"] == digest
+    with pytest.raises(ProtocolError, match="not in the embeddings"):
+        load_protocol(path, _with_conditions(utts, ["crop"]))  # noise5 copies missing
+
+
+def test_edited_file_fails_hash(tmp_path: Path) -> None:
+    utts, _ = _corpus()
+    path = tmp_path / "p.json"
+    save_protocol(make_protocol(utts, n_targets=3, n_enroll=2, n_unknowns=3, seed=0), path)
+    data = json.loads(path.read_text())
+    data["folds"][0]["targets"][0] = "spk99"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProtocolError, match="hash mismatch"):
+        load_protocol(path)
+    path.write_text("{not json")
+    with pytest.raises(ProtocolError, match="cannot read"):
+        load_protocol(path)
+    path.write_text('{"folds": []}')
+    with pytest.raises(ProtocolError, match="not a speakerrpl protocol"):
+        load_protocol(path)
+
+
+def test_validation_catches_inconsistent_speakers() -> None:
+    utts, _ = _corpus()
+    protocol = make_protocol(utts, n_targets=3, n_enroll=2, n_unknowns=3, seed=0)
+    relabelled = dict(utts)
+    victim = protocol.folds[0].test_known[0]
+    relabelled[victim] = "someone-else"
+    with pytest.raises(ProtocolError, match="inconsistent speaker"):
+        validate_protocol(protocol, relabelled)
+
+
+def test_too_few_speakers_and_bad_condition() -> None:
+    utts, _ = _corpus(n_speakers=5)
+    with pytest.raises(ProtocolError, match="need 4 target speakers"):
+        make_protocol(utts, n_targets=4, n_enroll=2, n_unknowns=3)
+    with pytest.raises(ProtocolError, match="unknown conditions"):
+        make_protocol(utts, n_targets=2, n_enroll=2, n_unknowns=2, conditions=["fog"])
+
+
+def test_clean_and_available_conditions() -> None:
+    utts, _ = _corpus(n_speakers=2, n_utts=2)
+    full = _with_conditions(utts, ["reverb"])
+    full["spk00-00__crop"] = "spk00"  # incomplete: not every utterance has a crop copy
+    ids, speakers = list(full), list(full.values())
+    assert clean_utterances(ids, speakers) == utts
+    assert available_conditions(ids) == ["clean", "reverb"]
