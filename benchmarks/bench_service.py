@@ -22,6 +22,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -197,9 +198,11 @@ def bench_load(clients: int, duration: float, warmup: float, params: str) -> dic
                 t.join()
             wall = time.perf_counter() - t0
         loaded = _rss_mib(proc.pid)
+        registry_ok = SpeakerRegistry(tmp / "reg.db").verify() == []
     finally:
         proc.terminate()
         proc.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
     ms = np.asarray(lat) * 1000
     return {
         "clients": clients,
@@ -214,7 +217,7 @@ def bench_load(clients: int, duration: float, warmup: float, params: str) -> dic
         "server_rss_loaded_mib": loaded["rss_mib"],
         "server_peak_rss_mib": loaded["peak_rss_mib"],
         "speakers": len(enroll),
-        "registry_ok": SpeakerRegistry(tmp / "reg.db").verify() == [],
+        "registry_ok": registry_ok,
         "params": params,
     }
 

@@ -88,7 +88,13 @@ def aggregate(
             seed_std = None
             if entries[0].get("seed_metrics"):
                 seed_std = [summarize(e["seed_metrics"])["std"] for e in entries]
-            table[row] = {"per_split": per_split, **summarize(per_split), "seed_std": seed_std}
+            fit_s = [stored[(unit.name, f)]["info"].get("fit_seconds", 0.0) for f in range(n_folds)]
+            table[row] = {
+                "per_split": per_split,
+                **summarize(per_split),
+                "seed_std": seed_std,
+                "fit_seconds": sum(fit_s) / n_folds,  # of the whole fit the row comes from
+            }
     return table
 
 

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,7 +185,9 @@ def fit_and_score(
     pool = (inputs.pool.embeddings, inputs.pool.speakers)
     params = {**extra_params, **unit.params, "random_state": seed}
     params.setdefault("frontend", inputs.embeddings.frontend)
+    start = time.perf_counter()
     est = OpenSetSpeakerIdentifier(**params).fit(x_enroll, y_enroll, pool=pool)
+    fit_seconds = time.perf_counter() - start
     col = {name: k for k, name in enumerate(est.classes_)}
     spk = inputs.embeddings.speakers[[inputs.index[u] for u in fold.test_known]]
     labels = np.array([col[s] for s in spk.tolist()], dtype=np.int64)
@@ -211,6 +214,7 @@ def fit_and_score(
         arrays.update(_projection_arrays(est, inputs, fold, labels))
     info = {
         "threshold": float(est.threshold_),
+        "fit_seconds": round(fit_seconds, 3),
         "members_kept": [int(m) for m in np.asarray(est.members_)],
         "targets": targets,
     }

@@ -169,10 +169,16 @@ class OpenSetSpeakerIdentifier:
         if self.settings.threshold is not None:
             self.threshold_ = float(self.settings.threshold)
             return
-        fused = self._fuse(self._member_logits(xp if calib is None else calib))
-        if calib is None:  # no held-out voices: each enrollment row vs the other speakers
-            fused = np.where(np.eye(len(self.classes_), dtype=bool)[labels], -np.inf, fused)
-        self.threshold_ = threshold_for_far(fused.max(axis=1), self.settings.target_far)
+        far, source = self.settings.target_far, self.settings.calibration
+        # each enrollment utterance against the *other* enrolled speakers (in-domain impostors)
+        own = np.eye(len(self.classes_), dtype=bool)[labels]
+        cross = np.where(own, -np.inf, self._fuse(self._member_logits(xp))).max(axis=1)
+        thresholds = []
+        if source in ("enrollment", "max") or calib is None:
+            thresholds.append(threshold_for_far(cross, far))
+        if source in ("pool", "max") and calib is not None:
+            thresholds.append(threshold_for_far(self._fuse(self._member_logits(calib)).max(1), far))
+        self.threshold_ = max(thresholds)
 
     # ---------------------------------------------------------------- inference
     def _check_fitted(self) -> None:

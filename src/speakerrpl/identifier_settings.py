@@ -13,6 +13,7 @@ from speakerrpl.nn.train import TrainSettings
 METHODS = ("cosine", "softmax", "logitnorm", "arpl", "rpl_v1", "rpl_v1_plus", "rpl_v2")
 INPUT_NORMS = ("l2", "center_l2", "none")
 SCORES = ("reciprocal", "centre")
+CALIBRATIONS = ("max", "pool", "enrollment")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,10 @@ class IdentifierSettings:
         hidden, out_dim, norm: adapter architecture.
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
         target_far: false-acceptance rate the threshold is calibrated to.
+        calibration: impostors the threshold is set on: ``pool`` (held-out synthetic voices),
+            ``enrollment`` (each enrollment utterance vs the other enrolled speakers) or
+            ``max`` (default: the stricter of both; on a development split the pool voices,
+            from other TTS engines than the test voices, gave a far too lenient threshold).
         threshold: explicit threshold (skips calibration).
         min_utterances: fewest enrollment utterances per speaker (None: 1 cosine, 2 others).
         unknown_label: what ``predict`` returns for a rejected utterance.
@@ -75,6 +80,7 @@ class IdentifierSettings:
     norm: str = "batch"
     input_norm: str = "l2"
     target_far: float = 0.01
+    calibration: str = "max"
     threshold: float | None = None
     min_utterances: int | None = None
     unknown_label: str = "<unknown>"
@@ -89,6 +95,7 @@ class IdentifierSettings:
             "fusion": FUSIONS,
             "input_norm": INPUT_NORMS,
             "score": SCORES,
+            "calibration": CALIBRATIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -105,14 +105,18 @@ def _best_rows(rows: Mapping[str, Mapping[str, Any]], spec: MetricSpec) -> set[s
 
 
 def _main_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    header = "| Method | " + " | ".join(s.title for s in METRICS) + " |"
-    lines = [header, "|---" * (len(METRICS) + 1) + "|"]
+    timed = all("fit_seconds" in r for r in rows.values())
+    extra = " fit s |" if timed else ""
+    header = "| Method | " + " | ".join(s.title for s in METRICS) + " |" + extra
+    lines = [header, "|---" * (len(METRICS) + 1 + timed) + "|"]
     best = {s.key: _best_rows(rows, s) for s in METRICS}
     for row, res in rows.items():
         cells = []
         for s in METRICS:
             cell = _fmt(s, res["mean"][s.key], res["std"][s.key])
             cells.append(f"**{cell}**" if row in best[s.key] else cell)
+        if timed:
+            cells.append(f"{res['fit_seconds']:.1f}")
         lines.append(f"| {ROW_TITLES.get(row, row)} | " + " | ".join(cells) + " |")
     return lines
 
@@ -186,7 +190,8 @@ def _header(results: Mapping[str, Any]) -> list[str]:
         f"- configuration: `{json.dumps(results.get('config', {}), sort_keys=True)}`",
         "- EER and minDCF over identification trials (every test utterance x enrolled "
         "target; unknown speakers give non-target trials only); ACC closed-set on targets; "
-        "OSCR/AUROC/DIR@FAR1% targets vs unknown speakers. Bold: best per column.",
+        "OSCR/AUROC/DIR@FAR1% targets vs unknown speakers. Bold: best per column. "
+        "fit s: wall-clock seconds of the fit the row comes from, mean over splits.",
     ]
 
 

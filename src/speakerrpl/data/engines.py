@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 _TIMEOUT_S = 60
+_MBROLA_DIR = Path("/usr/share/mbrola")
 # festival's diphone voices read 8-bit text; Czech voices expect ISO-8859-2
 _FESTIVAL_ENCODING = {"cs": "iso-8859-2"}
 
@@ -93,22 +94,29 @@ def engine_available(engine: str) -> bool:
     return True
 
 
-def _run(cmd: list[str], stdin: bytes | None = None) -> None:
+def _run(cmd: list[str]) -> bytes:
     try:
-        proc = subprocess.run(cmd, input=stdin, capture_output=True, timeout=_TIMEOUT_S)
+        proc = subprocess.run(cmd, capture_output=True, timeout=_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise TTSError(f"{cmd[0]} failed to run: {exc}") from exc
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip()[-300:]
         raise TTSError(f"{' '.join(cmd[:3])} exited with {proc.returncode}: {tail}")
+    return proc.stdout
 
 
 def _command_to_file(spec: VoiceSpec, text: str, out: Path) -> None:
     o = spec.options
-    if spec.engine in ("espeak", "mbrola"):
-        cmd = ["espeak-ng", "-v", spec.voice, "-w", str(out)]
-        cmd += ["-p", str(o.get("pitch", 50)), "-s", str(o.get("rate", 165))]
-        _run([*cmd, text])
+    prosody = ["-p", str(o.get("pitch", 50)), "-s", str(o.get("rate", 165))]
+    if spec.engine == "espeak":
+        _run(["espeak-ng", "-v", spec.voice, "-w", str(out), *prosody, text])
+    elif spec.engine == "mbrola":
+        # espeak-ng's built-in MBROLA pipe loses audio under CPU load (measured: 4 of 12
+        # concurrent runs differed); phonemes to a file, then mbrola itself, is deterministic
+        pho = out.with_suffix(".pho")
+        pho.write_bytes(_run(["espeak-ng", "-v", spec.voice, "-q", "--pho", *prosody, text]))
+        name = spec.voice.removeprefix("mb-")
+        _run(["mbrola", "-e", str(_MBROLA_DIR / name / name), str(pho), str(out)])
     elif spec.engine == "flite":
         _run(["flite", "-voice", spec.voice, "-t", text, "-o", str(out)])
     elif spec.engine == "pico":

@@ -116,11 +116,11 @@ def create_app(engine: SpeakerEngine) -> Any:
         >>> import tempfile
         >>> from speakerrpl.service.settings import ServiceSettings
         >>> app = create_app(SpeakerEngine(tempfile.mkdtemp() + "/r.db", ServiceSettings()))
-        >>> sorted(r.path for r in app.routes if r.path.startswith("/s"))
+        >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/s"))
         ['/speakers', '/speakers/{name}', '/speakers/{name}/enrollments']
     """
     require("fastapi", "service", "the REST service")
-    require("multipart", "service", "audio uploads")
+    require("python_multipart", "service", "audio uploads")
     from speakerrpl.service.routes import build_router
 
     fastapi = require("fastapi", "service")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ class SpeakerEngine:
         ...     name = "toy"
         ...     def embed(self, waves): return np.stack([w[:4] for w in waves])
         >>> eng = SpeakerEngine(tempfile.mkdtemp() + "/r.db", ServiceSettings(), frontend=Toy())
-        >>> _ = eng.enroll("alice", [np.array([1.0, 0, 0, 0])])
+        >>> _ = eng.enroll("alice", [np.array([1.0, 0, 0, 0]), np.array([0.9, 0, 0.1, 0])])
         >>> eng.identify([np.array([0.9, 0.1, 0, 0])])[0]["speaker"]
         'alice'
     """
@@ -86,8 +86,9 @@ class SpeakerEngine:
         self._write_lock = threading.RLock()
         self._init_lock = threading.Lock()
         self._model: LoadedModel | None = None
-        self._slots = threading.BoundedSemaphore(
-            self.settings.inference_slots or max(1, os.cpu_count() or 1)
+        slots = self.settings.inference_slots
+        self._slots: AbstractContextManager[Any] = (
+            threading.BoundedSemaphore(slots) if slots > 0 else nullcontext()
         )
 
     # --- building blocks --------------------------------------------------------------
@@ -114,7 +115,7 @@ class SpeakerEngine:
         if len(waves) == 0:
             raise InvalidInputError("no audio given: expected at least one clip")
         frontend = self.frontend
-        with self._slots:  # bounded: memory and latency stay flat under many clients
+        with self._slots:  # optionally bounded (settings.inference_slots)
             return np.asarray(frontend.embed(list(waves)), dtype=np.float32)
 
     def warm_up(self) -> None:

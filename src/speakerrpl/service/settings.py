@@ -65,8 +65,8 @@ class ServiceSettings:
         torch_threads: intra-op threads the CLI and ``serve`` give torch (0: leave torch's
             default). 1 is fastest here: the adapters are small, and the service gets its
             parallelism from concurrent requests.
-        inference_slots: most clips embedded at once (0: one per CPU core); more concurrent
-            requests wait for a slot instead of multiplying memory and context switches.
+        inference_slots: most requests embedding audio at once (0: unlimited). Bounding it
+            did not help on the shared 2-core VM (see docs/performance.md), so it is off.
         pool_path: an embeddings ``.npz`` (``speakerrpl.embeddings.EmbeddingSet``) used as the
             negative pool instead of ``speakerrpl.data.pool.default_pool``.
 
