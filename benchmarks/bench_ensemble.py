@@ -22,6 +22,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -50,10 +51,9 @@ from speakerrpl.training_set import assemble, check_labels
 K = 20
 RECIPES: dict[str, dict[str, Any]] = {
     "published 75 ep x b16": {"epochs": 75, "batch_size": 16},
-    "75 ep x b64": {"epochs": 75, "batch_size": 64},
     "25 ep x b16": {"epochs": 25, "batch_size": 16},
-    "full batch 75 ep": {"epochs": 75, "batch_size": 0},
-    "full batch 300 ep": {"epochs": 300, "batch_size": 0, "lr": 0.05},
+    "25 ep x b64": {"epochs": 25, "batch_size": 64},
+    "10 ep x b16": {"epochs": 10, "batch_size": 16},
 }
 
 
@@ -79,7 +79,7 @@ def training_set(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | 
     voices, pool, _ = load_voices(seed)
     enroll, _, _ = split_targets(voices, K, 4, seed)
     s = IdentifierSettings()
-    classes, labels = check_labels(enroll.y, enroll.x.shape[0], s)
+    classes, labels = check_labels(enroll.y.tolist(), enroll.x.shape[0], s)
     ts = assemble(_l2(enroll.x), labels, classes, (_l2(pool.x), pool.y), s)
     xu = None if ts.x_unknown is None else torch.as_tensor(ts.x_unknown)
     return torch.as_tensor(ts.x), torch.as_tensor(ts.y), xu, len(ts.class_names)
@@ -112,7 +112,7 @@ def speed(args: Any) -> list[dict[str, Any]]:
             for kind, fn in (("vectorised", _fit_vectorised), ("loop", _fit_loop)):
                 if kind == "loop" and m == 1:
                     continue  # the same single training as vectorised M = 1
-                t = time_runs(lambda f=fn, mm=m, t=ts: f(mm, data, t, args.device), args.runs, 0)
+                t = time_runs(partial(fn, m, data, ts, args.device), args.runs, 0)
                 per_epoch = t["median_s"] / args.speed_epochs
                 rows.append(
                     {
@@ -147,7 +147,8 @@ def recipes(args: Any) -> list[dict[str, Any]]:
     """Part 2: fit time and open-set accuracy of each recipe over ``--splits`` splits."""
     voices, pool, source = load_voices(0)
     names = list(RECIPES)[:2] if args.quick else list(RECIPES)
-    base = IdentifierSettings(n_models=5 if args.quick else 30, device=args.device)
+    members = 5 if args.quick else 30
+    base = IdentifierSettings(n_models=members, selection_r=members // 3, device=args.device)
     rows = []
     for name in names:
         per_split = []
@@ -155,8 +156,10 @@ def recipes(args: Any) -> list[dict[str, Any]]:
             enroll, known, unknown = split_targets(voices, K, 4, 100 + split)
             clf = OpenSetSpeakerIdentifier(replace(base, random_state=split, **RECIPES[name]))
             start = time.perf_counter()
-            clf.fit(enroll.x, enroll.y, pool=(pool.x, pool.y))
-            per_split.append({"fit_s": time.perf_counter() - start} | _evaluate(clf, known, unknown))
+            clf.fit(enroll.x, enroll.y.tolist(), pool=(pool.x, pool.y))
+            per_split.append(
+                {"fit_s": time.perf_counter() - start} | _evaluate(clf, known, unknown)
+            )
         row: dict[str, Any] = {"recipe": name, "members": base.n_models, "data": source}
         for key in per_split[0]:
             values = [p[key] for p in per_split]
@@ -176,8 +179,8 @@ def main() -> int:
     args = parser.parse_args()
     set_threads(args.threads)
     args.runs = args.runs or (1 if args.quick else 3)
-    args.speed_epochs = args.speed_epochs or (2 if args.quick else 10)
-    args.splits = args.splits or (1 if args.quick else 3)
+    args.speed_epochs = args.speed_epochs or (2 if args.quick else 3)
+    args.splits = args.splits or (1 if args.quick else 2)
     torch.manual_seed(0)
     result: dict[str, Any] = {"machine": machine_info(args.device), "args": vars(args)}
     if "speed" in args.parts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,9 @@ class OpenSetSpeakerIdentifier:
     threshold_: float
 
     def __init__(self, settings: IdentifierSettings | None = None, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - {f.name for f in fields(IdentifierSettings)})
+        if unknown:
+            raise InvalidInputError(f"unknown identifier settings: {unknown}")
         self.settings = replace(settings or IdentifierSettings(), **kwargs)
 
     # ------------------------------------------------------------------ fitting

@@ -140,7 +140,7 @@ def test_bad_input_raises_clear_errors() -> None:
         clf.fit(xe, ye, pool=pool[0])
     with pytest.raises(InvalidInputError, match="method"):
         OpenSetSpeakerIdentifier(method="plda")
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidInputError, match="n_modls"):
         OpenSetSpeakerIdentifier(n_modls=3)
     with pytest.raises(InvalidInputError, match="dimension"):
         fitted("cosine").predict(xt[:, :-1])
@@ -167,3 +167,22 @@ def test_rpl_v2_extension_selection_and_plot_accessors() -> None:
     pts = clf.points(member=1)
     assert pts["reciprocal"].shape == pts["centre"].shape == (len(clf.training_classes_), 8)
     assert clf.features(data()[2], member=1).shape == (len(data()[2]), 8)
+
+
+def test_calibration_max_is_the_stricter_of_pool_and_enrollment() -> None:
+    xe, ye, _, _, pool, _ = data()
+    thr = {
+        c: OpenSetSpeakerIdentifier(method="cosine", calibration=c, target_far=0.0, **SMALL)
+        .fit(xe, ye, pool)
+        .threshold_
+        for c in ("pool", "enrollment", "max")
+    }
+    assert thr["max"] == max(thr["pool"], thr["enrollment"])
+    assert thr["pool"] != thr["enrollment"]
+    clf = OpenSetSpeakerIdentifier(method="cosine", calibration="enrollment", target_far=0.0)
+    clf.fit(xe, ye)
+    scores = clf.decision_function(xe)
+    own = scores[np.arange(len(ye)), [clf.classes_.index(v) for v in ye]]
+    cross = np.where(np.eye(4, dtype=bool)[[clf.classes_.index(v) for v in ye]], -np.inf, scores)
+    assert np.all(cross.max(axis=1) < clf.threshold_)  # FAR 0 on those impostors
+    assert np.all(own >= clf.threshold_)

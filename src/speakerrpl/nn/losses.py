@@ -139,7 +139,7 @@ class LogitNormLoss(SoftmaxLoss):
     Example:
         >>> import torch
         >>> loss = LogitNormLoss(3, 4, tau=0.04, generator=torch.Generator().manual_seed(0))
-        >>> float(loss(torch.ones(1, 2, 4), torch.tensor([[0, 1]]))[0]) > 0
+        >>> float(loss(torch.ones(1, 2, 4), torch.tensor([[0, 1]]))[0].detach()) > 0
         True
     """
 
@@ -245,7 +245,7 @@ class SpeakerRPLPlusLoss(SpeakerRPLv1Loss):
     Example:
         >>> import torch
         >>> loss = SpeakerRPLPlusLoss(3, 4, generator=torch.Generator().manual_seed(0))
-        >>> float(loss.unknown_loss(torch.zeros(1, 2, 4))[0]) > 0
+        >>> float(loss.unknown_loss(torch.zeros(1, 2, 4))[0].detach()) > 0
         True
     """
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# GPU figures of docs/performance.md in one short run (about 5 minutes on an H100):
+# ensemble training (vectorised vs loop), enrollment scaling, batched CAM++ extraction.
+# Usage: bash benchmarks/gpu_check.sh   (from the repository root; writes results/gpu_*.json)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+$PY -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name(0))"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
+# 1. 1, 5, 10, 30 adapters, vectorised vs loop, batch 16 and full batch (10 epochs, projected to 75).
+timeout 120 $PY benchmarks/bench_ensemble.py --device cuda --parts speed --speed-epochs 10 \
+    --threads 0 --out results/gpu_ensemble.json
+# 2. Full v2 fit, published recipe (75 epochs x batch 16) up to K = 100, 5 epochs above.
+timeout 150 $PY benchmarks/bench_enrollment.py --device cuda --ks 5 20 40 100 500 1000 \
+    --threads 0 --timeout 60 --out results/gpu_enrollment.json
+# 3. Batched extraction: decode + fbank in CPU workers, CAM++ on the GPU (fp32, then bf16).
+for flag in "" "--bf16"; do
+    timeout 60 $PY benchmarks/bench_identify.py --device cuda --parts throughput --n-clips 1024 \
+        --batch 256 --threads 0 $flag --out "results/gpu_throughput${flag:+_bf16}.json"
+done
