@@ -75,6 +75,7 @@ class IdentifierSettings:
     batch_size: int = 16
     lr: float = 0.01
     lr_decay_at: float | None = 2.0 / 3.0
+    min_steps: int = 0
     hidden: tuple[int, ...] = field(default=DEFAULT_HIDDEN)
     out_dim: int = 192
     norm: str = "batch"
@@ -136,7 +137,11 @@ class IdentifierSettings:
     def train_settings(self) -> TrainSettings:
         """The optimisation part as :class:`~speakerrpl.nn.train.TrainSettings`."""
         return TrainSettings(
-            epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, lr_decay_at=self.lr_decay_at
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            lr_decay_at=self.lr_decay_at,
+            min_steps=self.min_steps,
         )
 
     def to_dict(self) -> dict[str, Any]:

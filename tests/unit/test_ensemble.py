@@ -81,12 +81,28 @@ def test_members_use_their_own_batch_order() -> None:
     assert not torch.allclose(ens.features(x)[0], ens.features(x)[1])
 
 
+def test_min_steps_raises_the_epochs_of_small_training_sets() -> None:
+    """Training length is at least ``min_steps`` optimizer steps; 0 keeps ``epochs`` exactly."""
+    assert TrainSettings(epochs=3, batch_size=4, min_steps=0).epochs_for(8) == 3
+    assert TrainSettings(epochs=3, batch_size=4, min_steps=9).epochs_for(8) == 5  # 2 steps/epoch
+    assert TrainSettings(epochs=3, batch_size=4, min_steps=9).epochs_for(40) == 3  # 10 steps/epoch
+    assert TrainSettings(epochs=1, batch_size=0, min_steps=4).epochs_for(40) == 4  # full batch
+    adapters, losses = _members("batch", SpeakerRPLv2Loss)
+    ens = AdapterEnsemble(StackedAdapter(adapters), SpeakerRPLv2Loss.stack(losses))
+    x, y = torch.randn(8, D), torch.arange(8) % C
+    order = [torch.Generator().manual_seed(s) for s in SEEDS]
+    hist = train_ensemble(ens, x, y, order, TrainSettings(epochs=2, batch_size=4, min_steps=9))
+    assert len(hist) == 5
+
+
 def test_mismatched_parts_and_settings_raise() -> None:
     adapters, losses = _members("batch", SpeakerRPLv2Loss)
     with pytest.raises(InvalidInputError):
         AdapterEnsemble(StackedAdapter(adapters[:2]), SpeakerRPLv2Loss.stack(losses))
     with pytest.raises(InvalidInputError):
         TrainSettings(batch_size=1)
+    with pytest.raises(InvalidInputError):
+        TrainSettings(min_steps=-1)
     with pytest.raises(InvalidInputError):
         Adapter(D, DOUT, H, norm="group")
 

@@ -32,8 +32,8 @@ def _one_thread() -> Iterator[None]:
 
 D = 32
 SMALL = {
-    "n_models": 3, "epochs": 12, "batch_size": 8, "lr": 0.05, "hidden": (32, 16), "out_dim": 8,
-    "selection_r": 1, "n_unknown": 6, "n_calibration": 8, "frontend": "toy",
+    "n_models": 3, "epochs": 12, "batch_size": 8, "min_steps": 0, "lr": 0.05, "hidden": (32, 16),
+    "out_dim": 8, "selection_r": 1, "n_unknown": 6, "n_calibration": 8, "frontend": "toy",
 }  # fmt: skip
 
 

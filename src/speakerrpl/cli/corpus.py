@@ -26,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--kokoro", type=int, default=0, help="extra Kokoro-82M pool voices (slow; default 0)"
     )
+    build.add_argument(
+        "--condition-tests",
+        type=int,
+        default=None,
+        metavar="N",
+        help="test-condition copies of the last N clean utterances of each eval voice "
+        "(default: 4 for demo, 1 for tiny; 0: none)",
+    )
     build.add_argument("--frontend", default="campplus", help="frontend of the baseline")
     build.add_argument("--no-baseline", action="store_true", help="skip the cosine baseline")
     build.set_defaults(func=run_build)
@@ -50,12 +58,18 @@ def run_build(args: argparse.Namespace) -> int:
     from speakerrpl.data.corpus import build_corpus
 
     info = build_corpus(
-        args.out, size=args.size, seed=args.seed, jobs=args.jobs, kokoro=args.kokoro
+        args.out,
+        size=args.size,
+        seed=args.seed,
+        jobs=args.jobs,
+        kokoro=args.kokoro,
+        n_condition_tests=args.condition_tests,
     )
     print(
         f"built {args.out}: {info['eval_voices']:.0f} eval voices "
         f"({info['eval_utterances']:.0f} clean utterances + {info['condition_copies']:.0f} "
-        f"test-condition copies), {info['pool_voices']:.0f} pool voices "
+        f"test-condition copies of {info['condition_tests']:.0f} test utterances), "
+        f"{info['pool_voices']:.0f} pool voices "
         f"in {info['total_s']:.1f} s (synthesis {info['synthesis_s']:.1f} s)"
     )
     if args.no_baseline:
@@ -72,8 +86,8 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"speakerrpl corpus: {failed} utterance(s) could not be embedded", file=sys.stderr)
     print(
         f"cosine baseline ({args.frontend}; centroids of 3 clean enrollment utterances, "
-        "20 targets (at most half the voices), every other voice unknown, up to 4 test "
-        "utterances per voice, 5 folds):"
+        "20 targets (at most half the voices), every other voice unknown, the conditioned "
+        "test utterances of each voice, 5 folds):"
     )
     _print_baseline(results)
     return 0

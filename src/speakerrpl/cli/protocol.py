@@ -27,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     make.add_argument(
         "--conditions",
         default="auto",
-        help="comma-separated test conditions, or 'auto' (clean + every complete one)",
+        help="'auto' (clean + every condition complete over the conditioned utterances; "
+        "default), 'all', or comma-separated names; with condition copies in the input and a "
+        "condition other than clean, tests are the utterances that have copies and enrollment "
+        "comes from the other clean ones",
     )
     make.add_argument(
         "--exclude", default="", help="comma-separated speakers never used (e.g. pool voices)"
@@ -58,9 +61,8 @@ def run_make(args: argparse.Namespace) -> int:
     """Draw the folds, save them, print a summary."""
     from pathlib import Path
 
-    from speakerrpl.data.conditions import available_conditions, clean_utterances
     from speakerrpl.data.corpus import read_voices
-    from speakerrpl.data.protocols import make_protocol, save_protocol
+    from speakerrpl.data.protocols import make_corpus_protocol, save_protocol
 
     ids, speakers = _ids_and_speakers(args)
     voices_path = args.voices or (
@@ -69,18 +71,16 @@ def run_make(args: argparse.Namespace) -> int:
         else None
     )
     voices = read_voices(Path(voices_path).parent) if voices_path else None
-    conditions = (
-        available_conditions(ids) if args.conditions == "auto" else args.conditions.split(",")
-    )
-    protocol = make_protocol(
-        clean_utterances(ids, speakers),
+    protocol = make_corpus_protocol(
+        ids,
+        speakers,
         n_targets=args.targets,
         n_enroll=args.enroll,
         n_unknowns=args.unknowns,
         n_folds=args.folds,
         seed=args.seed,
         voices=voices,
-        conditions=conditions,
+        conditions=args.conditions,
         exclude_speakers={s for s in args.exclude.split(",") if s},
     )
     digest = save_protocol(protocol, args.out)

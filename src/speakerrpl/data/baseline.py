@@ -3,27 +3,24 @@
 For each fold of a protocol, targets are enrolled by the mean of their L2-normalised clean
 enrollment embeddings; each test utterance (in each condition) is scored by its cosine to every
 centroid. EER is over identification trials (``speakerrpl.metrics``), accuracy is closed-set
-over the targets' test utterances. Figures are averaged over folds.
+over the targets' test utterances. Figures are averaged over folds. When the corpus holds
+condition copies, the test utterances are the conditioned ones and enrollment comes from the
+other clean utterances (:func:`speakerrpl.data.protocols.protocol_candidates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from speakerrpl import metrics
-from speakerrpl.data.conditions import (
-    CLEAN,
-    CONDITIONS,
-    clean_utterances,
-    condition_utt_id,
-    split_condition,
-)
+from speakerrpl.data.conditions import available_conditions, condition_utt_id
 from speakerrpl.data.protocols import (
     Protocol,
     make_protocol,
+    protocol_candidates,
     validate_protocol,
 )
 from speakerrpl.embeddings import EmbeddingSet
@@ -93,14 +90,12 @@ def corpus_baseline(
     n_enroll: int = 3,
     n_folds: int = 5,
     seed: int = 0,
-    test_candidates: Collection[str] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Cosine baseline of a built corpus: every non-target speaker is an unknown.
 
-    ``n_targets`` shrinks to half the speakers for small corpora. Conditions are scored when
-    ``embeddings`` hold the condition copy of every test utterance (``test_candidates`` limits
-    the clean test utterances, e.g. to score conditions on a subset; enrollment then comes from
-    the other utterances).
+    ``n_targets`` shrinks to half the speakers for small corpora. Scores ``clean`` and every
+    condition with a copy of each conditioned utterance; with condition copies, the tests are
+    the conditioned utterances and enrollment comes from the other clean ones.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -112,7 +107,8 @@ def corpus_baseline(
         1.0
     """
     ids = embeddings.utt_ids.tolist()
-    clean = clean_utterances(ids, embeddings.speakers.tolist())
+    conditions = available_conditions(ids)
+    clean, enroll, tests = protocol_candidates(ids, embeddings.speakers.tolist(), conditions)
     n_speakers = len(set(clean.values()))
     k = min(n_targets, n_speakers // 2)
     protocol = make_protocol(
@@ -123,15 +119,10 @@ def corpus_baseline(
         n_folds=n_folds,
         seed=seed,
         voices=voices,
-        enroll_candidates=None if test_candidates is None else set(clean) - set(test_candidates),
-        test_candidates=test_candidates,
+        conditions=conditions,
+        enroll_candidates=enroll,
+        test_candidates=tests,
     )
-    present = set(ids)
-    tests = [u for f in protocol.folds for u in f.test_known + f.test_unknown]
-    conditions = [
-        c for c in (CLEAN, *CONDITIONS) if all(condition_utt_id(u, c) in present for u in tests)
-    ]
-    protocol = Protocol(protocol.folds, conditions, protocol.params)
     return cosine_baseline(embeddings.embeddings, embeddings.utt_ids, embeddings.speakers, protocol)
 
 
@@ -139,17 +130,15 @@ def embed_and_score_corpus(
     eval_dir: str | Path,
     frontend: str = "campplus",
     *,
-    tests_per_speaker: int = 4,
     seed: int = 0,
     jobs: int = 1,
     progress: bool = False,
 ) -> tuple[dict[str, dict[str, float]], int]:
-    """Embed what the baseline needs from a built ``DIR/eval`` and score it per condition.
+    """Embed a built ``DIR/eval`` and score it per condition with :func:`corpus_baseline`.
 
-    Embeds every clean utterance, plus the condition copies of the last ``tests_per_speaker``
-    utterances of each speaker (the test utterances; enrollment comes from the others), so a
-    demo corpus is scored in a fraction of the time a full embedding takes. Embeddings are
-    cached (see :func:`speakerrpl.embeddings.extract_embeddings`).
+    ``DIR/eval`` holds every clean utterance plus the condition copies of each voice's test
+    subset only (``speakerrpl corpus build --condition-tests N``), which is exactly what the
+    baseline needs. Embeddings are cached (see :func:`speakerrpl.embeddings.extract_embeddings`).
 
     Returns:
         The per-condition figures of :func:`corpus_baseline` and the number of utterances
@@ -163,21 +152,5 @@ def embed_and_score_corpus(
     from speakerrpl.embeddings import extract_embeddings
 
     utts = read_data_dir(eval_dir)
-    by_id = {u.utt_id: u for u in utts}
-    per_speaker: dict[str, list[str]] = {}
-    for u in utts:
-        if split_condition(u.utt_id)[1] == CLEAN:
-            per_speaker.setdefault(u.speaker, []).append(u.utt_id)
-    tests = []
-    for ids in per_speaker.values():  # keep 3 utterances for enrollment
-        keep = min(tests_per_speaker, len(ids) - 3)
-        tests += sorted(ids)[len(ids) - keep :] if keep > 0 else []
-    copies = [condition_utt_id(t, c) for t in tests for c in CONDITIONS]
-    wanted = [u for ids in per_speaker.values() for u in ids] + [c for c in copies if c in by_id]
-    embeddings, failures = extract_embeddings(
-        [by_id[u] for u in wanted], frontend, jobs=jobs, progress=progress
-    )
-    results = corpus_baseline(
-        embeddings, read_voices(eval_dir), seed=seed, test_candidates=set(tests)
-    )
-    return results, len(failures)
+    embeddings, failures = extract_embeddings(utts, frontend, jobs=jobs, progress=progress)
+    return corpus_baseline(embeddings, read_voices(eval_dir), seed=seed), len(failures)

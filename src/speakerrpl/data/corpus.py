@@ -1,7 +1,8 @@
 """Build the offline multi-voice speech corpus (``speakerrpl corpus build``).
 
 Writes two Kaldi data dirs under ``out``: ``eval`` (voices derived from real people — targets
-and test unknowns — with clean originals plus one copy per test condition, listed in
+and test unknowns — with clean originals plus, for the test subset of each voice (the last
+``n_condition_tests`` clean utterances in id order), one copy per test condition, listed in
 ``utt2cond``) and ``pool`` (purely synthetic training-negative voices, clean only). Both carry
 ``voices.csv``. Audio is 16 kHz mono 16-bit WAV; everything is deterministic for a seed.
 """
@@ -45,11 +46,12 @@ class CorpusSize:
     n_utts: int
     n_rirs: int
     n_babble: int = 4
+    n_condition_tests: int = 4
 
 
 SIZES = {
     "demo": CorpusSize(n_eval=None, n_pool=64, n_utts=12, n_rirs=12),
-    "tiny": CorpusSize(n_eval=8, n_pool=4, n_utts=4, n_rirs=2, n_babble=3),
+    "tiny": CorpusSize(n_eval=8, n_pool=4, n_utts=4, n_rirs=2, n_babble=3, n_condition_tests=1),
 }
 
 
@@ -133,14 +135,19 @@ def _condition_task(task: tuple[str, list[str], int]) -> list[str]:
 
 
 def _add_conditions(
-    voices: list[tuple[VoiceSpec, list[Utterance]]], size: CorpusSize, seed: int, jobs: int
+    voices: list[tuple[VoiceSpec, list[Utterance]]],
+    size: CorpusSize,
+    seed: int,
+    jobs: int,
+    n_tests: int,
 ) -> list[tuple[Utterance, str]]:
     rng = random.Random(seed)
     rirs = cond.room_impulse_responses(size.n_rirs, np.random.default_rng(seed))
     tasks, originals = [], []
     for spec, utts in voices:
         others = [u for s, us in voices if s.speaker != spec.speaker for u in us]
-        for u in utts:
+        tests = set(cond.select_condition_tests({u.utt_id: u.speaker for u in utts}, n_tests))
+        for u in sorted((u for u in utts if u.utt_id in tests), key=lambda u: u.utt_id):
             babble = [str(b.path) for b in rng.sample(others, min(size.n_babble, len(others)))]
             tasks.append((str(u.path), babble, seed))
             originals.append(u)
@@ -164,7 +171,12 @@ def _write_voices(data_dir: Path, specs: Sequence[VoiceSpec]) -> None:
 
 
 def build_corpus(
-    out: str | Path, size: str = "demo", seed: int = 0, jobs: int = 2, kokoro: int = 0
+    out: str | Path,
+    size: str = "demo",
+    seed: int = 0,
+    jobs: int = 2,
+    kokoro: int = 0,
+    n_condition_tests: int | None = None,
 ) -> dict[str, float]:
     """Synthesise the corpus into ``out/eval`` and ``out/pool``; return counts and seconds.
 
@@ -175,6 +187,10 @@ def build_corpus(
         seed: seeds texts, pool voices and the test conditions.
         jobs: worker processes for synthesis and conditions.
         kokoro: number of extra Kokoro-82M pool voices (slow: about 1 s of CPU per second).
+        n_condition_tests: condition copies are made of the last this-many clean utterances of
+            each eval voice in id order (its test subset; the others stay clean-only, for
+            enrollment). Default: the size's (4 of 12 for ``demo``, 1 of 4 for ``tiny``);
+            0 makes no copies; must be below the utterances per voice.
 
     Example:
         >>> info = build_corpus("/tmp/speakerrpl-doc-corpus", size="tiny")  # doctest: +SKIP
@@ -186,12 +202,18 @@ def build_corpus(
     if jobs < 1:
         raise InvalidInputError(f"jobs must be >= 1, got {jobs}")
     plan, out, start = SIZES[size], Path(out), time.perf_counter()
+    n_tests = plan.n_condition_tests if n_condition_tests is None else n_condition_tests
+    if not 0 <= n_tests < plan.n_utts:
+        raise InvalidInputError(
+            f"n_condition_tests must be in [0, {plan.n_utts - 1}] for size {size!r} "
+            f"({plan.n_utts} utterances per voice), got {n_tests}"
+        )
     eval_specs, pool_specs = _select_eval(plan), pool_voices(plan.n_pool, seed, kokoro=kokoro)
     with ProcessPoolExecutor(jobs) as pool:
         evals = _synthesize_set(eval_specs, out / "eval", plan.n_utts, seed, pool)
         pools = _synthesize_set(pool_specs, out / "pool", plan.n_utts, seed, pool)
     synth_s = time.perf_counter() - start
-    copies = _add_conditions(evals, plan, seed, jobs)
+    copies = _add_conditions(evals, plan, seed, jobs, n_tests) if n_tests else []
     clean = [u for _, us in evals for u in us]
     write_data_dir(out / "eval", clean + [u for u, _ in copies])
     write_data_dir(out / "pool", [u for _, us in pools for u in us])
@@ -203,6 +225,7 @@ def build_corpus(
         "eval_voices": float(len(evals)),
         "pool_voices": float(len(pools)),
         "eval_utterances": float(len(clean)),
+        "condition_tests": float(len({cond.split_condition(u.utt_id)[0] for u, _ in copies})),
         "condition_copies": float(len(copies)),
         "synthesis_s": synth_s,
         "total_s": time.perf_counter() - start,

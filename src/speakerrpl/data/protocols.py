@@ -4,6 +4,8 @@ A protocol lives in a JSON file with a content hash (SHA-256 of its canonical JS
 ``hash`` field). Folds hold *clean* utterance ids; the protocol's ``conditions`` name the test
 sets, and the condition-``c`` copy of test utterance ``U`` is
 :func:`speakerrpl.data.conditions.condition_utt_id` ``(U, c)``. Enrollment is always clean.
+Over a corpus with condition copies (:func:`make_corpus_protocol`), tests are the conditioned
+utterances and enrollment comes from the other clean ones, so every test exists in every condition.
 """
 
 from __future__ import annotations
@@ -16,14 +18,24 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speakerrpl.data.conditions import CLEAN, CONDITIONS, condition_utt_id
-from speakerrpl.errors import ProtocolError
+from speakerrpl.data.conditions import (
+    CLEAN,
+    CONDITIONS,
+    clean_utterances,
+    condition_utt_id,
+    conditioned_utterances,
+    resolve_conditions,
+    split_condition,
+)
+from speakerrpl.errors import InvalidInputError, ProtocolError
 
 __all__ = [
     "Fold",
     "Protocol",
     "load_protocol",
+    "make_corpus_protocol",
     "make_protocol",
+    "protocol_candidates",
     "save_protocol",
     "validate_protocol",
 ]
@@ -174,6 +186,87 @@ def make_protocol(
     return Protocol(folds, list(conditions), params)
 
 
+def protocol_candidates(
+    utt_ids: Sequence[str], speakers: Sequence[str], conditions: Sequence[str]
+) -> tuple[dict[str, str], set[str] | None, set[str] | None]:
+    """``(clean utterance -> speaker, enroll candidates, test candidates)`` for ``conditions``.
+
+    When the ids hold condition copies and a condition other than ``clean`` is asked for,
+    tests are the conditioned utterances
+    (:func:`~speakerrpl.data.conditions.conditioned_utterances`), enrollment candidates the
+    other clean utterances, and speakers without a conditioned utterance are left out.
+    Otherwise every clean utterance may be used for either (``None``).
+
+    Example:
+        >>> ids = ["a1", "a2", "a2__crop", "b1", "b2", "b2__crop"]
+        >>> utts, enroll, tests = protocol_candidates(ids, [i[0] for i in ids], ["crop"])
+        >>> sorted(enroll), sorted(tests)
+        (['a1', 'b1'], ['a2', 'b2'])
+    """
+    clean = clean_utterances(utt_ids, speakers)
+    tests = conditioned_utterances(utt_ids) & set(clean)
+    if not tests or all(c == CLEAN for c in conditions):
+        return clean, None, None
+    tested = {clean[u] for u in tests}
+    clean = {u: s for u, s in clean.items() if s in tested}
+    return clean, set(clean) - tests, tests
+
+
+def make_corpus_protocol(
+    utt_ids: Sequence[str],
+    speakers: Sequence[str],
+    *,
+    n_targets: int,
+    n_enroll: int,
+    n_unknowns: int,
+    n_folds: int = 5,
+    seed: int = 0,
+    voices: Mapping[str, Mapping[str, str]] | None = None,
+    conditions: str | Sequence[str] = "auto",
+    exclude_speakers: Collection[str] = (),
+) -> Protocol:
+    """:func:`make_protocol` over an embedding set or corpus that may hold condition copies.
+
+    ``conditions`` is ``auto`` (clean + every condition complete over the conditioned
+    utterances), ``all``, comma-separated names or a list. Candidates come from
+    :func:`protocol_candidates`; the result is validated against the ids.
+
+    Raises:
+        ProtocolError: as :func:`make_protocol`, or a condition copy of a test is missing.
+
+    Example:
+        >>> ids = [f"s{s}-{i}{c}" for s in range(4) for i in range(4) for c in ("", "__crop")]
+        >>> p = make_corpus_protocol(ids, [u[:2] for u in ids], n_targets=2, n_enroll=2,
+        ...                          n_unknowns=2, n_folds=1, conditions="clean,crop")
+        >>> p.conditions, len(p.folds[0].test_known), p.params["tests"]
+        (['clean', 'crop'], 4, 'conditioned')
+    """
+    try:
+        names = resolve_conditions(conditions, utt_ids)
+    except InvalidInputError as exc:
+        raise ProtocolError(str(exc)) from exc
+    clean, enroll, tests = protocol_candidates(utt_ids, speakers, names)
+    protocol = make_protocol(
+        clean,
+        n_targets=n_targets,
+        n_enroll=n_enroll,
+        n_unknowns=n_unknowns,
+        n_folds=n_folds,
+        seed=seed,
+        voices=voices,
+        conditions=names,
+        exclude_speakers=exclude_speakers,
+        enroll_candidates=enroll,
+        test_candidates=tests,
+    )
+    if tests is not None:
+        protocol = Protocol(
+            protocol.folds, protocol.conditions, {**protocol.params, "tests": "conditioned"}
+        )
+    validate_protocol(protocol, dict(zip(utt_ids, speakers, strict=True)))
+    return protocol
+
+
 def save_protocol(protocol: Protocol, path: str | Path) -> str:
     """Write the protocol as JSON; return its content hash.
 
@@ -243,7 +336,11 @@ def load_protocol(
 
 
 def validate_protocol(protocol: Protocol, utterances: Mapping[str, str]) -> None:
-    """Check every id is present (with its condition copies) and speakers are consistent.
+    """Check the folds' ids, their condition copies and speakers against a corpus.
+
+    Every listed id must be a clean id present in ``utterances``; so must the copy of every
+    test id in each of the protocol's conditions; enrollment and known tests belong to the
+    fold's targets, unknown tests to other speakers.
 
     Raises:
         ProtocolError: naming the first problem found.
@@ -255,6 +352,12 @@ def validate_protocol(protocol: Protocol, utterances: Mapping[str, str]) -> None
     for n, fold in enumerate(protocol.folds):
         if set(fold.enroll) != set(fold.targets):
             raise ProtocolError(f"fold {n}: enroll keys differ from the targets")
+        listed = (
+            [u for us in fold.enroll.values() for u in us] + fold.test_known + fold.test_unknown
+        )
+        copies = [u for u in listed if split_condition(u)[1] != CLEAN]
+        if copies:
+            raise ProtocolError(f"fold {n}: lists condition copy {copies[0]!r}, not a clean id")
         for target, utts in fold.enroll.items():
             _check_ids(utts, utterances, n, "enroll", {target}, True)
         targets = set(fold.targets)

@@ -38,10 +38,15 @@ class TrainSettings:
         lr_decay_at: fraction of the epochs after which the rate is multiplied by ``lr_gamma``
             (2/3 = the published MultiStepLR milestone 50 of 75); ``None`` = constant rate.
         lr_gamma: the decay factor.
+        min_steps: fewest optimizer steps; when ``epochs`` passes give fewer, the epochs are
+            raised to ``ceil(min_steps / steps_per_epoch)`` (0 = exactly ``epochs``), so the
+            training length is defined by steps and tiny training sets still train enough.
 
     Example:
         >>> TrainSettings(epochs=5).batch_size
         16
+        >>> TrainSettings(epochs=2, batch_size=4, min_steps=9).epochs_for(12)
+        3
     """
 
     epochs: int = 75
@@ -51,6 +56,7 @@ class TrainSettings:
     weight_decay: float = 1e-4
     lr_decay_at: float | None = 2.0 / 3.0
     lr_gamma: float = 0.1
+    min_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 0 or self.batch_size == 1:
@@ -65,6 +71,13 @@ class TrainSettings:
             )
         if self.lr_decay_at is not None and not 0 < self.lr_decay_at <= 1:
             raise InvalidInputError(f"lr_decay_at must be in (0, 1], got {self.lr_decay_at}")
+        if not isinstance(self.min_steps, int) or self.min_steps < 0:
+            raise InvalidInputError(f"min_steps must be an int >= 0, got {self.min_steps!r}")
+
+    def epochs_for(self, n: int) -> int:
+        """Epochs actually run on ``n`` training rows (``epochs``, raised to reach min_steps)."""
+        steps = len(_slices(n, self.batch_size))
+        return max(self.epochs, math.ceil(self.min_steps / steps))
 
     def to_dict(self) -> dict[str, object]:
         """Plain-JSON form."""
@@ -123,13 +136,12 @@ def _train_loop(
     optimizer = torch.optim.SGD(
         params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
     )
-    decay_epoch = (
-        None if settings.lr_decay_at is None else round(settings.lr_decay_at * settings.epochs)
-    )
     n, device = x.shape[0], x.device
     slices = _slices(n, settings.batch_size)
+    epochs = settings.epochs_for(n)
+    decay_epoch = None if settings.lr_decay_at is None else round(settings.lr_decay_at * epochs)
     history: list[float] = []
-    for epoch in range(settings.epochs):
+    for epoch in range(epochs):
         if epoch == decay_epoch:
             for group in optimizer.param_groups:
                 group["lr"] *= settings.lr_gamma
