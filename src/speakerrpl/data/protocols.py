@@ -197,6 +197,9 @@ def protocol_candidates(
     other clean utterances, and speakers without a conditioned utterance are left out.
     Otherwise every clean utterance may be used for either (``None``).
 
+    Raises:
+        ProtocolError: every clean utterance has condition copies (nothing left to enroll).
+
     Example:
         >>> ids = ["a1", "a2", "a2__crop", "b1", "b2", "b2__crop"]
         >>> utts, enroll, tests = protocol_candidates(ids, [i[0] for i in ids], ["crop"])
@@ -209,6 +212,12 @@ def protocol_candidates(
         return clean, None, None
     tested = {clean[u] for u in tests}
     clean = {u: s for u, s in clean.items() if s in tested}
+    if tests == set(clean):
+        raise ProtocolError(
+            "every clean utterance has condition copies, so none is left for enrollment: "
+            "rebuild the corpus with a test subset (speakerrpl corpus build --condition-tests N) "
+            "or ask for the clean condition only"
+        )
     return clean, set(clean) - tests, tests
 
 
@@ -235,11 +244,12 @@ def make_corpus_protocol(
         ProtocolError: as :func:`make_protocol`, or a condition copy of a test is missing.
 
     Example:
-        >>> ids = [f"s{s}-{i}{c}" for s in range(4) for i in range(4) for c in ("", "__crop")]
+        >>> ids = [f"s{s}-{i}" for s in range(4) for i in range(4)]
+        >>> ids += [f"{u}__crop" for u in ids if u.endswith(("-2", "-3"))]  # the test subset
         >>> p = make_corpus_protocol(ids, [u[:2] for u in ids], n_targets=2, n_enroll=2,
-        ...                          n_unknowns=2, n_folds=1, conditions="clean,crop")
-        >>> p.conditions, len(p.folds[0].test_known), p.params["tests"]
-        (['clean', 'crop'], 4, 'conditioned')
+        ...                          n_unknowns=2, n_folds=1, conditions="auto")
+        >>> p.conditions, p.folds[0].test_known, p.params["tests"]
+        (['clean', 'crop'], ['s0-2', 's0-3', 's2-2', 's2-3'], 'conditioned')
     """
     try:
         names = resolve_conditions(conditions, utt_ids)
