@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from speakerrpl.cli import main
-from speakerrpl.data.conditions import CONDITIONS
+from speakerrpl.data.conditions import CONDITIONS, conditioned_utterances
 from speakerrpl.data.corpus import build_corpus, read_utt2cond, read_voices
 from speakerrpl.data.engines import VoiceSpec, synthesize_many
 from speakerrpl.data.kaldi import read_data_dir
@@ -44,7 +44,11 @@ def test_tiny_layout(tiny: Path) -> None:
     assert set(utt2cond) == {u.utt_id for u in evals}
     clean = [u for u in evals if utt2cond[u.utt_id] == "clean"]
     assert len(clean) == 4 * len(eval_voices)
-    assert len(evals) == len(clean) * (1 + len(CONDITIONS))
+    # tiny: condition copies of the last of each voice's 4 clean utterances only
+    assert len(evals) == len(clean) + len(eval_voices) * len(CONDITIONS)
+    tests = conditioned_utterances(utt2cond)
+    assert tests == {f"{spk}-03" for spk in eval_voices}
+    assert {u.utt_id for u in evals} >= {f"{t}__{c}" for t in tests for c in CONDITIONS}
     for u in clean[:3] + pool[:3]:
         info = sf.info(str(u.path))
         assert (info.samplerate, info.channels) == (16000, 1) and info.duration > 0.5
@@ -82,9 +86,34 @@ def test_protocol_cli_on_tiny(
     assert "conditions clean,babble20" in capsys.readouterr().out
     protocol = load_protocol(out)
     assert len(protocol.folds) == 2 and len(protocol.conditions) == 1 + len(CONDITIONS)
+    for fold in protocol.folds:  # tests: the conditioned utterances; enrollment: the others
+        assert all(u.endswith("-03") for u in fold.test_known + fold.test_unknown)
+        assert len(fold.test_known) == 3 and len(fold.test_unknown) == 4
+        assert not any(u.endswith("-03") for us in fold.enroll.values() for u in us)
     assert main(["protocol", "check", str(out), "--data", str(tiny / "eval")]) == 0
     assert main(["protocol", "check", str(out), "--data", str(tiny / "pool")]) == 2
     assert "not in the embeddings" in capsys.readouterr().err
+    clean = tmp_path / "clean.json"
+    assert main([*args, "--unknowns", "4", "--conditions", "clean", "--out", str(clean)]) == 0
+    fold = load_protocol(clean).folds[0]  # clean only: every clean utterance may be a test
+    assert len(fold.test_known) == 3 * 2 and len(fold.test_unknown) == 4 * 4
+
+
+@needs_tts
+def test_build_cli_condition_tests_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["corpus", "build", "--out", str(tmp_path), "--size", "tiny", "--no-baseline"]
+    assert main([*args, "--condition-tests", "4"]) == 2  # would leave nothing to enroll
+    assert "n_condition_tests must be in [0, 3]" in capsys.readouterr().err
+    assert main([*args, "--seed", "7", "--condition-tests", "2"]) == 0
+    utt2cond = read_utt2cond(tmp_path / "eval")
+    n_voices = len(read_voices(tmp_path / "eval"))
+    assert conditioned_utterances(utt2cond) == {
+        f"{spk}-{i:02d}" for spk in read_voices(tmp_path / "eval") for i in (2, 3)
+    }
+    assert len(utt2cond) == n_voices * (4 + 2 * len(CONDITIONS))
+    assert f"+ {n_voices * 2 * len(CONDITIONS)} test-condition copies" in capsys.readouterr().out
 
 
 class _CountingFrontend:

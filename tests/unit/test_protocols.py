@@ -7,9 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from speakerrpl.data.conditions import available_conditions, clean_utterances, condition_utt_id
+from speakerrpl.data.conditions import (
+    CONDITIONS,
+    available_conditions,
+    clean_utterances,
+    condition_utt_id,
+    select_condition_tests,
+)
 from speakerrpl.data.protocols import (
+    Fold,
+    Protocol,
     load_protocol,
+    make_corpus_protocol,
     make_protocol,
     save_protocol,
     validate_protocol,
@@ -143,3 +152,79 @@ def test_clean_and_available_conditions() -> None:
     ids, speakers = list(full), list(full.values())
     assert clean_utterances(ids, speakers) == utts
     assert available_conditions(ids) == ["clean", "reverb"]
+
+
+def _with_test_subset(utts: dict[str, str], n_tests: int) -> dict[str, str]:
+    """The corpus builder's layout: condition copies of the last ``n_tests`` utterances only."""
+    full = dict(utts)
+    for utt in select_condition_tests(utts, n_tests):
+        full.update({condition_utt_id(utt, c): utts[utt] for c in CONDITIONS})
+    return full
+
+
+KWARGS = {"n_targets": 5, "n_enroll": 3, "n_unknowns": 7, "n_folds": 3, "seed": 4}
+
+
+def test_corpus_protocol_tests_on_the_conditioned_subset(tmp_path: Path) -> None:
+    utts, voices = _corpus(n_utts=12)
+    full = _with_test_subset(utts, 4)
+    tests = set(select_condition_tests(utts, 4))
+    ids, speakers = list(full), list(full.values())
+    protocol = make_corpus_protocol(ids, speakers, voices=voices, conditions="all", **KWARGS)
+    assert protocol.conditions == ["clean", *CONDITIONS]
+    assert protocol.params["tests"] == "conditioned"
+    for fold in protocol.folds:
+        enrolled = {u for us in fold.enroll.values() for u in us}
+        assert len(enrolled) == 5 * 3 and not enrolled & tests
+        assert set(fold.test_known) | set(fold.test_unknown) <= tests
+        assert len(fold.test_known) == 5 * 4 and len(fold.test_unknown) == 7 * 4
+    auto = make_corpus_protocol(ids, speakers, voices=voices, **KWARGS)
+    assert auto == protocol  # auto finds every condition complete over the subset
+    path = tmp_path / "p.json"
+    save_protocol(protocol, path)
+    assert load_protocol(path, full) == protocol
+    del full[condition_utt_id(protocol.folds[0].test_unknown[0], "babble5")]
+    with pytest.raises(ProtocolError, match="babble5' is not in the embeddings"):
+        load_protocol(path, full)
+
+
+def test_corpus_protocol_without_copies_or_clean_only_is_unchanged() -> None:
+    utts, voices = _corpus(n_utts=12)
+    plain = make_protocol(utts, voices=voices, **KWARGS)
+    for ids in (list(utts), list(_with_test_subset(utts, 4))):
+        speakers = [utts[u.split("__")[0]] for u in ids]
+        clean = make_corpus_protocol(ids, speakers, voices=voices, conditions="clean", **KWARGS)
+        assert clean == plain
+    auto = make_corpus_protocol(list(utts), list(utts.values()), voices=voices, **KWARGS)
+    assert auto == plain and auto.conditions == ["clean"]
+    with pytest.raises(ProtocolError, match="not in the embeddings"):  # no copies to test on
+        make_corpus_protocol(list(utts), list(utts.values()), conditions="crop", **KWARGS)
+
+
+def test_corpus_protocol_leaves_out_speakers_without_tests() -> None:
+    utts, _ = _corpus(n_speakers=14, n_utts=6)
+    full = _with_test_subset({u: s for u, s in utts.items() if s != "spk13"}, 2)
+    full.update({u: s for u, s in utts.items() if s == "spk13"})
+    protocol = make_corpus_protocol(list(full), list(full.values()), **KWARGS, conditions="all")
+    for fold in protocol.folds:
+        assert "spk13" not in fold.targets
+        assert all(full[u] != "spk13" for u in fold.test_unknown)
+
+
+def test_corpus_protocol_with_copies_of_every_utterance_is_unrestricted() -> None:
+    utts, voices = _corpus(n_utts=6)
+    everything = _with_conditions(utts, list(CONDITIONS))  # a corpus without a test subset
+    protocol = make_corpus_protocol(
+        list(everything), list(everything.values()), voices=voices, **KWARGS
+    )
+    plain = make_protocol(utts, voices=voices, conditions=["clean", *CONDITIONS], **KWARGS)
+    assert protocol == plain and "tests" not in protocol.params
+    with pytest.raises(ProtocolError, match="unknown conditions"):
+        make_corpus_protocol(list(utts), list(utts.values()), conditions="fog", **KWARGS)
+
+
+def test_validation_rejects_condition_copies_in_folds() -> None:
+    utts = {"a1": "a", "a2": "a", "b1": "b", "a2__crop": "a"}
+    protocol = Protocol([Fold(["a"], {"a": ["a1"]}, ["a2__crop"], ["b1"])])
+    with pytest.raises(ProtocolError, match="not a clean id"):
+        validate_protocol(protocol, utts)

@@ -195,10 +195,8 @@ def protocol_candidates(
     tests are the conditioned utterances
     (:func:`~speakerrpl.data.conditions.conditioned_utterances`), enrollment candidates the
     other clean utterances, and speakers without a conditioned utterance are left out.
-    Otherwise every clean utterance may be used for either (``None``).
-
-    Raises:
-        ProtocolError: every clean utterance has condition copies (nothing left to enroll).
+    Otherwise (also when *every* clean utterance has copies, as in corpora built before the
+    test subset existed) every clean utterance may be used for either (``None``).
 
     Example:
         >>> ids = ["a1", "a2", "a2__crop", "b1", "b2", "b2__crop"]
@@ -208,16 +206,10 @@ def protocol_candidates(
     """
     clean = clean_utterances(utt_ids, speakers)
     tests = conditioned_utterances(utt_ids) & set(clean)
-    if not tests or all(c == CLEAN for c in conditions):
+    if not tests or tests == set(clean) or all(c == CLEAN for c in conditions):
         return clean, None, None
     tested = {clean[u] for u in tests}
     clean = {u: s for u, s in clean.items() if s in tested}
-    if tests == set(clean):
-        raise ProtocolError(
-            "every clean utterance has condition copies, so none is left for enrollment: "
-            "rebuild the corpus with a test subset (speakerrpl corpus build --condition-tests N) "
-            "or ask for the clean condition only"
-        )
     return clean, set(clean) - tests, tests
 
 
