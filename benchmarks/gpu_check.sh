@@ -8,10 +8,10 @@ PY=${PY:-.venv/bin/python}
 $PY -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name(0))"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 # 1. 1, 5, 10, 30 adapters, vectorised vs loop, batch 16 and full batch (10 epochs, projected to 75).
-timeout 120 $PY benchmarks/bench_ensemble.py --device cuda --parts speed --speed-epochs 10 \
+timeout 120 $PY benchmarks/bench_ensemble.py --device cuda --parts speed --speed-epochs 10 --runs 1 \
     --threads 0 --out results/gpu_ensemble.json
 # 2. Full v2 fit, published recipe (75 epochs x batch 16) up to K = 100, 5 epochs above.
-timeout 150 $PY benchmarks/bench_enrollment.py --device cuda --ks 5 20 40 100 500 1000 \
+timeout 240 $PY benchmarks/bench_enrollment.py --device cuda --ks 5 20 40 100 500 1000 \
     --threads 0 --timeout 60 --out results/gpu_enrollment.json
 # 3. Batched extraction: decode + fbank in CPU workers, CAM++ on the GPU (fp32, then bf16).
 for flag in "" "--bf16"; do

@@ -32,3 +32,30 @@ def threshold_for_far(impostor_scores: np.ndarray, target_far: float) -> float:
     if k >= s.size:
         return float(s[-1])
     return float(np.nextafter(s[k], np.inf))
+
+
+def raise_by_margin(threshold: float, own_scores: np.ndarray, alpha: float) -> float:
+    """Move ``threshold`` a fraction ``alpha`` of the way up to the lowest own-speaker score.
+
+    Impostor-based thresholds come from impostors the model separates too easily (enrollment
+    utterances it was trained on, synthetic pool voices), so they accept many real strangers.
+    ``own_scores`` are the enrollment utterances' scores for their own speaker; the threshold
+    never passes their minimum when it is above ``threshold`` (``alpha < 1``).
+
+    Args:
+        threshold: the impostor-calibrated threshold.
+        own_scores: (N,) own-speaker scores of the enrollment utterances.
+        alpha: fraction in [0, 1); 0 returns ``threshold`` unchanged.
+
+    Example:
+        >>> raise_by_margin(1.0, np.array([3.0, 5.0]), 0.5)
+        2.0
+        >>> raise_by_margin(1.0, np.array([0.5]), 0.5)  # own scores below: unchanged
+        1.0
+    """
+    if not 0 <= alpha < 1:
+        raise InvalidInputError(f"alpha must be in [0, 1), got {alpha}")
+    own = np.asarray(own_scores, dtype=np.float64).ravel()
+    if alpha == 0 or own.size == 0:
+        return float(threshold)
+    return float(threshold + alpha * max(float(own.min()) - threshold, 0.0))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from speakerrpl.calibration import threshold_for_far
+from speakerrpl.calibration import raise_by_margin, threshold_for_far
 from speakerrpl.data.class_extension import centroids
 from speakerrpl.errors import InvalidInputError, ModelMismatchError, NotFittedError
 from speakerrpl.fusion import eigenvalue_variance, fuse_scores, select_members
@@ -175,13 +175,16 @@ class OpenSetSpeakerIdentifier:
         far, source = self.settings.target_far, self.settings.calibration
         # each enrollment utterance against the *other* enrolled speakers (in-domain impostors)
         own = np.eye(len(self.classes_), dtype=bool)[labels]
-        cross = np.where(own, -np.inf, self._fuse(self._member_logits(xp))).max(axis=1)
+        fused = self._fuse(self._member_logits(xp))
+        cross = np.where(own, -np.inf, fused).max(axis=1)
         thresholds = []
         if source in ("enrollment", "max") or calib is None:
             thresholds.append(threshold_for_far(cross, far))
         if source in ("pool", "max") and calib is not None:
             thresholds.append(threshold_for_far(self._fuse(self._member_logits(calib)).max(1), far))
-        self.threshold_ = max(thresholds)
+        self.threshold_ = raise_by_margin(
+            max(thresholds), fused[own], self.settings.calibration_margin
+        )
 
     # ---------------------------------------------------------------- inference
     def _check_fitted(self) -> None:

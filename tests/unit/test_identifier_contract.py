@@ -172,7 +172,9 @@ def test_rpl_v2_extension_selection_and_plot_accessors() -> None:
 def test_calibration_max_is_the_stricter_of_pool_and_enrollment() -> None:
     xe, ye, _, _, pool, _ = data()
     thr = {
-        c: OpenSetSpeakerIdentifier(method="cosine", calibration=c, target_far=0.0, **SMALL)
+        c: OpenSetSpeakerIdentifier(
+            method="cosine", calibration=c, calibration_margin=0.0, target_far=0.0, **SMALL
+        )
         .fit(xe, ye, pool)
         .threshold_
         for c in ("pool", "enrollment", "max")
@@ -186,3 +188,17 @@ def test_calibration_max_is_the_stricter_of_pool_and_enrollment() -> None:
     cross = np.where(np.eye(4, dtype=bool)[[clf.classes_.index(v) for v in ye]], -np.inf, scores)
     assert np.all(cross.max(axis=1) < clf.threshold_)  # FAR 0 on those impostors
     assert np.all(own >= clf.threshold_)
+
+
+def test_calibration_margin_raises_the_threshold_toward_the_own_scores() -> None:
+    xe, ye, _, _, pool, _ = data()
+    base = OpenSetSpeakerIdentifier(method="cosine", calibration_margin=0.0, **SMALL)
+    base.fit(xe, ye, pool)
+    clf = OpenSetSpeakerIdentifier(method="cosine", calibration_margin=0.5, **SMALL)
+    clf.fit(xe, ye, pool)
+    scores = clf.decision_function(xe)
+    own_min = scores[np.arange(len(ye)), [clf.classes_.index(v) for v in ye]].min()
+    assert own_min > base.threshold_
+    assert np.isclose(clf.threshold_, (base.threshold_ + own_min) / 2)
+    with pytest.raises(InvalidInputError, match="calibration_margin"):
+        OpenSetSpeakerIdentifier(calibration_margin=1.0)
