@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO = {"targets": 20, "enroll": 3, "unknowns": 20, "folds": 3, "models": 10, "epochs": 30}
-FULL = {**DEMO, "folds": 5, "models": 30, "epochs": 75}
+# Training recipe: the library default (step-based, see IdentifierSettings.min_steps) unless a
+# setting below gives "epochs". The demo runs 3 splits to fit its time budget; --full runs 5.
+DEMO = {"targets": 20, "enroll": 3, "unknowns": 20, "folds": 3, "models": 30}
+FULL = {**DEMO, "folds": 5}
 TINY = {"targets": 3, "enroll": 3, "unknowns": 4, "folds": 2, "models": 4, "epochs": 5}
 N_KNOWN_CLIPS, N_UNKNOWN_CLIPS = 4, 3
 
@@ -40,6 +42,16 @@ def speakerrpl(*args: object) -> None:
     done = subprocess.run([sys.executable, "-m", "speakerrpl", *argv], cwd=ROOT, check=False)
     if done.returncode not in (0, 1):  # 1 = embed: some files failed, listed above
         sys.exit(f"demo: `speakerrpl {argv[0]}` failed with exit code {done.returncode}")
+
+
+def epochs_override(settings: dict[str, int]) -> dict[str, int]:
+    """``{"epochs": N}`` where the demo size overrides the library's training length."""
+    return {"epochs": settings["epochs"]} if "epochs" in settings else {}
+
+
+def epochs_args(settings: dict[str, int]) -> list[object]:
+    """The same override as ``speakerrpl evaluate`` arguments."""
+    return ["--epochs", settings["epochs"]] if "epochs" in settings else []
 
 
 def is_fresh(output: Path, source: Path) -> bool:
@@ -78,6 +90,7 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
     from speakerrpl.data.kaldi import read_data_dir
     from speakerrpl.data.protocols import load_protocol
     from speakerrpl.embeddings import EmbeddingSet
+    from speakerrpl.identifier_settings import IdentifierSettings
 
     emb, pool = EmbeddingSet.load(paths["eval"]), EmbeddingSet.load(paths["pool"])
     fold = load_protocol(paths["protocol"]).folds[0]
@@ -88,14 +101,15 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
     clf = None
     if (saved / "config.json").is_file() and is_fresh(saved / "config.json", paths["protocol"]):
         clf = OpenSetSpeakerIdentifier.load(saved, frontend=emb.frontend, dim=emb.dim)
-        if (clf.settings.n_models, clf.settings.epochs) != (settings["models"], settings["epochs"]):
+        wanted = (settings["models"], settings.get("epochs", IdentifierSettings().epochs))
+        if (clf.settings.n_models, clf.settings.epochs) != wanted:
             clf = None
     if clf is None:
         print(f"\nEnrolling {len(fold.targets)} targets of split 1 from {len(names)} clips ...")
         start = time.perf_counter()
         clf = OpenSetSpeakerIdentifier(
             n_models=settings["models"], selection_r=settings["models"] // 3,
-            epochs=settings["epochs"], frontend=emb.frontend,
+            frontend=emb.frontend, **epochs_override(settings),
         ).fit(emb.embeddings[[row[u] for u in enroll_ids]], names,
               pool=(pool.embeddings, pool.speakers))  # fmt: skip
         clf.save(saved)
@@ -124,7 +138,7 @@ def evaluate(paths: dict[str, Path], settings: dict[str, int], out: Path, docs: 
     speakerrpl(
         "evaluate", "--embeddings", paths["eval"], "--pool", paths["pool"],
         "--protocol", paths["protocol"], "--out", out,
-        "--models", settings["models"], "--epochs", settings["epochs"], "--seeds", 3,
+        "--models", settings["models"], *epochs_args(settings), "--seeds", 3,
         "--ablation", "--markdown", docs,
     )  # fmt: skip
 

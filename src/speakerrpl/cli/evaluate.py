@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--conditions", default=None, help="comma-separated test conditions (default: all)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 75)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="training epochs (default: the identifier's)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
     parser.add_argument(
