@@ -37,7 +37,8 @@ N_KNOWN_CLIPS, N_UNKNOWN_CLIPS = 4, 3
 
 def speakerrpl(*args: object) -> None:
     """Run one ``speakerrpl`` command, echoing it; stop the demo if it fails."""
-    argv = [str(a) for a in args]
+    argv = [str(a.relative_to(ROOT)) if isinstance(a, Path) and a.is_relative_to(ROOT) else str(a)
+            for a in args]  # fmt: skip
     print(f"\n$ speakerrpl {' '.join(argv)}", flush=True)
     done = subprocess.run([sys.executable, "-m", "speakerrpl", *argv], cwd=ROOT, check=False)
     if done.returncode not in (0, 1):  # 1 = embed: some files failed, listed above
