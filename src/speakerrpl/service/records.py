@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH = 64
-_NAME_RE = re.compile(r"^[^\W_](?:[\w.\- ]*[\w.\-])?$")
+_NAME_RE = re.compile(r"[^\W_](?:[\w.\- ]*[\w.\-])?")  # used with fullmatch: no "$" newline
 
 
 class ConcurrentChangeError(RegistryError):
@@ -46,7 +46,7 @@ def validate_speaker_name(name: object) -> str:
     if not isinstance(name, str):
         raise InvalidSpeakerNameError(f"speaker name must be a string, got {type(name).__name__}")
     norm = unicodedata.normalize("NFC", name)
-    if not 1 <= len(norm) <= MAX_NAME_LENGTH or not _NAME_RE.match(norm) or "  " in norm:
+    if not 1 <= len(norm) <= MAX_NAME_LENGTH or not _NAME_RE.fullmatch(norm) or "  " in norm:
         raise InvalidSpeakerNameError(
             f"invalid speaker name {name[:80]!r}: use 1-{MAX_NAME_LENGTH} letters, digits, "
             "'_', '-', '.' or single spaces, starting with a letter or digit"
