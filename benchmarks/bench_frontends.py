@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _common import machine_info as common_machine_info
 
 LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 CASES = ("campplus", "campplus-onnx", "resemblyzer")
@@ -101,28 +102,10 @@ def measure_one(case: str, seconds: float, runs: int, threads: int) -> dict[str,
 
 
 def machine_info() -> dict[str, Any]:
-    """CPU, versions and load: timings on a shared machine need this context."""
+    """The shared machine context of every benchmark, plus the onnxruntime version."""
     import onnxruntime
-    import torch
 
-    cpu = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in cpuinfo.read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "onnxruntime": onnxruntime.__version__,
-        "loadavg_1m_start": os.getloadavg()[0],
-    }
+    return {**common_machine_info(), "onnxruntime": onnxruntime.__version__}
 
 
 def available_cases() -> list[str]:
@@ -179,7 +162,7 @@ def main() -> int:
         )
     print(
         f"{args.seconds:g} s utterance, {args.runs} runs, {args.threads} thread(s); "
-        f"{info['cpu']}; load avg {info['loadavg_1m_start']:.1f} -> {info['loadavg_1m_end']:.1f}"
+        f"{info['cpu']}; load avg {info['loadavg_1m']:.1f} -> {info['loadavg_1m_end']:.1f}"
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
