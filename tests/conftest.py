@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 # --- audio/frontend fixtures (speakerrpl.audio, speakerrpl.frontends) ----------------------
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,12 @@ def campplus():  # type: ignore[no-untyped-def]
     from speakerrpl.frontends import get_frontend
 
     return get_frontend("campplus", num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny matmuls: extra threads only add contention on a shared 2-core machine."""
+    from speakerrpl.frontends.base import torch_threads
+
+    with torch_threads(1):
+        yield

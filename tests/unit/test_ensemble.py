@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -13,14 +11,7 @@ from speakerrpl.nn.ensemble import AdapterEnsemble, StackedAdapter
 from speakerrpl.nn.losses import SpeakerRPLPlusLoss, SpeakerRPLv2Loss
 from speakerrpl.nn.train import TrainSettings, train_ensemble, train_single
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny matmuls: extra threads only add contention on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 D, H, DOUT, C, SEEDS = 12, (16, 10), 6, 4, (11, 12, 13)
