@@ -99,16 +99,16 @@ def fuse_scores(
         >>> fuse_scores(lg, 2).tolist()
         [[2.0, 0.0]]
     """
-    lg = np.asarray(member_logits, dtype=np.float64)
+    lg = np.asarray(member_logits)
     if lg.ndim != 3 or not 1 <= n_targets <= lg.shape[2]:
         raise InvalidInputError(f"need (M, N, C) logits with C >= K={n_targets}, got {lg.shape}")
     if rule == "logits":
-        return lg[..., :n_targets].mean(axis=0)
+        return lg[..., :n_targets].mean(axis=0, dtype=np.float64)
     if rule == "prob":
-        return softmax(lg, axis=-1)[..., :n_targets].mean(axis=0)
+        return softmax(lg.astype(np.float64), axis=-1)[..., :n_targets].mean(axis=0)
     if rule == "zscore":
         if stats is None:
             raise InvalidInputError("zscore fusion needs per-member (mean, std) stats")
         mu, sd = (np.asarray(s, dtype=np.float64).reshape(-1, 1, 1) for s in stats)
-        return ((lg[..., :n_targets] - mu) / sd).mean(axis=0)
+        return ((lg[..., :n_targets] - mu) / sd).mean(axis=0, dtype=np.float64)
     raise InvalidInputError(f"fusion rule must be one of {FUSIONS}, got {rule!r}")

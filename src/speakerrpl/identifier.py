@@ -167,21 +167,23 @@ class OpenSetSpeakerIdentifier:
 
     def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:
         ref = xp if calib is None else np.concatenate([xp, calib])
-        lg = self._member_logits(ref)[..., : len(self.classes_)]
-        self.zstats_ = (lg.mean(axis=(1, 2)), np.maximum(lg.std(axis=(1, 2)), 1e-12))
+        lg = self._member_logits(ref, all_members=True, all_classes=False)
+        std = lg.std(axis=(1, 2), dtype=np.float64)
+        self.zstats_ = (lg.mean(axis=(1, 2), dtype=np.float64), np.maximum(std, 1e-12))
+        del lg
         if self.settings.threshold is not None:
             self.threshold_ = float(self.settings.threshold)
             return
         far, source = self.settings.target_far, self.settings.calibration
         # each enrollment utterance against the *other* enrolled speakers (in-domain impostors)
         own = np.eye(len(self.classes_), dtype=bool)[labels]
-        fused = self._fuse(self._member_logits(xp))
+        fused = self._fused_scores(xp)
         cross = np.where(own, -np.inf, fused).max(axis=1)
         thresholds = []
         if source in ("enrollment", "max") or calib is None:
             thresholds.append(threshold_for_far(cross, far))
         if source in ("pool", "max") and calib is not None:
-            thresholds.append(threshold_for_far(self._fuse(self._member_logits(calib)).max(1), far))
+            thresholds.append(threshold_for_far(self._fused_scores(calib).max(1), far))
         self.threshold_ = raise_by_margin(
             max(thresholds), fused[own], self.settings.calibration_margin
         )
@@ -191,27 +193,48 @@ class OpenSetSpeakerIdentifier:
         if not hasattr(self, "threshold_"):
             raise NotFittedError("this OpenSetSpeakerIdentifier is not fitted; call fit() first")
 
-    @torch.no_grad()
-    def _member_logits(self, xp: np.ndarray) -> np.ndarray:
-        """All members' class scores (M, N, C) of prepared inputs."""
-        if self.ensemble_ is None:
-            return (xp @ self.centroids_.T)[None].astype(np.float64)
+    def _scoring_ensemble(self, all_members: bool) -> AdapterEnsemble:
+        """The trained ensemble, or a cached copy of only the kept members (``members_``)."""
         ens = self.ensemble_
+        assert ens is not None
+        keep = tuple(int(m) for m in self.members_)
+        if all_members or keep == tuple(range(ens.n_members)):
+            return ens
+        cached = getattr(self, "_kept_ensemble", None)
+        if cached is None or cached[0] != keep:
+            cached = (keep, ens.subset(keep))
+            self._kept_ensemble = cached
+        return cached[1]
+
+    @torch.no_grad()
+    def _member_logits(self, xp: np.ndarray, all_members: bool, all_classes: bool) -> np.ndarray:
+        """Class scores (M, N, C) of prepared inputs, float32.
+
+        Only the kept members unless ``all_members``; only the K target columns unless
+        ``all_classes`` (the large-K enrollments would otherwise hold M x N x C scores).
+        """
+        if self.ensemble_ is None:
+            return (xp @ self.centroids_.T)[None]
+        ens = self._scoring_ensemble(all_members)
+        columns = None if all_classes else len(self.classes_)
         chunks = []
         for start in range(0, xp.shape[0], 4096):
             xb = torch.as_tensor(xp[start : start + 4096], device=self._device)
             z = ens.features(xb)
             if self.settings.score == "centre" and isinstance(ens.loss, SpeakerRPLv2Loss):
-                lg = -torch.bmm(z, ens.loss.centre_points.transpose(1, 2))
+                lg = -torch.bmm(z, ens.loss.centre_points[:, :columns].transpose(1, 2))
             else:
-                lg = ens.loss.logits(z)
-            chunks.append(lg.double().cpu().numpy())
+                lg = ens.loss.logits(z)[..., :columns]
+            chunks.append(lg.cpu().numpy())
         return np.concatenate(chunks, axis=1)
 
-    def _fuse(self, member_logits: np.ndarray) -> np.ndarray:
+    def _fused_scores(self, xp: np.ndarray) -> np.ndarray:
+        """Fused target scores (N, K) of the kept members for prepared inputs."""
         keep = self.members_
         stats = (self.zstats_[0][keep], self.zstats_[1][keep])
-        return fuse_scores(member_logits[keep], len(self.classes_), self.settings.fusion, stats)
+        rule = self.settings.fusion
+        lg = self._member_logits(xp, all_members=False, all_classes=rule == "prob")
+        return fuse_scores(lg, len(self.classes_), rule, stats)
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()
@@ -219,11 +242,12 @@ class OpenSetSpeakerIdentifier:
 
     def member_scores(self, X: np.ndarray) -> np.ndarray:
         """Every member's raw target scores (M, N, K), kept or not (see ``members_``)."""
-        return self._member_logits(self._inputs(X))[..., : len(self.classes_)]
+        lg = self._member_logits(self._inputs(X), all_members=True, all_classes=False)
+        return lg.astype(np.float64)
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Fused target scores (N, K), columns in ``classes_`` order; higher = that speaker."""
-        return self._fuse(self._member_logits(self._inputs(X)))
+        return self._fused_scores(self._inputs(X))
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
         """Highest target score of each row (N,); low = likely a stranger."""

@@ -194,3 +194,33 @@ def test_calibration_margin_raises_the_threshold_toward_the_own_scores() -> None
     assert np.isclose(clf.threshold_, (base.threshold_ + own_min) / 2)
     with pytest.raises(InvalidInputError, match="calibration_margin"):
         OpenSetSpeakerIdentifier(calibration_margin=1.0)
+
+
+
+def reference_fusion(clf: OpenSetSpeakerIdentifier, xt: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Fuse the rows ``keep`` of the whole ensemble's scores with numpy (SPEC section 9)."""
+    with torch.no_grad():
+        full = clf.ensemble_.logits(torch.as_tensor(clf._prep(xt))).double().numpy()[keep]
+    if clf.settings.fusion == "prob":
+        e = np.exp(full - full.max(axis=-1, keepdims=True))
+        return (e / e.sum(axis=-1, keepdims=True))[..., :4].mean(axis=0)
+    target = full[..., :4]
+    if clf.settings.fusion == "zscore":
+        mu, sd = (s[keep].reshape(-1, 1, 1) for s in clf.zstats_)
+        target = (target - mu) / sd
+    return target.mean(axis=0)
+
+
+@pytest.mark.parametrize("fusion", ["logits", "zscore", "prob"])
+def test_scoring_runs_only_kept_members_and_equals_fusing_their_scores(fusion: str) -> None:
+    """decision_function scores a sliced copy of the kept members; same result as slicing after."""
+    xe, ye, xt, _, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(**{**SMALL, "n_models": 6, "selection_r": 1, "fusion": fusion})
+    clf.fit(xe, ye, pool)
+    assert 0 < len(clf.members_) < 6
+    got = clf.decision_function(xt)
+    np.testing.assert_allclose(got, reference_fusion(clf, xt, clf.members_), atol=1e-5)
+    clf.members_ = np.arange(6)  # what the evaluation harness does for "fuse all members"
+    everyone = clf.decision_function(xt)
+    np.testing.assert_allclose(everyone, reference_fusion(clf, xt, np.arange(6)), atol=1e-5)
+    assert not np.allclose(got, everyone)

@@ -7,6 +7,7 @@ same generator computes.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import torch
@@ -153,3 +154,34 @@ class AdapterEnsemble(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Class scores (M, N, C) of shared inputs (N, D); higher = that class."""
         return self.loss.logits(self.adapter(x))
+
+    def subset(self, members: Sequence[int]) -> AdapterEnsemble:
+        """A copy holding only ``members`` (in that order): every stacked tensor is sliced.
+
+        Scoring with the subset equals scoring with the whole ensemble and keeping those rows,
+        at the cost of the kept members only.
+
+        Example:
+            >>> import torch
+            >>> from speakerrpl.nn.losses import SpeakerRPLv2Loss
+            >>> gens = [torch.Generator().manual_seed(s) for s in range(3)]
+            >>> net = StackedAdapter.create(gens, in_dim=8, out_dim=4, hidden=(6,))
+            >>> loss = SpeakerRPLv2Loss.stack([SpeakerRPLv2Loss(3, 4, generator=g) for g in gens])
+            >>> ens = AdapterEnsemble(net, loss).eval()
+            >>> x = torch.randn(5, 8)
+            >>> torch.allclose(ens.subset([2, 0]).logits(x), ens.logits(x)[[2, 0]])
+            True
+        """
+        idx = torch.as_tensor(list(members), dtype=torch.long)
+        if idx.numel() == 0 or idx.min() < 0 or idx.max() >= self.n_members:
+            raise InvalidInputError(f"members must be in [0, {self.n_members}), got {members}")
+        out = copy.deepcopy(self)
+        with torch.no_grad():
+            for module in out.modules():
+                for param in module.parameters(recurse=False):
+                    param.data = param.data[idx.to(param.device)].clone()
+                for name, buffer in module.named_buffers(recurse=False):
+                    module.register_buffer(name, buffer[idx.to(buffer.device)].clone())
+        out.adapter.n_members = out.loss.n_members = int(idx.numel())
+        return out
+
