@@ -8,30 +8,31 @@ epochs. A full 75-epoch loop of 30 adapters takes minutes on 2 CPU cores, so eac
 ``--speed-epochs`` epochs (default 3) and the table also gives seconds per epoch and the
 projected time of the published 75 epochs (training time is linear in epochs).
 
-Part 2 (``recipes``): the full identifier (30 members, selection, calibration) fitted with the
-published recipe (75 epochs x batch 16) and cheaper ones; fit time next to OSCR, AUROC and
-open-set EER on held-out utterances of the demo's real CAM++ embeddings (Gaussian voices
-when ``data/demo`` has none), over ``--splits`` random K = 20 target splits, with a cosine
-baseline row. The demo's synthetic voices are separated perfectly by every recipe; ``--noise
-1.5`` adds isotropic noise to the L2-normalised embeddings to make the task hard enough to
-rank recipes (the cosine baseline then reaches OSCR about 0.87).
+Part 2 (``recipes``): accuracy against time of training recipes, with the evaluation
+harness (:func:`speakerrpl.experiments.run_evaluation`) on the demo corpus's 5-split protocol
+(20 targets x 3 enrollment utterances, 20 unknown speakers per split; real CAM++ embeddings of
+``data/demo``, built by ``make demo``): the full identifier (30 members, selection, calibration)
+with the published recipe (75 epochs x batch 16), the library default and cheaper or narrower
+ones, next to the cosine baseline. Each recipe's per-split results are stored under
+``--work``, so a re-run only fits what changed.
 
 Usage:
     python benchmarks/bench_ensemble.py [--device cpu|cuda] [--quick] [--parts speed recipes]
-        [--speed-epochs 3] [--batch-sizes 16 0] [--splits 2] [--noise 1.5]
+        [--speed-epochs 3] [--batch-sizes 16 0] [--conditions clean babble5 noise5]
 """
 
 from __future__ import annotations
 
+import re
 import statistics
-import time
-from dataclasses import replace
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from _common import (
+    DEMO,
     Voices,
     base_parser,
     demo_data,
@@ -44,9 +45,8 @@ from _common import (
     write_json,
 )
 
-from speakerrpl import metrics
 from speakerrpl.identifier import OpenSetSpeakerIdentifier, build_ensemble
-from speakerrpl.identifier_settings import IdentifierSettings
+from speakerrpl.identifier_settings import PUBLISHED_TRAINING, IdentifierSettings
 from speakerrpl.nn.adapter import Adapter
 from speakerrpl.nn.losses import SpeakerRPLv2Loss
 from speakerrpl.nn.train import TrainSettings, train_ensemble, train_single
@@ -54,10 +54,11 @@ from speakerrpl.training_set import assemble, check_labels
 
 K = 20
 RECIPES: dict[str, dict[str, Any]] = {
-    "published 75 ep x b16": {"epochs": 75, "batch_size": 16},
-    "25 ep x b16": {"epochs": 25, "batch_size": 16},
-    "25 ep x b64": {"epochs": 25, "batch_size": 64},
-    "10 ep x b16": {"epochs": 10, "batch_size": 16},
+    "published 75 ep x b16": dict(PUBLISHED_TRAINING),
+    "default 15 ep x b32 (>= 90 steps)": {},
+    "8 ep x b32 (>= 48 steps)": {"epochs": 8, "min_steps": 48},
+    "15 ep x b64 (>= 45 steps)": {"epochs": 15, "batch_size": 64, "min_steps": 45},
+    "default, half width 256-128-128": {"hidden": (256, 128, 128)},
 }
 
 
@@ -135,54 +136,37 @@ def speed(args: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _evaluate(clf: OpenSetSpeakerIdentifier, known: Voices, unknown: Voices) -> dict[str, float]:
-    ks, us = clf.decision_function(known.x), clf.decision_function(unknown.x)
-    labels = np.array([clf.classes_.index(n) for n in known.y])
-    kmax, umax = ks.max(axis=1), us.max(axis=1)
-    return {
-        "oscr": metrics.oscr(ks, labels, us),
-        "auroc": metrics.auroc(kmax, umax),
-        "eer_open": metrics.eer(np.r_[kmax, umax], np.r_[np.ones_like(kmax), np.zeros_like(umax)]),
-        "accuracy": metrics.accuracy(ks, labels),
-    }
-
-
-def add_noise(voices: Voices, sigma: float, seed: int) -> Voices:
-    """L2-normalise and add isotropic noise of norm about ``sigma`` (a harder task)."""
-    rng = np.random.default_rng(seed)
-    x = _l2(voices.x)
-    noise = sigma * rng.normal(size=x.shape) / np.sqrt(x.shape[1])
-    return Voices((x + noise).astype(np.float32), voices.y)
-
-
 def recipes(args: Any) -> list[dict[str, Any]]:
-    """Part 2: fit time and open-set accuracy of each recipe over ``--splits`` splits."""
-    voices, pool, source = load_voices(0)
-    if args.noise:
-        voices, pool = add_noise(voices, args.noise, 1), add_noise(pool, args.noise, 2)
-        source += f" + noise {args.noise}"
-    names = list(RECIPES)[:2] if args.quick else ["cosine baseline", *RECIPES]
-    members = 5 if args.quick else 30
-    base = IdentifierSettings(n_models=members, selection_r=members // 3, device=args.device)
+    """Part 2: fit time and open-set accuracy of each recipe on the demo protocol's splits."""
+    from speakerrpl.experiments import EvalConfig, run_evaluation
+
+    protocol = DEMO / "protocol_5folds.json"
+    if demo_data() is None or not protocol.is_file():
+        raise SystemExit("recipes needs the demo corpus embeddings: run `make demo` first")
+    names = list(RECIPES)[:2] if args.quick else list(RECIPES)
+    conditions = tuple(args.conditions)
     rows = []
-    for name in names:
-        per_split = []
-        for split in range(args.splits):
-            enroll, known, unknown = split_targets(voices, K, 4, 100 + split)
-            recipe = RECIPES.get(name, {"method": "cosine"})
-            clf = OpenSetSpeakerIdentifier(replace(base, random_state=split, **recipe))
-            start = time.perf_counter()
-            clf.fit(enroll.x, enroll.y.tolist(), pool=(pool.x, pool.y))
-            per_split.append(
-                {"fit_s": time.perf_counter() - start} | _evaluate(clf, known, unknown)
-            )
-        row: dict[str, Any] = {"recipe": name, "members": base.n_models, "data": source}
-        for key in per_split[0]:
-            values = [p[key] for p in per_split]
-            row[key] = statistics.median(values)
-            row[f"{key}_all"] = values
+    for name in ["cosine baseline", *names]:
+        method = "cosine" if name == "cosine baseline" else "rpl_v2"
+        params = {"device": args.device, **RECIPES.get(name, {})}
+        config = EvalConfig(methods=(method,), conditions=conditions, identifier_params=params)
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        res = run_evaluation(
+            DEMO / "eval.npz", DEMO / "pool.npz", protocol, Path(args.work) / slug, config,
+            figures=False,
+        )  # fmt: skip
+        row_name = "cosine" if method == "cosine" else "rpl_v2_fusion_sel"
+        row: dict[str, Any] = {"recipe": name, "params": params}
+        for cond in conditions:
+            entry = res["results"][cond][row_name]
+            row["fit_s"] = statistics.median(entry["fit_seconds_per_split"])
+            row["fit_s_all"] = entry["fit_seconds_per_split"]
+            for metric in ("eer", "oscr", "dir_far_1"):
+                row[f"{cond}_{metric}"] = entry["mean"][metric]
+                row[f"{cond}_{metric}_std"] = entry["std"][metric]
         rows.append(row)
-        print_table([row], ["recipe", "fit_s", "oscr", "auroc", "eer_open", "accuracy"])
+        shown = ["recipe", "fit_s"] + [f"{c}_{m}" for c in conditions for m in ("eer", "oscr")]
+        print_table([row], shown)
     return rows
 
 
@@ -191,13 +175,14 @@ def main() -> int:
     parser.add_argument("--parts", nargs="*", default=["speed", "recipes"])
     parser.add_argument("--speed-epochs", type=int, default=None)
     parser.add_argument("--batch-sizes", type=int, nargs="*", default=[16, 0], help="0 = full")
-    parser.add_argument("--splits", type=int, default=None)
-    parser.add_argument("--noise", type=float, default=0.0, help="recipes: embedding noise")
+    parser.add_argument("--conditions", nargs="*", default=["clean", "babble5", "noise5"])
+    parser.add_argument(
+        "--work", default="results/recipes", help="recipes: stored per-split results"
+    )
     args = parser.parse_args()
     set_threads(args.threads)
     args.runs = args.runs or (1 if args.quick else 3)
     args.speed_epochs = args.speed_epochs or (2 if args.quick else 3)
-    args.splits = args.splits or (1 if args.quick else 2)
     torch.manual_seed(0)
     result: dict[str, Any] = {"machine": machine_info(args.device), "args": vars(args)}
     if "speed" in args.parts:

@@ -11,7 +11,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 timeout 120 $PY benchmarks/bench_ensemble.py --device cuda --parts speed --speed-epochs 10 --runs 1 \
     --threads 0 --out results/gpu_ensemble.json
 # 2. Full v2 fit, published recipe (75 epochs x batch 16) up to K = 100, 5 epochs above.
-timeout 240 $PY benchmarks/bench_enrollment.py --device cuda --ks 5 20 40 100 500 1000 \
+timeout 240 $PY benchmarks/bench_enrollment.py --device cuda --ks 5 20 40 100 500 1000 --runs 1 \
     --threads 0 --timeout 60 --out results/gpu_enrollment.json
 # 3. Batched extraction: decode + fbank in CPU workers, CAM++ on the GPU (fp32, then bf16).
 for flag in "" "--bf16"; do

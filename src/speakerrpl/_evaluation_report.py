@@ -94,6 +94,7 @@ def aggregate(
                 **summarize(per_split),
                 "seed_std": seed_std,
                 "fit_seconds": sum(fit_s) / n_folds,  # of the whole fit the row comes from
+                "fit_seconds_per_split": fit_s,
             }
     return table
 
