@@ -45,7 +45,7 @@ from _common import (
     write_json,
 )
 
-from speakerrpl.identifier import OpenSetSpeakerIdentifier, build_ensemble
+from speakerrpl.identifier import build_ensemble
 from speakerrpl.identifier_settings import PUBLISHED_TRAINING, IdentifierSettings
 from speakerrpl.nn.adapter import Adapter
 from speakerrpl.nn.losses import SpeakerRPLv2Loss

@@ -190,7 +190,10 @@ def test_resume_skips_finished_splits(tiny, tmp_path, monkeypatch):
 
 def _metrics_only(results):
     return {
-        cond: {row: {k: v for k, v in res.items() if not k.startswith("fit_seconds")} for row, res in t.items()}
+        cond: {
+            row: {k: v for k, v in res.items() if not k.startswith("fit_seconds")}
+            for row, res in t.items()
+        }
         for cond, t in results["results"].items()
     }
 

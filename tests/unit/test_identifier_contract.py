@@ -196,7 +196,6 @@ def test_calibration_margin_raises_the_threshold_toward_the_own_scores() -> None
         OpenSetSpeakerIdentifier(calibration_margin=1.0)
 
 
-
 def reference_fusion(clf: OpenSetSpeakerIdentifier, xt: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Fuse the rows ``keep`` of the whole ensemble's scores with numpy (SPEC section 9)."""
     with torch.no_grad():

@@ -184,4 +184,3 @@ class AdapterEnsemble(nn.Module):
                     module.register_buffer(name, buffer[idx.to(buffer.device)].clone())
         out.adapter.n_members = out.loss.n_members = int(idx.numel())
         return out
-
