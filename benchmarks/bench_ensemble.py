@@ -59,6 +59,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "8 ep x b32 (>= 48 steps)": {"epochs": 8, "min_steps": 48},
     "15 ep x b64 (>= 45 steps)": {"epochs": 15, "batch_size": 64, "min_steps": 45},
     "default, half width 256-128-128": {"hidden": (256, 128, 128)},
+    "15 ep, full batch (15 steps)": {"batch_size": 0, "min_steps": 0},
 }
 
 

@@ -10,11 +10,14 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
 # 1. 1, 5, 10, 30 adapters, vectorised vs loop, batch 16 and full batch (10 epochs, projected to 75).
 timeout 120 $PY benchmarks/bench_ensemble.py --device cuda --parts speed --speed-epochs 10 --runs 1 \
     --threads 0 --out results/gpu_ensemble.json
-# 2. Full v2 fit, published recipe (75 epochs x batch 16) up to K = 100, 5 epochs above.
+# 2. Full v2 fit with the default recipe (15 epochs x batch 32), K = 5 ... 1000.
 timeout 240 $PY benchmarks/bench_enrollment.py --device cuda --ks 5 20 40 100 500 1000 --runs 1 \
     --threads 0 --timeout 60 --out results/gpu_enrollment.json
-# 3. Batched extraction: decode + fbank in CPU workers, CAM++ on the GPU (fp32, then bf16).
+# 3. Batched extraction of 1024 3 s files: decoding in CPU workers; fbank batched on the GPU
+#    (fp32, then bf16 autocast for the network), and for comparison fbank in the CPU workers.
 for flag in "" "--bf16"; do
     timeout 60 $PY benchmarks/bench_identify.py --device cuda --parts throughput --n-clips 1024 \
-        --batch 256 --threads 0 $flag --out "results/gpu_throughput${flag:+_bf16}.json"
+        --batch 256 --threads 0 --features device $flag --out "results/gpu_throughput${flag:+_bf16}.json"
 done
+timeout 60 $PY benchmarks/bench_identify.py --device cuda --parts throughput --n-clips 1024 \
+    --batch 256 --threads 0 --features workers --out results/gpu_throughput_cpu_fbank.json

@@ -167,10 +167,7 @@ class OpenSetSpeakerIdentifier:
 
     def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:
         ref = xp if calib is None else np.concatenate([xp, calib])
-        lg = self._member_logits(ref, all_members=True, all_classes=False)
-        std = lg.std(axis=(1, 2), dtype=np.float64)
-        self.zstats_ = (lg.mean(axis=(1, 2), dtype=np.float64), np.maximum(std, 1e-12))
-        del lg
+        self.zstats_ = self._target_score_stats(ref)
         if self.settings.threshold is not None:
             self.threshold_ = float(self.settings.threshold)
             return
@@ -187,6 +184,23 @@ class OpenSetSpeakerIdentifier:
         self.threshold_ = raise_by_margin(
             max(thresholds), fused[own], self.settings.calibration_margin
         )
+
+    def _target_score_stats(self, xp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each member's mean and std (M,) of its target scores on ``xp``, in row chunks.
+
+        Streaming sums keep memory at one chunk's scores (at K = 1000 all of them would
+        be 30 x 10,000 x 1,000 floats).
+        """
+        total = np.zeros(self.ensemble_.n_members if self.ensemble_ is not None else 1)
+        squares, count = np.zeros_like(total), 0
+        for start in range(0, xp.shape[0], 1024):
+            lg = self._member_logits(xp[start : start + 1024], all_members=True, all_classes=False)
+            total += lg.sum(axis=(1, 2), dtype=np.float64)
+            squares += np.square(lg, dtype=np.float64).sum(axis=(1, 2))
+            count += lg.shape[1] * lg.shape[2]
+        mean = total / count
+        std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+        return mean, np.maximum(std, 1e-12)
 
     # ---------------------------------------------------------------- inference
     def _check_fitted(self) -> None:

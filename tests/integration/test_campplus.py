@@ -92,3 +92,22 @@ def test_mixed_length_batch_equals_one_by_one(
     waves, _ = speech
     single = np.concatenate([campplus.embed([w]) for w in waves[:3]])
     np.testing.assert_allclose(embedded[:3], single, atol=1e-4, rtol=1e-4)
+
+
+def test_equal_length_batch_with_torch_features_equals_embed(
+    campplus: Frontend, speech: tuple[list[np.ndarray], np.ndarray]
+) -> None:
+    """The batched path (features computed in torch, as on a GPU) gives embed()'s result."""
+    n = min(w.size for w in speech[0][:4])
+    waves = np.stack([w[:n] for w in speech[0][:4]])  # four real recordings, equal length
+    batched = campplus.embed_equal_length(waves)  # type: ignore[attr-defined]
+    reference = campplus.embed(list(waves))
+    assert batched.shape == reference.shape == (4, campplus.dim)
+    np.testing.assert_allclose(batched, reference, atol=2e-3, rtol=1e-3)
+    assert (
+        np.min(
+            np.sum(batched * reference, axis=1)
+            / (np.linalg.norm(batched, axis=1) * np.linalg.norm(reference, axis=1))
+        )
+        > 0.9999
+    )

@@ -223,3 +223,13 @@ def test_scoring_runs_only_kept_members_and_equals_fusing_their_scores(fusion: s
     everyone = clf.decision_function(xt)
     np.testing.assert_allclose(everyone, reference_fusion(clf, xt, np.arange(6)), atol=1e-5)
     assert not np.allclose(got, everyone)
+
+
+def test_zscore_statistics_are_each_members_target_score_moments() -> None:
+    """Without a pool the statistics come from the enrollment rows alone: check with numpy."""
+    xe, ye, _, _, _, _ = data()
+    with pytest.warns(UserWarning, match="pool=None"):
+        clf = OpenSetSpeakerIdentifier(**{**SMALL, "fusion": "zscore"}).fit(xe, ye)
+    scores = clf.member_scores(xe)  # (M, N, K)
+    np.testing.assert_allclose(clf.zstats_[0], scores.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.zstats_[1], scores.std(axis=(1, 2)), rtol=1e-4, atol=1e-6)

@@ -150,6 +150,26 @@ class CAMPPlusFrontend(Frontend):
         batch = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32)).to(self.device)
         return self.model(batch).float().cpu().numpy()
 
+    @torch.inference_mode()
+    def embed_equal_length(self, waves: np.ndarray) -> np.ndarray:
+        """Embed a ``(B, n)`` batch of equal-length waves with the features on ``device``.
+
+        The filterbanks are computed by :func:`~speakerrpl.frontends.fbank_torch.batch_fbank`
+        next to the network (on a GPU: no per-utterance CPU work but decoding); the result
+        equals :meth:`embed` of the same waves up to float rounding.
+        """
+        from speakerrpl.frontends.fbank_torch import batch_fbank
+
+        batch = torch.from_numpy(np.ascontiguousarray(waves, dtype=np.float32)).to(self.device)
+        with torch.autocast(batch.device.type, enabled=False):  # features stay float32
+            feats = batch_fbank(batch, self.fbank)
+        if feats.shape[1] < MIN_FRAMES:
+            raise InvalidInputError(
+                f"waves of {batch.shape[1]} samples give {feats.shape[1]} feature frames; "
+                f"CAM++ needs at least {MIN_FRAMES} (about 0.12 s)"
+            )
+        return self.model(feats).float().cpu().numpy()
+
     def _embed(self, waves: list[np.ndarray]) -> np.ndarray:
         feats = [self.features(wave) for wave in waves]
         groups: dict[int, list[int]] = defaultdict(list)
