@@ -1,9 +1,9 @@
 """Kaldi-style log mel filterbanks of a batch of waves in torch, on any device.
 
 The same features as :func:`speakerrpl.frontends.fbank.compute_fbank` (kaldi-native-fbank;
-tested to agree within 5e-4 absolute + 5e-4 relative), computed for a ``(B, n)`` batch of equal-length waves at once,
-so that batched extraction on a GPU keeps the features on the GPU instead of computing them
-one utterance at a time on the CPU.
+tested to agree within 5e-4 absolute + 5e-4 relative), computed for a ``(B, n)`` batch of
+equal-length waves at once, so that batched extraction on a GPU keeps the features on the GPU
+instead of computing them one utterance at a time on the CPU.
 """
 
 from __future__ import annotations
