@@ -191,8 +191,8 @@ class OpenSetSpeakerIdentifier:
         Streaming sums keep memory at one chunk's scores (at K = 1000 all of them would
         be 30 x 10,000 x 1,000 floats).
         """
-        total = np.zeros(self.ensemble_.n_members if self.ensemble_ is not None else 1)
-        squares, count = np.zeros_like(total), 0
+        members = self.settings.n_members
+        total, squares, count = np.zeros(members), np.zeros(members), 0
         for start in range(0, xp.shape[0], 1024):
             lg = self._member_logits(xp[start : start + 1024], all_members=True, all_classes=False)
             total += lg.sum(axis=(1, 2), dtype=np.float64)

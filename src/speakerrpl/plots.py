@@ -221,28 +221,21 @@ def plot_projection(
     fig, ax = plt.subplots(figsize=(6, 5.5))
     ax.scatter(*proj[1].T, s=10, c="0.6", marker="x", label="unknown speakers")
     ax.scatter(*proj[0].T, s=12, c=labels, cmap="tab20", label="target utterances")
+    points = ((centres, 80, "*", "centre points"), (reciprocal, 50, "D", "reciprocal points"))
     k = 2
-    if centres is not None:
+    for given, size, marker, label in points:
+        if given is None:
+            continue
         ax.scatter(
             *proj[k].T,
-            s=80,
+            s=size,
             c=np.arange(len(proj[k])),
             cmap="tab20",
-            marker="*",
+            marker=marker,
             edgecolors="k",
-            label="centre points",
+            label=label,
         )
         k += 1
-    if reciprocal is not None:
-        ax.scatter(
-            *proj[k].T,
-            s=50,
-            c=np.arange(len(proj[k])),
-            cmap="tab20",
-            marker="D",
-            edgecolors="k",
-            label="reciprocal points",
-        )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     ax.set_title(title or "adapter features, unit-normalised (PCA)", fontsize=9)

@@ -43,12 +43,18 @@ def _member_ce(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     )
 
 
+def _logitnorm_ce(logits: torch.Tensor, y: torch.Tensor, tau: float) -> torch.Tensor:
+    """Per-member cross-entropy (M,) of ``logits / (tau * ||logits||)`` (LogitNorm)."""
+    norm = logits.norm(dim=-1, keepdim=True).clamp_min(_NORM_EPS)
+    return _member_ce(logits / (tau * norm), y)
+
+
 def _dot(z: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Batched inner products ``<z_b, p_c>``: (M, B, d), (M, C, d) -> (M, B, C).
 
     Computed as ``(P z^T)^T`` so that the gradient of the points comes out in their own
-    (M, C, d) layout: with many classes (K = 1000) the step is 1.6x faster than ``z P^T``,
-    whose point gradient is a transposed copy.
+    (M, C, d) layout: with many classes (C = 2040) forward + backward are 1.6x faster than
+    ``z P^T``, whose point gradient is a transposed copy (a whole training step 1.2x).
     """
     return torch.bmm(points, z.transpose(1, 2)).transpose(1, 2)
 
@@ -162,9 +168,7 @@ class LogitNormLoss(SoftmaxLoss):
         self.tau = tau
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        f = self.logits(z)
-        f = f / (self.tau * f.norm(dim=-1, keepdim=True).clamp_min(_NORM_EPS))
-        return _member_ce(f, y)
+        return _logitnorm_ce(self.logits(z), y, self.tau)
 
 
 class _ReciprocalBase(OpenSetLoss):
@@ -309,9 +313,7 @@ class SpeakerRPLv2Loss(_ReciprocalBase):
 
     def logitnorm(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The LogitNorm branch on the centre points, per member (M,)."""
-        m = -_dot(z, self.centre_points) / self.temperature
-        m = m / (self.tau * m.norm(dim=-1, keepdim=True).clamp_min(_NORM_EPS))
-        return _member_ce(m, y)
+        return _logitnorm_ce(-_dot(z, self.centre_points) / self.temperature, y, self.tau)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = super().forward(z, y)
