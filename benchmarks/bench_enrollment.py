@@ -44,8 +44,8 @@ def child(k: int, recipe: str, short_epochs: int | None, device: str) -> dict[st
     """One fit in this process; returns times and peak memory."""
     import numpy as np
 
-    import speakerrpl.identifier as ident
-    from speakerrpl.identifier_settings import PUBLISHED_TRAINING, IdentifierSettings
+    import speakerrpl.identifier.estimator as ident
+    from speakerrpl.identifier.settings import PUBLISHED_TRAINING, IdentifierSettings
 
     targets = gaussian_voices(k, (3, 6), 192, seed=k, prefix="spk")
     pool = gaussian_voices(k + 80, (6, 6), 192, seed=10_000 + k, prefix="voice")

@@ -9,7 +9,7 @@ epochs. A full 75-epoch loop of 30 adapters takes minutes on 2 CPU cores, so eac
 projected time of the published 75 epochs (training time is linear in epochs).
 
 Part 2 (``recipes``): accuracy against time of training recipes, with the evaluation
-harness (:func:`speakerrpl.experiments.run_evaluation`) on the demo corpus's 5-split protocol
+harness (:func:`speakerrpl.evaluation.run_evaluation`) on the demo corpus's 5-split protocol
 (20 targets x 3 enrollment utterances, 20 unknown speakers per split; real CAM++ embeddings of
 ``data/demo``, built by ``make demo``): the full identifier (30 members, selection, calibration)
 with the published recipe (75 epochs x batch 16), the library default and cheaper or narrower
@@ -45,12 +45,11 @@ from _common import (
     write_json,
 )
 
-from speakerrpl.identifier import build_ensemble
-from speakerrpl.identifier_settings import PUBLISHED_TRAINING, IdentifierSettings
+from speakerrpl.identifier.settings import PUBLISHED_TRAINING, IdentifierSettings, build_ensemble
+from speakerrpl.identifier.training_set import assemble, check_labels
 from speakerrpl.nn.adapter import Adapter
 from speakerrpl.nn.losses import SpeakerRPLv2Loss
 from speakerrpl.nn.train import TrainSettings, train_ensemble, train_single
-from speakerrpl.training_set import assemble, check_labels
 
 K = 20
 RECIPES: dict[str, dict[str, Any]] = {
@@ -139,7 +138,7 @@ def speed(args: Any) -> list[dict[str, Any]]:
 
 def recipes(args: Any) -> list[dict[str, Any]]:
     """Part 2: fit time and open-set accuracy of each recipe on the demo protocol's splits."""
-    from speakerrpl.experiments import EvalConfig, run_evaluation
+    from speakerrpl.evaluation.experiments import EvalConfig, run_evaluation
 
     protocol = DEMO / "protocol_5folds.json"
     if demo_data() is None or not protocol.is_file():

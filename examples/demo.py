@@ -90,7 +90,7 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
     from speakerrpl.data.kaldi import read_data_dir
     from speakerrpl.data.protocols import load_protocol
     from speakerrpl.embeddings import EmbeddingSet
-    from speakerrpl.identifier_settings import IdentifierSettings
+    from speakerrpl.identifier.settings import IdentifierSettings
 
     emb, pool = EmbeddingSet.load(paths["eval"]), EmbeddingSet.load(paths["pool"])
     fold = load_protocol(paths["protocol"]).folds[0]

@@ -11,12 +11,13 @@ import pytest
 import soundfile as sf
 
 from speakerrpl.cli import main
-from speakerrpl.data.conditions import CONDITIONS, conditioned_utterances
-from speakerrpl.data.corpus import build_corpus, read_utt2cond, read_voices
-from speakerrpl.data.engines import VoiceSpec, synthesize_many
+from speakerrpl.data.condition_ids import CONDITIONS, conditioned_utterances
+from speakerrpl.data.corpus_files import read_utt2cond, read_voices
 from speakerrpl.data.kaldi import read_data_dir
-from speakerrpl.data.pool import default_pool, pool_cache_path
 from speakerrpl.data.protocols import load_protocol
+from speakerrpl.synth.corpus import build_corpus
+from speakerrpl.synth.engines import VoiceSpec, synthesize_many
+from speakerrpl.synth.pool import default_pool, pool_cache_path
 
 needs_tts = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or shutil.which("flite") is None,
@@ -60,7 +61,7 @@ def test_tiny_layout(tiny: Path) -> None:
 @needs_tts
 @pytest.mark.parametrize("engine", ["flite", "pico", "mbrola"])
 def test_tiny_is_deterministic(tiny: Path, engine: str) -> None:
-    from speakerrpl.data.corpus import _texts_for
+    from speakerrpl.synth.corpus import _texts_for
 
     rows = [v for v in read_voices(tiny / "eval").values() if v["engine"] == engine]
     if not rows:
@@ -160,8 +161,8 @@ def test_baseline_on_tiny_scores_every_condition(
     tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from speakerrpl.audio import load_audio
-    from speakerrpl.data.baseline import corpus_baseline
     from speakerrpl.embeddings import EmbeddingSet
+    from speakerrpl.evaluation.baseline import corpus_baseline
 
     utts = read_data_dir(tiny / "eval")
     features = _CountingFrontend().embed([load_audio(u.path) for u in utts])
@@ -178,7 +179,7 @@ def test_baseline_on_tiny_scores_every_condition(
 
 @needs_tts
 def test_condition_copies_do_not_depend_on_the_output_dir(tiny: Path, tmp_path: Path) -> None:
-    from speakerrpl.data import corpus
+    from speakerrpl.synth import corpus
 
     clean = [u for u in read_data_dir(tiny / "eval") if "__" not in u.utt_id][:3]
     corpus._init_worker([np.r_[1.0, np.zeros(50), 0.5].astype(np.float32)])

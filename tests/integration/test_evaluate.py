@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speakerrpl import experiments, metrics
-from speakerrpl._evaluation_units import fit_and_score
+from speakerrpl import metrics
+from speakerrpl.evaluation import experiments
 from speakerrpl.cli import main
-from speakerrpl.cli.evaluate import _BASELINES
 from speakerrpl.data.protocols import make_protocol, save_protocol
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import InvalidInputError, ProtocolError
-from speakerrpl.report import METRICS, publish_markdown
+from speakerrpl.evaluation.report import METRICS, publish_markdown
+from speakerrpl.evaluation.units import fit_and_score
 
 D = 24
 FAST = {
@@ -215,7 +215,6 @@ def test_config_validation():
     with pytest.raises(InvalidInputError, match="unknown identifier settings"):
         experiments.EvalConfig(identifier_params={"nope": 1})
     assert experiments.EvalConfig().selection_r == 10
-    assert _BASELINES == experiments.BASELINES
 
 
 def test_missing_condition_and_ids_are_clear_errors(tiny, tmp_path):

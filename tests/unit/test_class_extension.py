@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speakerrpl.data.class_extension import centroids, select_class_extension
+from speakerrpl.identifier.class_extension import centroids, select_class_extension
 
 
 def _setup(seed: int = 0):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speakerrpl.data import conditions as cond
+from speakerrpl.data import condition_ids as cids
 from speakerrpl.errors import InvalidInputError
+from speakerrpl.synth import conditions as cond
 
 
 def _speechlike(seconds: float, seed: int = 0) -> np.ndarray:
@@ -65,45 +66,45 @@ def test_reverb_keeps_length_and_smears_energy() -> None:
 
 
 def test_condition_ids_round_trip() -> None:
-    for name in cond.CONDITIONS:
-        utt = cond.condition_utt_id("mbrola-us1-03", name)
-        assert cond.split_condition(utt) == ("mbrola-us1-03", name)
-    assert cond.split_condition("plain") == ("plain", cond.CLEAN)
+    for name in cids.CONDITIONS:
+        utt = cids.condition_utt_id("mbrola-us1-03", name)
+        assert cids.split_condition(utt) == ("mbrola-us1-03", name)
+    assert cids.split_condition("plain") == ("plain", cids.CLEAN)
     with pytest.raises(InvalidInputError, match="unknown condition"):
-        cond.condition_utt_id("u", "thunder")
+        cids.condition_utt_id("u", "thunder")
     with pytest.raises(InvalidInputError, match="babble needs"):
         cond.apply_condition(_speechlike(1.0), "babble5", np.random.default_rng(0))
 
 
 def test_condition_tests_are_the_last_utterances_of_each_speaker() -> None:
     utts = {f"{s}-{i:02d}": s for s in ("b", "a") for i in range(12)}
-    tests = cond.select_condition_tests(utts, 4)
+    tests = cids.select_condition_tests(utts, 4)
     assert tests == [f"{s}-{i:02d}" for s in ("a", "b") for i in range(8, 12)]
-    assert cond.select_condition_tests(utts, 0) == []
-    assert len(cond.select_condition_tests(utts, 20)) == 24  # never wraps around
+    assert cids.select_condition_tests(utts, 0) == []
+    assert len(cids.select_condition_tests(utts, 20)) == 24  # never wraps around
     with pytest.raises(InvalidInputError, match="n_tests"):
-        cond.select_condition_tests(utts, -1)
+        cids.select_condition_tests(utts, -1)
 
 
 def test_conditioned_utterances_and_available_conditions_on_a_test_subset() -> None:
     clean = [f"a-{i:02d}" for i in range(4)] + [f"b-{i:02d}" for i in range(4)]
-    tests = cond.select_condition_tests({u: u[0] for u in clean}, 1)
-    ids = clean + [cond.condition_utt_id(u, c) for u in tests for c in cond.CONDITIONS]
-    assert cond.conditioned_utterances(ids) == {"a-03", "b-03"}
-    assert cond.available_conditions(ids) == [cond.CLEAN, *cond.CONDITIONS]
+    tests = cids.select_condition_tests({u: u[0] for u in clean}, 1)
+    ids = clean + [cids.condition_utt_id(u, c) for u in tests for c in cids.CONDITIONS]
+    assert cids.conditioned_utterances(ids) == {"a-03", "b-03"}
+    assert cids.available_conditions(ids) == [cids.CLEAN, *cids.CONDITIONS]
     ids.remove("b-03__crop")  # crop is no longer complete over the conditioned utterances
-    assert "crop" not in cond.available_conditions(ids)
-    assert cond.available_conditions(clean) == [cond.CLEAN]
-    assert cond.conditioned_utterances(clean) == set()
+    assert "crop" not in cids.available_conditions(ids)
+    assert cids.available_conditions(clean) == [cids.CLEAN]
+    assert cids.conditioned_utterances(clean) == set()
 
 
 def test_resolve_conditions() -> None:
     ids = ["a1", "a2", "a2__crop"]
-    assert cond.resolve_conditions("auto", ids) == ["clean", "crop"]
-    assert cond.resolve_conditions("all", ids) == [cond.CLEAN, *cond.CONDITIONS]
-    assert cond.resolve_conditions("clean, noise5", ids) == ["clean", "noise5"]
-    assert cond.resolve_conditions(["reverb"], ids) == ["reverb"]
+    assert cids.resolve_conditions("auto", ids) == ["clean", "crop"]
+    assert cids.resolve_conditions("all", ids) == [cids.CLEAN, *cids.CONDITIONS]
+    assert cids.resolve_conditions("clean, noise5", ids) == ["clean", "noise5"]
+    assert cids.resolve_conditions(["reverb"], ids) == ["reverb"]
     with pytest.raises(InvalidInputError, match="unknown conditions"):
-        cond.resolve_conditions("clean,fog", ids)
+        cids.resolve_conditions("clean,fog", ids)
     with pytest.raises(InvalidInputError, match="unknown conditions"):
-        cond.resolve_conditions("", ids)
+        cids.resolve_conditions("", ids)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from speakerrpl.data.audio_folders import discover_audio
 from speakerrpl.data.kaldi import Utterance, write_data_dir
-from speakerrpl.embedding_cache import EmbeddingCache, file_sha256
-from speakerrpl.embeddings import EmbeddingSet, discover_audio, extract_embeddings
+from speakerrpl.embeddings import EmbeddingSet, extract_embeddings
+from speakerrpl.embeddings.cache import EmbeddingCache, file_sha256
 from speakerrpl.errors import CorpusLayoutError, EmbeddingFileError
 from speakerrpl.frontends.base import Frontend
 

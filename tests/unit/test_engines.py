@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from speakerrpl.data.engines import VoiceSpec, engine_available, synthesize
-from speakerrpl.data.voices import load_texts, pool_voices
 from speakerrpl.errors import DataError, TTSError
+from speakerrpl.synth.engines import VoiceSpec, engine_available, synthesize
+from speakerrpl.synth.voices import load_texts, pool_voices
 
 SPEC = VoiceSpec("e", "espeak", "en-us+m3", "en", "M", "pool", {"pitch": 40, "rate": 170})
 

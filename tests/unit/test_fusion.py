@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speakerrpl.calibration import threshold_for_far
 from speakerrpl.errors import InvalidInputError
-from speakerrpl.fusion import eigenvalue_variance, fuse_scores, select_members
+from speakerrpl.identifier.calibration import threshold_for_far
+from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 
 
 def test_eigenvalue_variance_matches_direct_computation() -> None:

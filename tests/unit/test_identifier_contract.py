@@ -17,7 +17,7 @@ from speakerrpl.errors import (
     NotFittedError,
     SpeakerRPLError,
 )
-from speakerrpl.identifier_settings import METHODS
+from speakerrpl.nn.methods import METHODS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

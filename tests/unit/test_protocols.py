@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from speakerrpl.data.conditions import (
+from speakerrpl.data.condition_ids import (
     CONDITIONS,
     available_conditions,
     clean_utterances,

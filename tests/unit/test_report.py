@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from speakerrpl.report import (
+from speakerrpl.evaluation.report import (
     METRICS,
     publish_markdown,
     render_markdown,

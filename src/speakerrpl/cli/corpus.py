@@ -54,8 +54,8 @@ def run_build(args: argparse.Namespace) -> int:
     """Build, report the counts and time, then embed DIR/eval and print the baseline."""
     from pathlib import Path
 
-    from speakerrpl.data.baseline import embed_and_score_corpus
-    from speakerrpl.data.corpus import build_corpus
+    from speakerrpl.evaluation.baseline import embed_and_score_corpus
+    from speakerrpl.synth.corpus import build_corpus
 
     info = build_corpus(
         args.out,
@@ -95,9 +95,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_baseline(args: argparse.Namespace) -> int:
     """Print the cosine baseline of an embedded corpus."""
-    from speakerrpl.data.baseline import corpus_baseline
-    from speakerrpl.data.corpus import read_voices
+    from speakerrpl.data.corpus_files import read_voices
     from speakerrpl.embeddings import EmbeddingSet
+    from speakerrpl.evaluation.baseline import corpus_baseline
 
     voices = read_voices(args.data) if args.data else None
     _print_baseline(corpus_baseline(EmbeddingSet.load(args.embeddings), voices, seed=args.seed))

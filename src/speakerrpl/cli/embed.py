@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     """Extract, write the ``.npz``, print a summary and the failures."""
     from pathlib import Path
 
-    from speakerrpl.embeddings import discover_audio, extract_embeddings
+    from speakerrpl.data.audio_folders import discover_audio
+    from speakerrpl.embeddings import extract_embeddings
     from speakerrpl.frontends import check_frontend_name, get_frontend
 
     check_frontend_name(args.frontend)

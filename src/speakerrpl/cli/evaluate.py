@@ -9,8 +9,9 @@ import shlex
 import sys
 
 from speakerrpl.errors import InvalidInputError
+from speakerrpl.nn.methods import METHODS
 
-_BASELINES = ("cosine", "softmax", "logitnorm", "arpl", "rpl_v1", "rpl_v1_plus", "rpl_v2")
+_BASELINES = tuple(METHODS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -128,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the evaluation, print the main table and where the report is."""
     from pathlib import Path
 
-    from speakerrpl.experiments import EvalConfig, run_evaluation
-    from speakerrpl.report import publish_markdown, render_summary
+    from speakerrpl.evaluation.experiments import EvalConfig, run_evaluation
+    from speakerrpl.evaluation.report import publish_markdown, render_summary
 
     config = EvalConfig(
         methods=_split(args.methods) or (),

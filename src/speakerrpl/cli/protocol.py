@@ -61,7 +61,7 @@ def run_make(args: argparse.Namespace) -> int:
     """Draw the folds, save them, print a summary."""
     from pathlib import Path
 
-    from speakerrpl.data.corpus import read_voices
+    from speakerrpl.data.corpus_files import read_voices
     from speakerrpl.data.protocols import make_corpus_protocol, save_protocol
 
     ids, speakers = _ids_and_speakers(args)

@@ -1,1 +1,1 @@
-"""Corpora, manifests (Kaldi data dirs), protocols, the synthetic voice pool."""
+"""Corpora on disk: Kaldi data dirs, audio folders, loaders of real corpora, protocols."""

@@ -3,7 +3,7 @@
 A protocol lives in a JSON file with a content hash (SHA-256 of its canonical JSON without the
 ``hash`` field). Folds hold *clean* utterance ids; the protocol's ``conditions`` name the test
 sets, and the condition-``c`` copy of test utterance ``U`` is
-:func:`speakerrpl.data.conditions.condition_utt_id` ``(U, c)``. Enrollment is always clean.
+:func:`speakerrpl.data.condition_ids.condition_utt_id` ``(U, c)``. Enrollment is always clean.
 Over a corpus with condition copies (:func:`make_corpus_protocol`), tests are the conditioned
 utterances and enrollment comes from the other clean ones, so every test exists in every condition.
 """
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from speakerrpl.data.conditions import (
+from speakerrpl.data.condition_ids import (
     CLEAN,
     CONDITIONS,
     clean_utterances,
@@ -127,7 +127,7 @@ def make_protocol(
         seed: the only source of randomness.
         voices: speaker -> {"engine", "language", "gender", ...}; stratifies the draws.
         conditions: test conditions the protocol evaluates (``clean`` and/or
-            :data:`~speakerrpl.data.conditions.CONDITIONS`).
+            :data:`~speakerrpl.data.condition_ids.CONDITIONS`).
         exclude_speakers: speakers never used (e.g. the negative pool).
         enroll_candidates: utterance ids allowed for enrollment (default: all).
         test_candidates: utterance ids allowed as tests (default: all not enrolled).
@@ -193,7 +193,7 @@ def protocol_candidates(
 
     When the ids hold condition copies and a condition other than ``clean`` is asked for,
     tests are the conditioned utterances
-    (:func:`~speakerrpl.data.conditions.conditioned_utterances`), enrollment candidates the
+    (:func:`~speakerrpl.data.condition_ids.conditioned_utterances`), enrollment candidates the
     other clean utterances, and speakers without a conditioned utterance are left out.
     Otherwise (also when *every* clean utterance has copies, as in corpora built before the
     test subset existed) every clean utterance may be used for either (``None``).

@@ -50,7 +50,7 @@ class SpeakerEngine:
         frontend: an object with ``name`` and ``embed(waves) -> (N, D)``; default
             ``get_frontend(settings.frontend)``, created on first use.
         pool: negative pool for ``fit(..., pool=...)``; default
-            ``speakerrpl.data.pool.default_pool(frontend)``, computed on first refit.
+            ``speakerrpl.synth.pool.default_pool(frontend)``, computed on first refit.
         identifier_factory: builds the identifier from keyword arguments (default
             ``OpenSetSpeakerIdentifier``); ``identifier_loader`` loads a saved one.
 
@@ -307,7 +307,7 @@ def _without(snap: Snapshot, name: str) -> Snapshot:
 
 def _load_pool(path: str | None, frontend: Any) -> tuple[np.ndarray, np.ndarray]:
     if path is None:
-        from speakerrpl.data.pool import default_pool
+        from speakerrpl.synth.pool import default_pool
 
         return default_pool(frontend)
     from speakerrpl.embeddings import EmbeddingSet

@@ -68,7 +68,7 @@ class ServiceSettings:
         inference_slots: most requests embedding audio at once (0: unlimited). Bounding it
             did not help on the shared 2-core VM (see docs/performance.md), so it is off.
         pool_path: an embeddings ``.npz`` (``speakerrpl.embeddings.EmbeddingSet``) used as the
-            negative pool instead of ``speakerrpl.data.pool.default_pool``.
+            negative pool instead of ``speakerrpl.synth.pool.default_pool``.
 
     Example:
         >>> ServiceSettings(far=0.05).far

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from speakerrpl.data.engines import synthesize
-from speakerrpl.data.voices import load_texts, pool_voices
 from speakerrpl.errors import InvalidInputError, TTSError
+from speakerrpl.synth.engines import synthesize
+from speakerrpl.synth.voices import load_texts, pool_voices
 
 __all__ = ["default_pool", "pool_cache_path"]
 

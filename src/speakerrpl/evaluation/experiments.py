@@ -20,14 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from speakerrpl import __version__
-from speakerrpl._evaluation_report import (
+from speakerrpl.errors import InvalidInputError
+from speakerrpl.evaluation.figures import write_figures
+from speakerrpl.evaluation.report import write_report
+from speakerrpl.evaluation.tables import (
     REFERENCE_ROW,
     aggregate,
     describe,
     split_ablation,
-    write_figures,
 )
-from speakerrpl._evaluation_units import (
+from speakerrpl.evaluation.units import (
     FUSION_ALL,
     FUSION_HIGH,
     FUSION_SEL,
@@ -41,9 +43,8 @@ from speakerrpl._evaluation_units import (
     load_unit,
     save_unit,
 )
-from speakerrpl.errors import InvalidInputError
-from speakerrpl.identifier_settings import IdentifierSettings
-from speakerrpl.report import write_report
+from speakerrpl.identifier.settings import IdentifierSettings
+from speakerrpl.nn.methods import METHODS
 
 __all__ = [
     "ABLATIONS",
@@ -57,16 +58,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Every method of SPEC "Baselines that every result table carries", in table order.
-BASELINES: tuple[str, ...] = (
-    "cosine",
-    "softmax",
-    "logitnorm",
-    "arpl",
-    "rpl_v1",
-    "rpl_v1_plus",
-    "rpl_v2",
-)
+#: Every registered method, in table order.
+BASELINES: tuple[str, ...] = tuple(METHODS)
 #: Ablations of full v2 (fusion + selection): row title -> (folder name, identifier
 #: overrides); ``None`` overrides: scored from the full v2 fit itself, no extra training.
 ABLATIONS: dict[str, tuple[str, dict[str, Any] | None]] = {
@@ -148,9 +141,10 @@ def plan_units(config: EvalConfig) -> list[Unit]:
     """
     units = []
     for method in config.methods:
-        if method == "cosine":
-            units.append(Unit("cosine", {"method": "cosine"}, {"cosine": FUSION_SEL}))
-        elif method == "rpl_v2":
+        spec = METHODS[method]
+        if not spec.trains:
+            units.append(Unit(method, {"method": method}, {method: FUSION_SEL}))
+        elif spec.has_points:
             rows = {
                 "rpl_v2_single": SINGLE,
                 "rpl_v2_fusion_all": FUSION_ALL,

@@ -27,8 +27,8 @@ import re
 import subprocess
 from importlib import resources
 
-from speakerrpl.data.engines import VoiceSpec, engine_available
 from speakerrpl.errors import DataError
+from speakerrpl.synth.engines import VoiceSpec, engine_available
 
 __all__ = ["eval_voices", "load_texts", "pool_voices"]
 
@@ -72,20 +72,20 @@ _KOKORO = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
 
 @functools.cache
 def load_texts(language: str) -> tuple[str, ...]:
-    """The shipped sentences of one language (``speakerrpl/data/texts/<language>.txt``).
+    """The shipped sentences of one language (``speakerrpl/synth/texts/<language>.txt``).
 
     Example:
         >>> len(load_texts("en")) >= 12
         True
     """
-    path = resources.files("speakerrpl.data").joinpath("texts", f"{language}.txt")
+    path = resources.files("speakerrpl.synth").joinpath("texts", f"{language}.txt")
     if not path.is_file():
         raise DataError(f"no sentences shipped for language {language!r}")
     return tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line)
 
 
 def _has_texts(language: str) -> bool:
-    return resources.files("speakerrpl.data").joinpath("texts", f"{language}.txt").is_file()
+    return resources.files("speakerrpl.synth").joinpath("texts", f"{language}.txt").is_file()
 
 
 def _mbrola_voices() -> list[VoiceSpec]:

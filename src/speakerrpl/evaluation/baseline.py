@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from speakerrpl import metrics
-from speakerrpl.data.conditions import available_conditions, condition_utt_id
+from speakerrpl.data.condition_ids import available_conditions, condition_utt_id
 from speakerrpl.data.protocols import (
     Protocol,
     make_protocol,
@@ -147,7 +147,7 @@ def embed_and_score_corpus(
     Example:
         >>> embed_and_score_corpus("data/demo/corpus/eval")  # doctest: +SKIP
     """
-    from speakerrpl.data.corpus import read_voices
+    from speakerrpl.data.corpus_files import read_voices
     from speakerrpl.data.kaldi import read_data_dir
     from speakerrpl.embeddings import extract_embeddings
 

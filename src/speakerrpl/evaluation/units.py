@@ -1,4 +1,4 @@
-"""Internals of :mod:`speakerrpl.experiments`: inputs, one (method, split) unit, its storage.
+"""Evaluation internals: the inputs, one (method, split) unit, and its storage.
 
 A *unit* fits one identifier on one split's enrollment embeddings and scores that split's test
 utterances under every requested condition. Its result (metrics per table row and condition,
@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from speakerrpl import metrics
-from speakerrpl.data.conditions import condition_utt_id
+from speakerrpl.data.condition_ids import condition_utt_id
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import ProtocolError
-from speakerrpl.fusion import eigenvalue_variance, select_members
+from speakerrpl.identifier.fusion import eigenvalue_variance, select_members
 
 logger = logging.getLogger(__name__)
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import torch
+
 from speakerrpl.errors import InvalidInputError
-from speakerrpl.fusion import FUSIONS, SELECTIONS
+from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
+from speakerrpl.nn.ensemble import AdapterEnsemble
+from speakerrpl.nn.methods import DEFAULT_METHOD, METHODS, Method, get_method
+from speakerrpl.nn.methods import build_ensemble as build_method_ensemble
 from speakerrpl.nn.train import TrainSettings
 
-METHODS = ("cosine", "softmax", "logitnorm", "arpl", "rpl_v1", "rpl_v1_plus", "rpl_v2")
 INPUT_NORMS = ("l2", "center_l2", "none")
 SCORES = ("reciprocal", "centre")
 CALIBRATIONS = ("max", "pool", "enrollment")
@@ -29,7 +33,8 @@ class IdentifierSettings:
         selection: ``low`` (eigenvalue-variance selection, rpl_v2 only), ``none``, ``high``.
         selection_r: members dropped per criterion.
         fusion: ``logits`` (mean raw scores), ``zscore`` or ``prob``.
-        tau: LogitNorm temperature (rpl_v2: 1.0 published; ``logitnorm`` uses 0.04 when None).
+        tau: LogitNorm temperature; ``None`` takes the method's default (rpl_v2: 1.0, the
+            published code's value; ``logitnorm``: 1.0).
         temperature, weight_margin, beta: loss ``T``, ``lambda`` and SpeakerRPL+'s weight.
         use_logitnorm: rpl_v2's LogitNorm branch on/off (ablation).
         score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, SPEC) or ``centre`` (``-<z,Q>``).
@@ -61,7 +66,8 @@ class IdentifierSettings:
         calibration_margin: ``alpha`` in [0, 1): the calibrated threshold ``t`` is raised to
             ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the enrollment
             utterances (0 = the plain impostor rule, see
-            :func:`~speakerrpl.calibration.raise_by_margin`). Default 0.2: pool and in-sample
+            :func:`~speakerrpl.identifier.calibration.raise_by_margin`). Default 0.2: pool and
+            in-sample
             enrollment impostors are far easier than real strangers. Dev folds (K=20, target_far
             0.01, default training; unknown FAR / target FRR, clean | babble5), alpha 0 -> 0.2:
             seed-1000 folds rpl_v2 0.47/0.00 | 0.31/0.06 -> 0.07/0.00 | 0.02/0.17, rpl_v1
@@ -81,12 +87,12 @@ class IdentifierSettings:
         30
     """
 
-    method: str = "rpl_v2"
+    method: str = DEFAULT_METHOD
     n_models: int = 30
     selection: str = "low"
     selection_r: int = 10
     fusion: str = "logits"
-    tau: float | None = 1.0
+    tau: float | None = None
     temperature: float = 1.0
     weight_margin: float = 5.0
     beta: float = 0.001
@@ -117,8 +123,8 @@ class IdentifierSettings:
     frontend: str | None = None
 
     def __post_init__(self) -> None:
+        get_method(self.method)
         choices = {
-            "method": METHODS,
             "selection": SELECTIONS,
             "fusion": FUSIONS,
             "input_norm": INPUT_NORMS,
@@ -154,16 +160,27 @@ class IdentifierSettings:
         self.train_settings()  # validates the optimisation values
 
     @property
+    def method_spec(self) -> Method:
+        """The registry entry of ``method``."""
+        return METHODS[self.method]
+
+    @property
     def n_members(self) -> int:
         """Ensemble size actually trained (1 for cosine)."""
-        return 1 if self.method == "cosine" else self.n_models
+        return self.n_models if self.method_spec.trains else 1
 
     @property
     def required_utterances(self) -> int:
         """Fewest enrollment utterances per speaker."""
         if self.min_utterances is not None:
             return self.min_utterances
-        return 1 if self.method == "cosine" else 2
+        return self.method_spec.min_utterances
+
+    def loss_params(self) -> dict[str, Any]:
+        """Loss constructor arguments of the method (``tau`` resolved to its default)."""
+        tau = self.method_spec.default_tau if self.tau is None else self.tau
+        values = {**self.to_dict(), "tau": tau}
+        return {name: values[name] for name in self.method_spec.loss_params}
 
     def train_settings(self) -> TrainSettings:
         """The optimisation part as :class:`~speakerrpl.nn.train.TrainSettings`."""
@@ -192,3 +209,20 @@ class IdentifierSettings:
         if "hidden" in values:
             values["hidden"] = tuple(values["hidden"])
         return cls(**values)
+
+
+def build_ensemble(
+    s: IdentifierSettings, in_dim: int, n_classes: int
+) -> tuple[AdapterEnsemble, list[torch.Generator]]:
+    """The untrained ensemble ``s`` describes (:func:`speakerrpl.nn.methods.build_ensemble`)."""
+    return build_method_ensemble(
+        s.method_spec,
+        s.loss_params(),
+        n_members=s.n_members,
+        in_dim=in_dim,
+        n_classes=n_classes,
+        out_dim=s.out_dim,
+        hidden=s.hidden,
+        norm=s.norm,
+        random_state=s.random_state,
+    )

@@ -11,62 +11,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from speakerrpl.calibration import raise_by_margin, threshold_for_far
-from speakerrpl.data.class_extension import centroids
-from speakerrpl.errors import InvalidInputError, ModelMismatchError, NotFittedError
-from speakerrpl.fusion import eigenvalue_variance, fuse_scores, select_members
-from speakerrpl.identifier_settings import IdentifierSettings
-from speakerrpl.nn.ensemble import AdapterEnsemble, StackedAdapter
-from speakerrpl.nn.losses import (
-    ARPLLoss,
-    LogitNormLoss,
-    OpenSetLoss,
-    SoftmaxLoss,
-    SpeakerRPLPlusLoss,
-    SpeakerRPLv1Loss,
-    SpeakerRPLv2Loss,
-)
+from speakerrpl.errors import InvalidInputError, NotFittedError
+from speakerrpl.identifier.calibration import raise_by_margin, threshold_for_far
+from speakerrpl.identifier.class_extension import centroids
+from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
+from speakerrpl.identifier.persistence import load_identifier, save_identifier
+from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
+from speakerrpl.identifier.training_set import assemble, check_embeddings, check_labels, check_pool
+from speakerrpl.nn.ensemble import AdapterEnsemble
+from speakerrpl.nn.losses import SpeakerRPLv2Loss
 from speakerrpl.nn.train import train_ensemble
-from speakerrpl.training_set import assemble, check_embeddings, check_labels, check_pool
 
 logger = logging.getLogger(__name__)
-
-
-def _loss(s: IdentifierSettings, n_classes: int, g: torch.Generator | None) -> OpenSetLoss:
-    rpl: dict[str, Any] = {"temperature": s.temperature, "weight_margin": s.weight_margin}
-    if s.method == "softmax":
-        return SoftmaxLoss(n_classes, s.out_dim, generator=g)
-    if s.method == "logitnorm":
-        return LogitNormLoss(n_classes, s.out_dim, generator=g, tau=s.tau or 0.04)
-    if s.method == "arpl":
-        return ARPLLoss(n_classes, s.out_dim, generator=g, **rpl)
-    if s.method == "rpl_v1":
-        return SpeakerRPLv1Loss(n_classes, s.out_dim, generator=g, **rpl)
-    if s.method == "rpl_v1_plus":
-        return SpeakerRPLPlusLoss(n_classes, s.out_dim, generator=g, beta=s.beta, **rpl)
-    return SpeakerRPLv2Loss(
-        n_classes, s.out_dim, generator=g, tau=s.tau or 1.0, use_logitnorm=s.use_logitnorm, **rpl
-    )
-
-
-def build_ensemble(
-    s: IdentifierSettings, in_dim: int, n_classes: int
-) -> tuple[AdapterEnsemble, list[torch.Generator]]:
-    """Member ``m``'s init and batch-order generators both derive from ``random_state`` and m."""
-    children = np.random.SeedSequence(s.random_state).spawn(s.n_members)
-    seeds = [c.generate_state(2, dtype=np.uint64) for c in children]
-    inits = [torch.Generator().manual_seed(int(a) >> 1) for a, _ in seeds]
-    orders = [torch.Generator().manual_seed(int(b) >> 1) for _, b in seeds]
-    adapter = StackedAdapter.create(inits, in_dim, s.out_dim, s.hidden, s.norm)
-    loss = type(_loss(s, n_classes, None)).stack([_loss(s, n_classes, g) for g in inits])
-    return AdapterEnsemble(adapter, loss), orders
 
 
 class OpenSetSpeakerIdentifier:
     """Few-shot open-set speaker identifier (SpeakerRPL v2 by default).
 
     Args:
-        settings: an :class:`~speakerrpl.identifier_settings.IdentifierSettings`; keyword
+        settings: an :class:`~speakerrpl.identifier.settings.IdentifierSettings`; keyword
             arguments (``method=``, ``n_models=``, ``selection=``, ``fusion=``, ``tau=``,
             ``n_unknown=``, ``n_anchors=``, ``epochs=``, ``target_far=``, ``threshold=``,
             ``random_state=``, ``device=``, ``frontend=``, ...) override its fields.
@@ -121,7 +84,7 @@ class OpenSetSpeakerIdentifier:
         xp = self._prep(x)
         ts = assemble(xp, labels, classes, self._prep_pool(pool_xy), s)
         self.training_classes_ = ts.class_names
-        if s.method == "cosine":
+        if not s.method_spec.trains:
             self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
             self.ensemble_ = None
             self.members_ = np.arange(1)
@@ -157,7 +120,7 @@ class OpenSetSpeakerIdentifier:
         train_ensemble(ens, x, y, orders, s.train_settings(), xu)
         self.ensemble_ = ens
         self.members_ = np.arange(s.n_members)
-        if s.method == "rpl_v2" and s.selection != "none":
+        if s.method_spec.has_points and s.selection != "none":
             rows = len(self.classes_) + sum(c.startswith("unknown:") for c in ts.class_names)
             loss: Any = ens.loss
             v_q = eigenvalue_variance(loss.centre_points.detach().cpu().numpy()[:, :rows])
@@ -298,8 +261,6 @@ class OpenSetSpeakerIdentifier:
     # ------------------------------------------------------------- persistence
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` + ``weights.safetensors`` into ``directory``."""
-        from speakerrpl.identifier_io import save_identifier
-
         self._check_fitted()
         return save_identifier(self, Path(directory))
 
@@ -308,9 +269,7 @@ class OpenSetSpeakerIdentifier:
         cls, directory: str | Path, frontend: str | None = None, dim: int | None = None
     ) -> OpenSetSpeakerIdentifier:
         """Read a saved identifier; a differing ``frontend``/``dim`` raises ModelMismatchError."""
-        from speakerrpl.identifier_io import load_identifier
-
         return load_identifier(cls, Path(directory), frontend, dim)
 
 
-__all__ = ["ModelMismatchError", "OpenSetSpeakerIdentifier", "build_ensemble"]
+__all__ = ["OpenSetSpeakerIdentifier"]

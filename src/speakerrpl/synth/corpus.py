@@ -22,17 +22,18 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speakerrpl.data import conditions as cond
-from speakerrpl.data.engines import SAMPLE_RATE, VoiceSpec, synthesize_many
+from speakerrpl.data import condition_ids as ids
+from speakerrpl.data.corpus_files import VOICE_FIELDS
 from speakerrpl.data.kaldi import Utterance, write_data_dir
-from speakerrpl.data.voices import eval_voices, load_texts, pool_voices
-from speakerrpl.errors import CorpusLayoutError, InvalidInputError, TTSError
+from speakerrpl.errors import InvalidInputError, TTSError
+from speakerrpl.synth import conditions as cond
+from speakerrpl.synth.engines import SAMPLE_RATE, VoiceSpec, synthesize_many
+from speakerrpl.synth.voices import eval_voices, load_texts, pool_voices
 
-__all__ = ["SIZES", "CorpusSize", "build_corpus", "read_utt2cond", "read_voices"]
+__all__ = ["SIZES", "CorpusSize", "build_corpus"]
 
 logger = logging.getLogger(__name__)
 
-VOICE_FIELDS = ("speaker", "engine", "voice", "language", "gender", "pool")
 # fastest engines first: the tiny corpus takes its voices from the front of this order
 _ENGINE_ORDER = ("flite", "pico", "mbrola", "festival", "piper")
 
@@ -125,7 +126,7 @@ def _condition_task(task: tuple[str, list[str], int]) -> list[str]:
     clean, _ = sf.read(path, dtype="float32")
     sources = [sf.read(p, dtype="float32")[0] for p in babble_paths]
     written = []
-    for name in cond.CONDITIONS:
+    for name in ids.CONDITIONS:
         rng = np.random.default_rng([seed, zlib.crc32(f"{Path(path).name}|{name}".encode())])
         out = cond.apply_condition(clean, name, rng, babble_sources=sources, rirs=_RIRS)
         target = Path(path).with_name(f"{Path(path).stem}__{name}.wav")
@@ -146,7 +147,7 @@ def _add_conditions(
     tasks, originals = [], []
     for spec, utts in voices:
         others = [u for s, us in voices if s.speaker != spec.speaker for u in us]
-        tests = set(cond.select_condition_tests({u.utt_id: u.speaker for u in utts}, n_tests))
+        tests = set(ids.select_condition_tests({u.utt_id: u.speaker for u in utts}, n_tests))
         for u in sorted((u for u in utts if u.utt_id in tests), key=lambda u: u.utt_id):
             babble = [str(b.path) for b in rng.sample(others, min(size.n_babble, len(others)))]
             tasks.append((str(u.path), babble, seed))
@@ -155,9 +156,9 @@ def _add_conditions(
         results = list(pool.map(_condition_task, tasks, chunksize=4))
     copies = []
     for u, paths in zip(originals, results, strict=True):
-        for name, path in zip(cond.CONDITIONS, paths, strict=True):
+        for name, path in zip(ids.CONDITIONS, paths, strict=True):
             copies.append(
-                (Utterance(cond.condition_utt_id(u.utt_id, name), Path(path), u.speaker), name)
+                (Utterance(ids.condition_utt_id(u.utt_id, name), Path(path), u.speaker), name)
             )
     return copies
 
@@ -219,56 +220,16 @@ def build_corpus(
     write_data_dir(out / "pool", [u for _, us in pools for u in us])
     _write_voices(out / "eval", [s for s, _ in evals])
     _write_voices(out / "pool", [s for s, _ in pools])
-    rows = sorted([(u.utt_id, cond.CLEAN) for u in clean] + [(u.utt_id, c) for u, c in copies])
+    rows = sorted([(u.utt_id, ids.CLEAN) for u in clean] + [(u.utt_id, c) for u, c in copies])
     (out / "eval" / "utt2cond").write_text("".join(f"{u} {c}\n" for u, c in rows))
     info = {
         "eval_voices": float(len(evals)),
         "pool_voices": float(len(pools)),
         "eval_utterances": float(len(clean)),
-        "condition_tests": float(len({cond.split_condition(u.utt_id)[0] for u, _ in copies})),
+        "condition_tests": float(len({ids.split_condition(u.utt_id)[0] for u, _ in copies})),
         "condition_copies": float(len(copies)),
         "synthesis_s": synth_s,
         "total_s": time.perf_counter() - start,
     }
     logger.info("corpus built in %.1f s: %s", info["total_s"], info)
     return info
-
-
-def read_voices(data_dir: str | Path) -> dict[str, dict[str, str]]:
-    """Read ``voices.csv`` of a corpus dir: speaker -> its row.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (d / "voices.csv").write_text("speaker,engine,voice,language,gender,pool\\n"
-        ...                                   "a,flite,slt,en,F,eval\\n")
-        >>> read_voices(d)["a"]["engine"]
-        'flite'
-    """
-    path = Path(data_dir) / "voices.csv"
-    if not path.is_file():
-        raise CorpusLayoutError(f"{path} is missing (expected a corpus dir with voices.csv)")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and not set(VOICE_FIELDS) <= set(rows[0]):
-        raise CorpusLayoutError(f"{path} must have the columns {', '.join(VOICE_FIELDS)}")
-    return {row["speaker"]: row for row in rows}
-
-
-def read_utt2cond(data_dir: str | Path) -> dict[str, str]:
-    """Read ``utt2cond`` (utterance -> condition); utterances without one are ``clean``.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> d = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (d / "utt2cond").write_text("u1 clean\\nu1__crop crop\\n")
-        >>> read_utt2cond(d)["u1__crop"]
-        'crop'
-    """
-    path = Path(data_dir) / "utt2cond"
-    if not path.is_file():
-        return {}
-    pairs = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line]
-    if any(len(p) != 2 for p in pairs):
-        raise CorpusLayoutError(f"{path}: expected '<utt> <condition>' lines")
-    return dict((p[0], p[1]) for p in pairs)

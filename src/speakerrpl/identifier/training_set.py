@@ -9,14 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speakerrpl.data.class_extension import select_class_extension
 from speakerrpl.errors import InvalidInputError
-from speakerrpl.identifier_settings import IdentifierSettings
+from speakerrpl.identifier.class_extension import select_class_extension
+from speakerrpl.identifier.settings import IdentifierSettings
 
 logger = logging.getLogger(__name__)
-
-EXTENSION_METHODS = ("rpl_v2",)
-UNKNOWN_SAMPLE_METHODS = ("rpl_v1_plus",)
 
 
 def check_embeddings(x: object, dim: int | None = None, name: str = "X") -> np.ndarray:
@@ -116,12 +113,12 @@ def assemble(
     settings: IdentifierSettings,
 ) -> TrainingSet:
     """Targets first (labels 0..K-1), then unknown classes, then anchors (SPEC section 3)."""
-    method = settings.method
+    method = settings.method_spec
     rng = np.random.default_rng(settings.random_state)
     if pool is None:
-        if method in EXTENSION_METHODS + UNKNOWN_SAMPLE_METHODS:
+        if method.class_extension or method.unknown_samples:
             warnings.warn(
-                f"{method} fitted with pool=None: training without synthetic extra classes or "
+                f"{method.name} fitted with pool=None: training without synthetic extra classes or "
                 "unknowns, and calibrating the threshold on enrollment data only",
                 UserWarning,
                 stacklevel=3,
@@ -130,15 +127,15 @@ def assemble(
     per = settings.pool_utts_per_class or int(np.bincount(labels).max())
     ext = select_class_extension(
         x, [classes[i] for i in labels], pool[0], pool[1].tolist(), settings.n_unknown,
-        settings.n_anchors if method in EXTENSION_METHODS else 0,
+        settings.n_anchors if method.class_extension else 0,
         settings.unknown_bound, settings.random_state,
     )  # fmt: skip
     calib_voices = ext.rest[: settings.n_calibration]
     calib = np.concatenate(_take(pool, calib_voices, 10, rng)) if calib_voices else None
-    if method in UNKNOWN_SAMPLE_METHODS:
+    if method.unknown_samples:
         unknown = np.concatenate(_take(pool, ext.unknown, per, rng)) if ext.unknown else None
         return TrainingSet(x, labels, list(classes), unknown, calib)
-    if method not in EXTENSION_METHODS:
+    if not method.class_extension:
         return TrainingSet(x, labels, list(classes), None, calib)
     extra = [*ext.unknown, *ext.anchors]
     parts = _take(pool, extra, per, rng)

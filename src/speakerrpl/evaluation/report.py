@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from speakerrpl.nn.methods import METHODS
+
 __all__ = [
     "METRICS",
     "ROW_TITLES",
@@ -61,12 +63,7 @@ METRICS: tuple[MetricSpec, ...] = (
 )
 
 ROW_TITLES: dict[str, str] = {
-    "cosine": "Cosine (enrollment centroids)",
-    "softmax": "Softmax adapter",
-    "logitnorm": "LogitNorm adapter",
-    "arpl": "ARPL",
-    "rpl_v1": "SpeakerRPL v1",
-    "rpl_v1_plus": "SpeakerRPL+",
+    **{name: m.title for name, m in METHODS.items() if name != "rpl_v2"},
     "rpl_v2_single": "SpeakerRPL v2, single adapter",
     "rpl_v2_fusion_all": "SpeakerRPL v2, fusion of all M",
     "rpl_v2_fusion_sel": "SpeakerRPL v2, fusion + selection",

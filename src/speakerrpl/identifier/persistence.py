@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from speakerrpl.errors import ModelLoadError, ModelMismatchError
-from speakerrpl.identifier_settings import IdentifierSettings
+from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
 
 if TYPE_CHECKING:
-    from speakerrpl.identifier import OpenSetSpeakerIdentifier
+    from speakerrpl.identifier.estimator import OpenSetSpeakerIdentifier
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 FORMAT = 1
@@ -73,8 +73,6 @@ def load_identifier(
     cls: type[OpenSetSpeakerIdentifier], directory: Path, frontend: str | None, dim: int | None
 ) -> OpenSetSpeakerIdentifier:
     """Rebuild an identifier saved by :func:`save_identifier`, checking frontend and dimension."""
-    from speakerrpl.identifier import build_ensemble
-
     config, tensors = _read(directory)
     if config.get("format") != FORMAT:
         raise ModelMismatchError(f"saved format {config.get('format')!r}, expected {FORMAT}")
