@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from speakerrpl import metrics
-from speakerrpl.evaluation import experiments
 from speakerrpl.cli import main
 from speakerrpl.data.protocols import make_protocol, save_protocol
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import InvalidInputError, ProtocolError
+from speakerrpl.evaluation import experiments
 from speakerrpl.evaluation.report import METRICS, publish_markdown
 from speakerrpl.evaluation.units import fit_and_score
 

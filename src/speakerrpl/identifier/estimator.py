@@ -56,6 +56,34 @@ class OpenSetSpeakerIdentifier:
             raise InvalidInputError(f"unknown identifier settings: {unknown}")
         self.settings = replace(settings or IdentifierSettings(), **kwargs)
 
+    # ------------------------------------------------- scikit-learn parameters
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Every setting by name (scikit-learn's estimator API; ``deep`` has no effect).
+
+        ``OpenSetSpeakerIdentifier(**clf.get_params())`` builds an unfitted twin, which is
+        what ``sklearn.base.clone`` and grid searches do.
+        """
+        return {f.name: getattr(self.settings, f.name) for f in fields(IdentifierSettings)}
+
+    def set_params(self, **params: Any) -> OpenSetSpeakerIdentifier:
+        """Change settings by name (validated as in ``__init__``); takes effect at the next fit."""
+        unknown = sorted(set(params) - {f.name for f in fields(IdentifierSettings)})
+        if unknown:
+            raise InvalidInputError(f"unknown identifier settings: {unknown}")
+        self.settings = replace(self.settings, **params)
+        return self
+
+    @property
+    def n_features_in_(self) -> int:
+        """Embedding dimension seen at fit (scikit-learn's name for ``dim_``)."""
+        return self.dim_
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags: a classifier that needs labels (called only by scikit-learn)."""
+        from sklearn.utils import ClassifierTags, Tags, TargetTags
+
+        return Tags("classifier", TargetTags(required=True), classifier_tags=ClassifierTags())
+
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
@@ -236,6 +264,16 @@ class OpenSetSpeakerIdentifier:
         names = np.asarray(self.classes_, dtype=object)[scores.argmax(axis=1)]
         names[scores.max(axis=1) < self.threshold_] = self.settings.unknown_label
         return names
+
+    def score(self, X: np.ndarray, y: Sequence[object]) -> float:
+        """Open-set accuracy: the share of rows whose ``predict`` equals ``y``.
+
+        Strangers count as correct only when ``y`` names them ``unknown_label``.
+        """
+        truth = np.asarray([str(v) for v in y], dtype=object)
+        if truth.shape != (np.asarray(X).shape[0],):
+            raise InvalidInputError(f"need one label per row, got {truth.shape} for {len(X)} rows")
+        return float(np.mean(self.predict(X) == truth))
 
     @torch.no_grad()
     def features(self, X: np.ndarray, member: int = 0) -> np.ndarray:
