@@ -233,3 +233,22 @@ def test_zscore_statistics_are_each_members_target_score_moments() -> None:
     scores = clf.member_scores(xe)  # (M, N, K)
     np.testing.assert_allclose(clf.zstats_[0], scores.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(clf.zstats_[1], scores.std(axis=(1, 2)), rtol=1e-4, atol=1e-6)
+
+
+def test_refitting_one_estimator_equals_a_fresh_fit() -> None:
+    """A refit forgets the old model: scores, threshold and kept-members cache all renew."""
+    xe, ye, xt, _, pool, _ = data()
+    params = {**SMALL, "n_models": 4, "selection_r": 1}
+    fresh = OpenSetSpeakerIdentifier(random_state=2, **params).fit(xe, ye, pool)
+    clf = OpenSetSpeakerIdentifier(random_state=1, **params).fit(xe, ye, pool)
+    first = clf.decision_function(xt)
+    # both seeds keep the same members, so a cache keyed by member indices alone goes stale
+    assert clf.members_.tolist() == fresh.members_.tolist() != list(range(4))
+    clf.set_params(random_state=2).fit(xe, ye, pool)
+    np.testing.assert_array_equal(clf.decision_function(xt), fresh.decision_function(xt))
+    assert clf.threshold_ == fresh.threshold_
+    assert not np.allclose(first, fresh.decision_function(xt))
+    clf.set_params(method="cosine").fit(xe[:, ::-1], ye)  # another method, other inputs
+    assert clf.ensemble_ is None and clf.members_.tolist() == [0]
+    twin = OpenSetSpeakerIdentifier(**clf.get_params()).fit(xe[:, ::-1], ye)
+    np.testing.assert_array_equal(clf.decision_function(xt), twin.decision_function(xt))

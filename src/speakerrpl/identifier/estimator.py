@@ -102,6 +102,7 @@ class OpenSetSpeakerIdentifier:
             pool_labels: voice name of each pool row (when ``pool`` is an array).
         """
         s = self.settings
+        self._reset()
         x = check_embeddings(X)
         classes, labels = check_labels(y, x.shape[0], s)
         pool_xy = check_pool(pool, pool_labels, x.shape[1])
@@ -120,6 +121,11 @@ class OpenSetSpeakerIdentifier:
             self._train(ts)
         self._calibrate(xp, labels, ts.x_calibration)
         return self
+
+    def _reset(self) -> None:
+        """Forget everything a previous fit derived (fitted attributes and scoring caches)."""
+        for name in [n for n in vars(self) if n.endswith("_") or n == "_kept_ensemble"]:
+            delattr(self, name)
 
     def _prep_pool(
         self, pool: tuple[np.ndarray, np.ndarray] | None
@@ -206,10 +212,10 @@ class OpenSetSpeakerIdentifier:
         if all_members or keep == tuple(range(ens.n_members)):
             return ens
         cached = getattr(self, "_kept_ensemble", None)
-        if cached is None or cached[0] != keep:
-            cached = (keep, ens.subset(keep))
+        if cached is None or cached[0] is not ens or cached[1] != keep:
+            cached = (ens, keep, ens.subset(keep))
             self._kept_ensemble = cached
-        return cached[1]
+        return cached[2]
 
     @torch.no_grad()
     def _member_logits(self, xp: np.ndarray, all_members: bool, all_classes: bool) -> np.ndarray:
