@@ -252,3 +252,22 @@ def test_refitting_one_estimator_equals_a_fresh_fit() -> None:
     assert clf.ensemble_ is None and clf.members_.tolist() == [0]
     twin = OpenSetSpeakerIdentifier(**clf.get_params()).fit(xe[:, ::-1], ye)
     np.testing.assert_array_equal(clf.decision_function(xt), twin.decision_function(xt))
+
+
+def _flushes_denormals() -> bool:
+    return (torch.tensor([1e-300], dtype=torch.float64) * 1e-10).item() == 0.0
+
+
+@pytest.mark.parametrize("flush", [True, False])
+def test_fit_leaves_global_state_as_it_found_it(flush: bool) -> None:
+    """The flush-denormal mode and the global torch / numpy generators are untouched by fit."""
+    xe, ye, _, _, pool, _ = data()
+    torch.set_flush_denormal(flush)
+    try:
+        torch_rng, numpy_rng = torch.get_rng_state(), np.random.get_state()
+        OpenSetSpeakerIdentifier(method="rpl_v2", **SMALL).fit(xe, ye, pool)
+        assert _flushes_denormals() == flush
+        assert torch.equal(torch.get_rng_state(), torch_rng)
+        assert np.random.get_state()[1].tolist() == numpy_rng[1].tolist()
+    finally:
+        torch.set_flush_denormal(False)

@@ -80,7 +80,8 @@ class Adapter(nn.Module):
 
     @staticmethod
     def _linear(fan_in: int, fan_out: int, generator: torch.Generator | None) -> nn.Linear:
-        layer = nn.Linear(fan_in, fan_out, bias=False)
+        # skip_init: nn.Linear's own initialisation would draw from the global generator
+        layer = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out, bias=False)
         with torch.no_grad():
             layer.weight.copy_(init_linear(fan_in, fan_out, generator))
         return layer

@@ -115,12 +115,19 @@ def train_members(
     """
     # Centre points initialised at zero blow up on the first LogitNorm step (the published
     # behaviour); later gradients then underflow into denormals, which are very slow on CPUs.
-    # Flush them to zero while training, as GPUs do by default.
+    # Flush them to zero while training, as GPUs do by default, and restore the caller's mode.
+    previous = _flush_denormal_enabled()
     torch.set_flush_denormal(True)
     try:
         return _train_loop(forward, loss, params, x, y, generators, settings, x_unknown)
     finally:
-        torch.set_flush_denormal(False)
+        torch.set_flush_denormal(previous)
+
+
+def _flush_denormal_enabled() -> bool:
+    """Whether the CPU flushes denormals to zero now (torch has a setter but no getter)."""
+    tiny = torch.tensor([1e-300], dtype=torch.float64)
+    return bool((tiny * 1e-10).item() == 0.0)  # 1e-310 is a denormal unless flushed
 
 
 def _train_loop(
