@@ -120,7 +120,7 @@ def test_bad_input_raises_clear_errors() -> None:
     bad_nan[0, 0] = np.nan
     cases = [
         (bad_nan, ye, "NaN"),
-        (xe[:3], ye[:3], "at least 2"),
+        (xe[:0], ye[:0], "non-empty"),
         (xe[:4], ye[:4], "utterances per speaker"),
         (xe, np.where(ye == "spk1", "SPK0", ye), "duplicates"),
         (xe, ye[:-1], "labels for"),
@@ -271,3 +271,31 @@ def test_fit_leaves_global_state_as_it_found_it(flush: bool) -> None:
         assert np.random.get_state()[1].tolist() == numpy_rng[1].tolist()
     finally:
         torch.set_flush_denormal(False)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_enrolled_speaker_works_for_every_method(method: str) -> None:
+    """K = 1: class extension gives every trained method enough classes; strangers rejected."""
+    xe, ye, xt, yt, pool, strangers = data()
+    one = ye == "spk0"
+    clf = OpenSetSpeakerIdentifier(method=method, **SMALL).fit(xe[one], ye[one], pool)
+    assert clf.classes_ == ["spk0"]
+    assert clf.decision_function(xt).shape == (len(xt), 1)
+    if method != "cosine":
+        assert any(c.startswith("unknown:") for c in clf.training_classes_)
+    assert np.mean(clf.predict(strangers) == "<unknown>") >= 0.75
+    own = clf.predict(xt[yt == "spk0"])
+    assert np.mean(own == "spk0") >= 0.6
+    others = clf.predict(xt[yt != "spk0"])
+    assert np.all((others == "<unknown>") | (others == "spk0"))
+
+
+def test_one_enrolled_speaker_without_pool_is_a_clear_error() -> None:
+    xe, ye, _, _, _, _ = data()
+    one = ye == "spk0"
+    with pytest.raises(InvalidInputError, match="pool"):
+        OpenSetSpeakerIdentifier(method="rpl_v1", **SMALL).fit(xe[one], ye[one])
+    with pytest.raises(InvalidInputError, match="pool= or threshold="):
+        OpenSetSpeakerIdentifier(method="cosine").fit(xe[one], ye[one])
+    clf = OpenSetSpeakerIdentifier(method="cosine", threshold=0.5).fit(xe[one], ye[one])
+    assert clf.predict(xe[one]).tolist() == ["spk0"] * 3

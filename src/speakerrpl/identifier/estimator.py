@@ -173,8 +173,14 @@ class OpenSetSpeakerIdentifier:
         own = np.eye(len(self.classes_), dtype=bool)[labels]
         fused = self._fused_scores(xp)
         cross = np.where(own, -np.inf, fused).max(axis=1)
+        cross = cross[np.isfinite(cross)]  # none with one enrolled speaker
+        if cross.size == 0 and calib is None:
+            raise InvalidInputError(
+                "one enrolled speaker and no pool: nothing to calibrate the threshold on; "
+                "pass pool= or threshold="
+            )
         thresholds = []
-        if source in ("enrollment", "max") or calib is None:
+        if (source in ("enrollment", "max") or calib is None) and cross.size:
             thresholds.append(threshold_for_far(cross, far))
         if source in ("pool", "max") and calib is not None:
             thresholds.append(threshold_for_far(self._fused_scores(calib).max(1), far))

@@ -41,8 +41,8 @@ def check_labels(
     if len(names) != n:
         raise InvalidInputError(f"y has {len(names)} labels for {n} embeddings")
     classes = list(dict.fromkeys(names))
-    if len(classes) < 2:
-        raise InvalidInputError(f"need at least 2 enrolled speakers, got {len(classes)}")
+    if not classes:
+        raise InvalidInputError("need at least 1 enrolled speaker, got none")
     folded: dict[str, str] = {}
     for c in classes:
         key = c.strip().casefold()
@@ -112,10 +112,21 @@ def assemble(
     pool: tuple[np.ndarray, np.ndarray] | None,
     settings: IdentifierSettings,
 ) -> TrainingSet:
-    """Targets first (labels 0..K-1), then unknown classes, then anchors (SPEC section 3)."""
+    """Targets first (labels 0..K-1), then unknown classes, then anchors (SPEC section 3).
+
+    With one enrolled speaker (K = 1) every trained method gets the class extension: the pool
+    voices become extra classes, so a loss has >= 2 classes to separate (the pool is then
+    required).
+    """
     method = settings.method_spec
     rng = np.random.default_rng(settings.random_state)
+    extend = method.class_extension or (len(classes) == 1 and method.trains)
     if pool is None:
+        if len(classes) == 1 and method.trains:
+            raise InvalidInputError(
+                f"{method.name} with one enrolled speaker needs a synthetic pool (pool=) for "
+                "its extra classes; pass one, or use method='cosine'"
+            )
         if method.class_extension or method.unknown_samples:
             warnings.warn(
                 f"{method.name} fitted with pool=None: training without synthetic extra classes or "
@@ -127,15 +138,15 @@ def assemble(
     per = settings.pool_utts_per_class or int(np.bincount(labels).max())
     ext = select_class_extension(
         x, [classes[i] for i in labels], pool[0], pool[1].tolist(), settings.n_unknown,
-        settings.n_anchors if method.class_extension else 0,
+        settings.n_anchors if extend else 0,
         settings.unknown_bound, settings.random_state,
     )  # fmt: skip
     calib_voices = ext.rest[: settings.n_calibration]
     calib = np.concatenate(_take(pool, calib_voices, 10, rng)) if calib_voices else None
-    if method.unknown_samples:
+    if method.unknown_samples and not extend:
         unknown = np.concatenate(_take(pool, ext.unknown, per, rng)) if ext.unknown else None
         return TrainingSet(x, labels, list(classes), unknown, calib)
-    if not method.class_extension:
+    if not extend:
         return TrainingSet(x, labels, list(classes), None, calib)
     extra = [*ext.unknown, *ext.anchors]
     parts = _take(pool, extra, per, rng)
