@@ -1,11 +1,12 @@
-# speakerrpl: `make demo` runs the product end to end, `make test` runs the tests.
+# speakerrpl: `make demo` runs the product end to end (writes only under data/ and results/),
+# `make docs` publishes its report to docs/, `make test` runs the tests.
 # Both create/refresh .venv and install every Python and Debian dependency first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-all lint bench clean
+.PHONY: install demo docs test test-all lint bench clean
 
 install: $(STAMP)
 
@@ -21,6 +22,10 @@ $(STAMP): pyproject.toml scripts/install_system_deps.sh Makefile
 
 demo: $(STAMP)
 	$(PY) examples/demo.py
+
+# re-runs the demo (cached steps are skipped) and publishes its report to the tracked docs/
+docs: $(STAMP)
+	$(PY) examples/demo.py --docs docs/results.md
 
 test: $(STAMP)
 	$(PY) -m pytest -q

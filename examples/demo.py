@@ -8,8 +8,11 @@ only repeats what is missing:
 3. ``speakerrpl protocol make``: seeded few-shot open-set splits, if absent;
 4. enroll the first split's targets (``OpenSetSpeakerIdentifier.fit``) and identify a few test
    clips straight from their audio files;
-5. ``speakerrpl evaluate`` over every split, method and ablation; the report is published to
-   ``docs/results.md``.
+5. ``speakerrpl evaluate`` over every split, method and ablation.
+
+Everything the demo writes lands under ``data/`` and ``results/`` (both gitignored), so a
+checkout stays clean; ``make docs`` (``--docs docs/results.md``) publishes the report to the
+tracked ``docs/`` afterwards.
 
 The demo trains with the library's default recipe (15 epochs x batch 32, see ``DEMO``) so it
 fits the 15-minute budget on 2 CPU cores; ``--full`` runs 5 splits instead of 3.
@@ -133,14 +136,31 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
         print(f"  {Path(audio[utt]).name:<42} -> {name:<28} score {score:8.3f}   (really: {who})")
 
 
-def evaluate(paths: dict[str, Path], settings: dict[str, int], out: Path, docs: Path) -> None:
-    """Step 5: every method x split x condition, with ablations; publish docs/results.md."""
+def evaluate(
+    paths: dict[str, Path], settings: dict[str, int], out: Path, docs: Path | None
+) -> None:
+    """Step 5: every method x split x condition, with ablations; publish to ``docs`` if given."""
+    publish = ["--markdown", docs] if docs is not None else []
     speakerrpl(
         "evaluate", "--embeddings", paths["eval"], "--pool", paths["pool"],
         "--protocol", paths["protocol"], "--out", out,
         "--models", settings["models"], *epochs_args(settings), "--seeds", 3,
-        "--ablation", "--markdown", docs,
+        "--ablation", *publish,
     )  # fmt: skip
+
+
+def output_paths(
+    size: str, full: bool, data: str | None, results: str | None, docs: str | None
+) -> tuple[Path, Path, Path | None]:
+    """``(data dir, results dir, published report or None)`` of a demo run.
+
+    By default the demo writes only under ``ROOT/data`` and ``ROOT/results`` (gitignored);
+    a report is published (e.g. to ``docs/results.md``) only when ``docs`` is given.
+    """
+    name = "demo" if size == "demo" else f"demo-{size}"
+    data_dir = Path(data) if data else ROOT / "data" / name
+    out = Path(results) if results else ROOT / "results" / (f"{name}-full" if full else name)
+    return data_dir, out, Path(docs) if docs else None
 
 
 def main() -> int:
@@ -150,16 +170,16 @@ def main() -> int:
     parser.add_argument("--size", default="demo", choices=["demo", "tiny"], help="corpus size")
     parser.add_argument("--data", default=None, help="data directory (default data/demo)")
     parser.add_argument("--results", default=None, help="default results/demo[-full]")
-    parser.add_argument("--docs", default=str(ROOT / "docs" / "results.md"), help="report .md")
+    parser.add_argument(
+        "--docs", default=None, help="also publish the report here (make docs: docs/results.md)"
+    )
     args = parser.parse_args()
     settings = TINY if args.size == "tiny" else FULL if args.full else DEMO
-    name = "demo" if args.size == "demo" else f"demo-{args.size}"
-    data = Path(args.data or ROOT / "data" / name)
-    out = Path(args.results or ROOT / "results" / (f"{name}-full" if args.full else name))
+    data, out, docs = output_paths(args.size, args.full, args.data, args.results, args.docs)
     start = time.perf_counter()
     paths = prepare(data, args.size, settings)
     enroll_and_identify(paths, settings, out)
-    evaluate(paths, settings, out, Path(args.docs))
+    evaluate(paths, settings, out, docs)
     print(f"\ndemo finished in {time.perf_counter() - start:.0f} s")
     return 0
 
