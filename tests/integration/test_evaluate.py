@@ -215,6 +215,8 @@ def test_config_validation():
     with pytest.raises(InvalidInputError, match="unknown identifier settings"):
         experiments.EvalConfig(identifier_params={"nope": 1})
     assert experiments.EvalConfig().selection_r == 10
+    with pytest.raises(InvalidInputError, match="selection_r"):  # before any unit trains
+        experiments.EvalConfig(n_models=5, selection_r=3)
 
 
 def test_missing_condition_and_ids_are_clear_errors(tiny, tmp_path):

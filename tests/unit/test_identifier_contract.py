@@ -271,3 +271,19 @@ def test_fit_leaves_global_state_as_it_found_it(flush: bool) -> None:
         assert np.random.get_state()[1].tolist() == numpy_rng[1].tolist()
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_selection_r_is_checked_before_training_and_scales_with_the_ensemble() -> None:
+    """2 r < M is required up front; unset, r is M // 3 (10 of 30, none of 2)."""
+    with pytest.raises(InvalidInputError, match="selection_r"):
+        OpenSetSpeakerIdentifier(n_models=5, selection_r=3)
+    with pytest.raises(InvalidInputError, match="selection_r"):
+        OpenSetSpeakerIdentifier(n_models=5).set_params(selection_r=10)
+    assert OpenSetSpeakerIdentifier(n_models=5, selection_r=3, selection="none")  # no selection
+    assert OpenSetSpeakerIdentifier(method="rpl_v1", n_models=5, selection_r=3)  # no points
+    sizes = {m: OpenSetSpeakerIdentifier(n_models=m).settings.members_dropped for m in (2, 5, 30)}
+    assert sizes == {2: 0, 5: 1, 30: 10}
+    xe, ye, _, _, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(**{**SMALL, "n_models": 5, "selection_r": None})
+    clf.fit(xe, ye, pool)
+    assert 3 <= len(clf.members_) <= 4  # one dropped per criterion

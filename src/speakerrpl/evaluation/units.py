@@ -152,7 +152,7 @@ def _high_variance_members(est: Any) -> np.ndarray:
     pts = [est.points(m) for m in range(est.settings.n_members)]
     v_q = eigenvalue_variance(np.stack([p["centre"][:rows] for p in pts]))
     v_p = eigenvalue_variance(np.stack([p["reciprocal"][:rows] for p in pts]))
-    return select_members(v_q, v_p, est.settings.selection_r, "high")
+    return select_members(v_q, v_p, est.settings.members_dropped, "high")
 
 
 def _row_scores(est: Any, how: str, x: np.ndarray) -> np.ndarray:

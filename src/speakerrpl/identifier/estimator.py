@@ -159,7 +159,7 @@ class OpenSetSpeakerIdentifier:
             loss: Any = ens.loss
             v_q = eigenvalue_variance(loss.centre_points.detach().cpu().numpy()[:, :rows])
             v_p = eigenvalue_variance(loss.reciprocal_points.detach().cpu().numpy()[:, :rows])
-            self.members_ = select_members(v_q, v_p, s.selection_r, s.selection)
+            self.members_ = select_members(v_q, v_p, s.members_dropped, s.selection)
         logger.info("kept %d of %d members", len(self.members_), s.n_members)
 
     def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:
