@@ -39,7 +39,7 @@ class IdentifierSettings:
             keep every member by default.
         fusion: ``logits`` (mean raw scores), ``zscore`` or ``prob``.
         tau: LogitNorm temperature; ``None`` takes the method's default (rpl_v2: 1.0, the
-            published code's value; ``logitnorm``: 1.0).
+            published code's value; ``logitnorm``: 0.04, the LogitNorm paper's).
         temperature, weight_margin, beta: loss ``T``, ``lambda`` and SpeakerRPL+'s weight.
         use_logitnorm: rpl_v2's LogitNorm branch on/off (ablation).
         score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, SPEC) or ``centre`` (``-<z,Q>``).
