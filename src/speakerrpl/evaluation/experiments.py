@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from speakerrpl import __version__
+from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.evaluation.figures import write_figures
 from speakerrpl.evaluation.report import write_report
@@ -270,6 +271,8 @@ def run_evaluation(
         1.0
     """
     config = config or EvalConfig()
+    if figures:  # a missing plots extra fails before the fits, not after
+        require("matplotlib", extra="plots", purpose="evaluation figures (or --no-figures)")
     out = Path(out_dir)
     inputs = load_inputs(embeddings, pool, protocol, config.conditions)
     units = plan_units(config)
