@@ -33,6 +33,7 @@ _SR, _N_FFT, _HOP, _N_MELS, _PARTIAL = 16_000, 400, 160, 40, 160
 _VAD_WINDOW, _VAD_AVERAGE, _VAD_MAX_SILENCE = 480, 8, 6  # 30 ms windows
 _TARGET_DBFS = -30.0
 _INT16_MAX = 2**15 - 1
+_TRAINING_ONLY = ("similarity_weight", "similarity_bias")  # GE2E loss parameters
 
 
 def _slaney_mel_filters(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
@@ -174,8 +175,11 @@ class ResemblyzerFrontend(Frontend):
         self.num_threads = num_threads
         self.model = _GE2E()
         try:
-            state = torch.load(self.weights, map_location="cpu", weights_only=True)
-            self.model.load_state_dict(state["model_state"], strict=False)
+            state = torch.load(self.weights, map_location="cpu", weights_only=True)["model_state"]
+            # the GE2E loss's similarity scale and bias are training-only; every other weight
+            # must be present and match
+            inference = {k: v for k, v in state.items() if k not in _TRAINING_ONLY}
+            self.model.load_state_dict(inference, strict=True)
         except Exception as exc:  # torch raises many types on a bad file
             raise ModelLoadError(f"{self.weights}: not a GE2E checkpoint ({exc})") from exc
         self.model.eval().to(self.device)
