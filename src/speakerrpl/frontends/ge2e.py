@@ -26,6 +26,7 @@ from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError, ModelLoadError
 from speakerrpl.frontends.base import Frontend, torch_threads
 from speakerrpl.frontends.weights import find_resemblyzer_weights
+from speakerrpl.vectors import l2_normalize
 
 __all__ = ["ResemblyzerFrontend", "mel_power_spectrogram", "partial_slices"]
 
@@ -220,4 +221,4 @@ class ResemblyzerFrontend(Frontend):
             embeds = self.model(batch).cpu().numpy()
         bounds = np.cumsum([0] + [len(p) for p in partials]).tolist()
         means = np.stack([embeds[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
-        return means / np.linalg.norm(means, axis=1, keepdims=True)
+        return l2_normalize(means)

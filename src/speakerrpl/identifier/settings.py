@@ -14,6 +14,7 @@ from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.methods import DEFAULT_METHOD, METHODS, Method, get_method
 from speakerrpl.nn.methods import build_ensemble as build_method_ensemble
 from speakerrpl.nn.train import TrainSettings
+from speakerrpl.runtime import check_device_name
 
 INPUT_NORMS = ("l2", "center_l2", "none")
 SCORES = ("reciprocal", "centre")
@@ -157,8 +158,7 @@ class IdentifierSettings:
             )
         if self.tau is not None and self.tau <= 0:
             raise InvalidInputError(f"tau must be > 0, got {self.tau}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise InvalidInputError(f"device must be 'cpu' or 'cuda[:n]', got {self.device!r}")
+        check_device_name(self.device)
         if not self.unknown_label:
             raise InvalidInputError("unknown_label must be a non-empty string")
         if self.min_utterances is not None and self.min_utterances < 1:
