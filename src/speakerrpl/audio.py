@@ -1,8 +1,10 @@
 """Audio input: read, validate, downmix and resample to 16 kHz mono float32 in [-1, 1].
 
 Every frontend consumes the waveform this module produces. Files are read with soundfile
-(WAV, FLAC, OGG/Vorbis and whatever else the installed libsndfile supports) and resampled with
-soxr; torchaudio is not used.
+(libsndfile) and resampled with soxr; torchaudio is not used. :data:`AUDIO_SUFFIXES` is the one
+list of file types every command reads; other files are refused with a clear error
+(:func:`check_audio_suffix`), and common containers libsndfile cannot decode
+(:data:`UNREADABLE_SUFFIXES`, e.g. VoxCeleb2's ``.m4a``) with a hint to convert them.
 
 Bad input raises a specific :class:`~speakerrpl.errors.AudioError` subclass:
 
@@ -35,9 +37,13 @@ from speakerrpl.errors import (
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "DEFAULT_MAX_DURATION",
     "DEFAULT_MIN_DURATION",
     "SAMPLE_RATE",
+    "UNREADABLE_SUFFIXES",
+    "audio_files",
+    "check_audio_suffix",
     "load_audio",
     "load_audio_bytes",
     "prepare_wave",
@@ -50,6 +56,55 @@ DEFAULT_MIN_DURATION = 0.5
 """Default minimum amount of speech, in seconds."""
 DEFAULT_MAX_DURATION = 600.0
 """Default cap on the total duration, in seconds."""
+
+AUDIO_SUFFIXES = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".snd", ".caf",
+    ".w64", ".rf64", ".sph",
+)  # fmt: skip
+"""File suffixes every command reads (libsndfile >= 1.1 formats; each one is tested)."""
+UNREADABLE_SUFFIXES = (".m4a", ".aac", ".mp4", ".wma", ".webm", ".amr", ".3gp", ".mkv")
+"""Common audio containers libsndfile cannot decode: refused with a hint to convert them."""
+
+
+def check_audio_suffix(path: str | Path) -> None:
+    """Raise :class:`AudioReadError` unless ``path`` has one of :data:`AUDIO_SUFFIXES`.
+
+    Example:
+        >>> check_audio_suffix("a.FLAC")
+        >>> check_audio_suffix("a.m4a")
+        Traceback (most recent call last):
+        ...
+        speakerrpl.errors.AudioReadError: a.m4a: .m4a audio cannot be decoded (libsndfile); \
+convert it first, e.g. ffmpeg -i a.m4a a.flac
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return
+    if suffix in UNREADABLE_SUFFIXES:
+        flac = Path(path).with_suffix(".flac").name
+        raise AudioReadError(
+            f"{path}: {suffix} audio cannot be decoded (libsndfile); convert it first, "
+            f"e.g. ffmpeg -i {Path(path).name} {flac}"
+        )
+    raise AudioReadError(
+        f"{path}: not an audio file type this toolkit reads; expected one of "
+        f"{', '.join(AUDIO_SUFFIXES)}"
+    )
+
+
+def audio_files(root: Path) -> list[Path]:
+    """The readable audio files under ``root`` (recursive, sorted).
+
+    Raises:
+        AudioReadError: ``root`` holds files of an :data:`UNREADABLE_SUFFIXES` type (they would
+            otherwise vanish from the data without notice).
+    """
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
+        if path.suffix.lower() in UNREADABLE_SUFFIXES:
+            check_audio_suffix(path)
+    return [p for p in files if p.suffix.lower() in AUDIO_SUFFIXES]
+
 
 # Energy detector settings: 25 ms frames every 10 ms; a frame is active when its RMS level is
 # above both an absolute floor and a level relative to the loudest frame of the recording.
@@ -206,7 +261,7 @@ def load_audio(
     resampled with soxr.
 
     Args:
-        path: a WAV, FLAC or OGG file (anything libsndfile reads).
+        path: an audio file with one of :data:`AUDIO_SUFFIXES`.
         min_duration: minimum seconds of speech (0 disables the check).
         max_duration: maximum total seconds.
 
@@ -226,6 +281,7 @@ def load_audio(
     if not path.is_file():
         what = "is a directory, not" if path.is_dir() else "does not exist; expected"
         raise AudioReadError(f"{path}: {what} an audio file")
+    check_audio_suffix(path)
     data, rate = _read(str(path), str(path), max_duration)
     return prepare_wave(
         data, rate, min_duration=min_duration, max_duration=max_duration, source=str(path)

@@ -132,6 +132,19 @@ def test_stored_scores_reproduce_the_table(full_run, tiny):
     assert got["eer"] == pytest.approx(metrics.eer(s, y))
 
 
+def test_dir_at_far_follows_the_configured_rate(tiny, tmp_path):
+    """EvalConfig.far names the DIR@FAR key and title and sets the value (defect 8)."""
+    results = _run(tiny, tmp_path, _config(methods=("cosine",), far=0.05), figures=False)
+    assert "dir_far_5" in results["metrics"] and "dir_far_1" not in results["metrics"]
+    with np.load(tmp_path / "units" / "cosine" / "fold000.npz") as arrays:
+        known, unknown = arrays["cosine|clean|known"], arrays["cosine|clean|unknown"]
+        labels = arrays["clean|labels"]
+    got = results["results"]["clean"]["cosine"]["per_split"][0]
+    assert got["dir_far_5"] == pytest.approx(metrics.dir_at_far(known, labels, unknown, 0.05))
+    md = (tmp_path / "results.md").read_text()
+    assert "DIR@FAR5% %" in md and "DIR@FAR1%" not in md
+
+
 def test_figures_written_and_non_empty(full_run):
     out, results = full_run
     names = {Path(f).name for f in results["figures"]}
@@ -215,6 +228,8 @@ def test_config_validation():
     with pytest.raises(InvalidInputError, match="unknown identifier settings"):
         experiments.EvalConfig(identifier_params={"nope": 1})
     assert experiments.EvalConfig().selection_r == 10
+    with pytest.raises(InvalidInputError, match="selection_r"):  # before any unit trains
+        experiments.EvalConfig(n_models=5, selection_r=3)
 
 
 def test_missing_condition_and_ids_are_clear_errors(tiny, tmp_path):

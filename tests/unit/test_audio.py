@@ -10,12 +10,14 @@ import pytest
 import soundfile as sf
 
 from speakerrpl.audio import (
+    AUDIO_SUFFIXES,
     SAMPLE_RATE,
     load_audio,
     load_audio_bytes,
     prepare_wave,
     speech_duration,
 )
+from speakerrpl.data.audio_folders import discover_audio
 from speakerrpl.errors import (
     AudioNonFiniteError,
     AudioReadError,
@@ -149,3 +151,46 @@ def test_bad_shapes_and_rates() -> None:
 def test_loud_float_input_is_clipped() -> None:
     out = prepare_wave(tone(1.0, 16000, amp=2.0), 16000)
     assert np.abs(out).max() <= 1.0
+
+
+# suffix -> (soundfile format, subtype) to write a file of that type
+_WRITERS = {
+    ".oga": ("OGG", None), ".opus": ("OGG", "OPUS"), ".mp3": ("MP3", None),
+    ".aif": ("AIFF", None), ".snd": ("AU", None), ".sph": ("NIST", None), ".rf64": ("RF64", None),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", AUDIO_SUFFIXES)
+def test_every_listed_suffix_is_readable(tmp_path: Path, suffix: str) -> None:
+    """AUDIO_SUFFIXES is what every command reads: each type decodes here (defect 7)."""
+    path = tmp_path / f"x{suffix}"
+    fmt, subtype = _WRITERS.get(suffix, (None, None))
+    rate = 48000 if suffix == ".opus" else 16000
+    sf.write(path, tone(1.0, rate, freq=300.0), rate, format=fmt, subtype=subtype)
+    out = load_audio(path)
+    assert abs(out.size - SAMPLE_RATE) <= 0.05 * SAMPLE_RATE  # lossy codecs pad a little
+
+
+def test_unlisted_types_are_refused_clearly(tmp_path: Path) -> None:
+    """The same readable file under another name is refused, with a convert hint for AAC."""
+    wav = tmp_path / "x.wav"
+    sf.write(wav, tone(1.0, 16000), 16000)
+    for suffix, words in ((".m4a", "cannot be decoded.*ffmpeg"), (".txt", "expected one of")):
+        path = wav.rename(tmp_path / f"x{suffix}")
+        with pytest.raises(AudioReadError, match=words):
+            load_audio(path)
+        wav = path.rename(tmp_path / "x.wav")
+
+
+def test_every_command_discovers_the_same_types(tmp_path: Path) -> None:
+    """Folders: every listed type is an utterance; an .m4a among them is an error, not a skip."""
+    (tmp_path / "ann").mkdir()
+    for i, suffix in enumerate((".wav", ".mp3", ".aiff", ".au")):
+        sf.write(tmp_path / "ann" / f"u{i}{suffix}", tone(1.0, 16000), 16000)
+    (tmp_path / "ann" / "notes.txt").write_text("not audio")
+    assert [u.path.suffix for u in discover_audio(tmp_path)] == [".wav", ".mp3", ".aiff", ".au"]
+    (tmp_path / "ann" / "u9.m4a").write_bytes(b"\x00\x00\x00\x18ftypM4A ")
+    with pytest.raises(AudioReadError, match=r"u9\.m4a: \.m4a audio cannot be decoded"):
+        discover_audio(tmp_path)
+    with pytest.raises(AudioReadError, match="cannot be decoded"):
+        discover_audio(tmp_path / "ann" / "u9.m4a")

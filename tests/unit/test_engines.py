@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from speakerrpl.errors import DataError, TTSError
-from speakerrpl.synth.engines import VoiceSpec, engine_available, synthesize
+from speakerrpl.synth.engines import VoiceSpec, engine_available, espeak_ipa, synthesize
 from speakerrpl.synth.voices import load_texts, pool_voices
 
 SPEC = VoiceSpec("e", "espeak", "en-us+m3", "en", "M", "pool", {"pitch": 40, "rate": 170})
@@ -40,3 +40,11 @@ def test_catalogue_helpers() -> None:
     assert all(len(load_texts(v.language)) >= 12 for v in voices)
     with pytest.raises(DataError, match="no sentences"):
         load_texts("xx")
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_kokoro_phonemes_fail_loudly_when_espeak_fails() -> None:
+    """Kokoro's phonemiser checks espeak-ng's exit code (defect 9)."""
+    assert espeak_ipa("hello world") == "həlˈoʊ wˈɜːld"
+    with pytest.raises(TTSError, match="exited with 1"):
+        espeak_ipa("hello world", voice="nonexist")

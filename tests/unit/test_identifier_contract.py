@@ -27,6 +27,15 @@ SMALL = {
     "n_models": 3, "epochs": 12, "batch_size": 8, "min_steps": 0, "lr": 0.05, "hidden": (32, 16),
     "out_dim": 8, "selection_r": 1, "n_unknown": 6, "n_calibration": 8, "frontend": "toy",
 }  # fmt: skip
+# LogitNorm at tau 0.04 scales its gradients by 1 / (tau ||f||): the toy recipe's lr of 0.05
+# makes one of three members diverge (one class weight grows ~10x and wins every argmax); at
+# the library's default lr (0.01) every seed fits.
+TOY_LR = {"logitnorm": 0.01}
+
+
+def small(method: str) -> dict[str, object]:
+    """The toy recipe for ``method``."""
+    return {**SMALL, "lr": TOY_LR.get(method, SMALL["lr"])}
 
 
 def _clusters(rng: np.random.Generator, n: int, per: int, prefix: str):
@@ -53,13 +62,14 @@ def data():
 @cache
 def fitted(method: str, seed: int = 0) -> OpenSetSpeakerIdentifier:
     xe, ye, _, _, pool, _ = data()
-    return OpenSetSpeakerIdentifier(method=method, random_state=seed, **SMALL).fit(xe, ye, pool)
+    clf = OpenSetSpeakerIdentifier(method=method, random_state=seed, **small(method))
+    return clf.fit(xe, ye, pool)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_fit_returns_self_and_scores_have_contract_shapes(method: str) -> None:
     xe, ye, xt, yt, pool, _ = data()
-    clf = OpenSetSpeakerIdentifier(method=method, **SMALL)
+    clf = OpenSetSpeakerIdentifier(method=method, **small(method))
     assert clf.fit(xe, ye, pool) is clf
     assert clf.classes_ == ["spk0", "spk1", "spk2", "spk3"]
     scores = clf.decision_function(xt)
@@ -81,7 +91,8 @@ def test_use_before_fit_raises(method: str) -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_same_random_state_gives_identical_outputs(method: str) -> None:
     xe, ye, xt, _, pool, _ = data()
-    again = OpenSetSpeakerIdentifier(method=method, random_state=0, **SMALL).fit(xe, ye, pool)
+    again = OpenSetSpeakerIdentifier(method=method, random_state=0, **small(method))
+    again.fit(xe, ye, pool)
     np.testing.assert_array_equal(fitted(method).decision_function(xt), again.decision_function(xt))
     assert fitted(method).threshold_ == again.threshold_
     if method != "cosine":
@@ -278,7 +289,7 @@ def test_one_enrolled_speaker_works_for_every_method(method: str) -> None:
     """K = 1: class extension gives every trained method enough classes; strangers rejected."""
     xe, ye, xt, yt, pool, strangers = data()
     one = ye == "spk0"
-    clf = OpenSetSpeakerIdentifier(method=method, **SMALL).fit(xe[one], ye[one], pool)
+    clf = OpenSetSpeakerIdentifier(method=method, **small(method)).fit(xe[one], ye[one], pool)
     assert clf.classes_ == ["spk0"]
     assert clf.decision_function(xt).shape == (len(xt), 1)
     if method != "cosine":
@@ -299,3 +310,28 @@ def test_one_enrolled_speaker_without_pool_is_a_clear_error() -> None:
         OpenSetSpeakerIdentifier(method="cosine").fit(xe[one], ye[one])
     clf = OpenSetSpeakerIdentifier(method="cosine", threshold=0.5).fit(xe[one], ye[one])
     assert clf.predict(xe[one]).tolist() == ["spk0"] * 3
+
+
+def test_selection_r_is_checked_before_training_and_scales_with_the_ensemble() -> None:
+    """2 r < M is required up front; unset, r is M // 3 (10 of 30, none of 2)."""
+    with pytest.raises(InvalidInputError, match="selection_r"):
+        OpenSetSpeakerIdentifier(n_models=5, selection_r=3)
+    with pytest.raises(InvalidInputError, match="selection_r"):
+        OpenSetSpeakerIdentifier(n_models=5).set_params(selection_r=10)
+    assert OpenSetSpeakerIdentifier(n_models=5, selection_r=3, selection="none")  # no selection
+    assert OpenSetSpeakerIdentifier(method="rpl_v1", n_models=5, selection_r=3)  # no points
+    sizes = {m: OpenSetSpeakerIdentifier(n_models=m).settings.members_dropped for m in (2, 5, 30)}
+    assert sizes == {2: 0, 5: 1, 30: 10}
+    xe, ye, _, _, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(**{**SMALL, "n_models": 5, "selection_r": None})
+    clf.fit(xe, ye, pool)
+    assert 3 <= len(clf.members_) <= 4  # one dropped per criterion
+
+
+def test_each_method_trains_at_its_documented_tau() -> None:
+    """logitnorm: 0.04 (Wei et al. 2022); rpl_v2: 1.0 (the published code); tau= overrides."""
+    assert fitted("logitnorm").ensemble_.loss.tau == 0.04
+    assert fitted("rpl_v2").ensemble_.loss.tau == 1.0
+    xe, ye, _, _, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(method="logitnorm", tau=0.5, **small("logitnorm"))
+    assert clf.fit(xe, ye, pool).ensemble_.loss.tau == 0.5

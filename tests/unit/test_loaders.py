@@ -77,7 +77,7 @@ def test_voxceleb1_malformed_trial_line(tmp_path: Path) -> None:
 def test_voxceleb2_watchlist(tmp_path: Path) -> None:
     for s in range(6):
         for n in range(4):
-            _wav(tmp_path / "aac" / f"id0{s:04d}" / f"v{n % 2}" / f"{n:05d}.m4a")
+            _wav(tmp_path / "wav" / f"id0{s:04d}" / f"v{n % 2}" / f"{n:05d}.wav")
     corpus = load_voxceleb2(tmp_path, n_targets=2, n_enroll=2, n_folds=3)
     validate_protocol(corpus.protocol, corpus.speakers())
     fold = corpus.protocol.folds[0]
@@ -139,3 +139,12 @@ def test_kaldi_dir(tmp_path: Path) -> None:
     (tmp_path / "utt2spk").unlink()
     with pytest.raises(CorpusLayoutError, match="utt2spk"):
         load_kaldi(tmp_path, n_targets=2, n_enroll=1, n_unknowns=2)
+
+
+def test_voxceleb2_published_m4a_is_refused_with_a_conversion_hint(tmp_path: Path) -> None:
+    """libsndfile cannot decode AAC: the loader says so instead of listing undecodable files."""
+    for s in range(6):
+        for n in range(4):
+            _wav(tmp_path / "aac" / f"id0{s:04d}" / f"v{n % 2}" / f"{n:05d}.m4a")
+    with pytest.raises(CorpusLayoutError, match=r"\.m4a audio cannot be decoded.*ffmpeg"):
+        load_voxceleb2(tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -110,6 +111,44 @@ def test_logitnorm_is_scale_invariant_and_plus_uses_unknowns() -> None:
         1 / C, rel=1e-5
     )
     assert float(plus.unknown_loss(10 * torch.randn(1, B, D))[0].detach()) > 1 / C
+
+
+def _np_ce(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mean cross-entropy over the batch axis of (M, B, C) logits, per member."""
+    top = logits.max(axis=-1, keepdims=True)
+    logp = logits - top - np.log(np.exp(logits - top).sum(axis=-1, keepdims=True))
+    return -np.take_along_axis(logp, y[..., None], axis=-1)[..., 0].mean(axis=1)
+
+
+@pytest.mark.parametrize("tau", [0.04, 1.0])
+def test_logitnorm_loss_is_wei_et_al_on_the_class_axis(tau: float) -> None:
+    """Wei et al. 2022: CE of f / (tau ||f||_2), the norm over the class axis, f = W z."""
+    gens = [torch.Generator().manual_seed(s) for s in (3, 4)]
+    loss = LogitNormLoss.stack([LogitNormLoss(C, D, generator=g, tau=tau) for g in gens])
+    z, y = torch.randn(M, B, D, generator=gens[0]), torch.randint(0, C, (M, B))
+    w = loss.weight.detach().double().numpy()  # (M, C, D)
+    f = np.einsum("mbd,mcd->mbc", z.double().numpy(), w)
+    want = _np_ce(f / (tau * np.linalg.norm(f, axis=-1, keepdims=True)), y.numpy())
+    np.testing.assert_allclose(loss(z, y).detach().double().numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(loss.logits(z).detach().double().numpy(), f, rtol=1e-5)
+
+
+def test_arpl_logits_equal_an_independent_numpy_computation() -> None:
+    """ARPL (Chen et al. 2021): ``||z - P_c||^2 / d - <z, P_c>``, and CE of logits / T + margin."""
+    g = torch.Generator().manual_seed(2)
+    loss = ARPLLoss.stack([ARPLLoss(C, D, generator=g, temperature=0.5) for _ in range(M)])
+    with torch.no_grad():
+        loss.radius.copy_(torch.tensor([0.2, 1.5]))
+    z, y = 2 * torch.randn(M, B, D, generator=g), torch.randint(0, C, (M, B), generator=g)
+    zn, p = z.double().numpy(), loss.reciprocal_points.detach().double().numpy()
+    diff = zn[:, :, None, :] - p[:, None, :, :]  # (M, B, C, D)
+    want = (diff**2).sum(-1) / D - np.einsum("mbd,mcd->mbc", zn, p)
+    np.testing.assert_allclose(loss.logits(z).detach().double().numpy(), want, rtol=1e-5)
+    own = np.take_along_axis(diff, y.numpy()[:, :, None, None], axis=2)[:, :, 0]  # (M, B, D)
+    radius = loss.radius.detach().double().numpy()[:, None]
+    margin = np.maximum(0.0, (own**2).mean(-1) - radius + 1.0).mean(axis=1)
+    total = _np_ce(want / 0.5, y.numpy()) + 5.0 * margin
+    np.testing.assert_allclose(loss(z, y).detach().double().numpy(), total, rtol=1e-5)
 
 
 def test_bad_arguments_raise() -> None:

@@ -228,3 +228,36 @@ def test_validation_rejects_condition_copies_in_folds() -> None:
     protocol = Protocol([Fold(["a"], {"a": ["a1"]}, ["a2__crop"], ["b1"])])
     with pytest.raises(ProtocolError, match="not a clean id"):
         validate_protocol(protocol, utts)
+
+
+def _write_voices(path: Path, voices: dict[str, dict[str, str]]) -> None:
+    rows = ["speaker,engine,voice,language,gender,pool"]
+    rows += [f"{s},{v['engine']},v,{v['language']},{v['gender']},eval" for s, v in voices.items()]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_cli_protocol_make_reads_the_voices_file_it_is_given(tmp_path: Path) -> None:
+    """``--voices FILE`` reads FILE, not a voices.csv beside it (defect 6)."""
+    import numpy as np
+
+    from speakerrpl.cli import main
+    from speakerrpl.embeddings import EmbeddingSet
+
+    utts, voices = _corpus()
+    EmbeddingSet(np.ones((len(utts), 4)), list(utts), list(utts.values()), "toy").save(
+        tmp_path / "e.npz"
+    )
+    _write_voices(tmp_path / "strata.csv", voices)
+    (tmp_path / "voices.csv").write_text("not,a,voices,table\n", encoding="utf-8")
+    args = ["--targets", "5", "--enroll", "3", "--unknowns", "7", "--folds", "2", "--seed", "2"]
+    out = tmp_path / "p.json"
+    code = main(["protocol", "make", "--embeddings", str(tmp_path / "e.npz"), *args,
+                 "--voices", str(tmp_path / "strata.csv"), "--out", str(out)])  # fmt: skip
+    assert code == 0
+    want = make_protocol(utts, n_targets=5, n_enroll=3, n_unknowns=7, n_folds=2, seed=2,
+                         voices=voices)  # fmt: skip
+    assert load_protocol(out, utts).folds == want.folds
+    plain = make_protocol(utts, n_targets=5, n_enroll=3, n_unknowns=7, n_folds=2, seed=2)
+    assert plain.folds != want.folds  # the voices file changes the folds
+    missing = ["--voices", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "q.json")]
+    assert main(["protocol", "make", "--embeddings", str(tmp_path / "e.npz"), *args, *missing]) == 2

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="extract speaker embeddings from audio into an .npz",
         description=(
             "Embed every utterance of DATA: a Kaldi data dir (wav.scp + utt2spk), a folder with "
-            "one sub-folder of wav/flac/ogg files per speaker, or a single audio file. Results "
+            "one sub-folder of audio files per speaker (wav, flac, ogg, mp3, aiff, au, ...), or a "
+            "single audio file. Results "
             "are cached by audio content, so a re-run only embeds new files. Exit status: 0 all "
             "embedded, 1 some files failed (listed; the .npz holds the rest), 2 nothing usable."
         ),

@@ -70,7 +70,7 @@ def run_make(args: argparse.Namespace) -> int:
         if args.data and (Path(args.data) / "voices.csv").is_file()
         else None
     )
-    voices = read_voices(Path(voices_path).parent) if voices_path else None
+    voices = read_voices(voices_path) if voices_path else None
     protocol = make_corpus_protocol(
         ids,
         speakers,

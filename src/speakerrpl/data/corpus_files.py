@@ -12,8 +12,11 @@ __all__ = ["VOICE_FIELDS", "read_utt2cond", "read_voices"]
 VOICE_FIELDS = ("speaker", "engine", "voice", "language", "gender", "pool")
 
 
-def read_voices(data_dir: str | Path) -> dict[str, dict[str, str]]:
-    """Read ``voices.csv`` of a corpus dir: speaker -> its row.
+def read_voices(source: str | Path) -> dict[str, dict[str, str]]:
+    """Read a voices table: speaker -> its row.
+
+    Args:
+        source: a corpus dir (its ``voices.csv`` is read) or the path of the CSV file itself.
 
     Example:
         >>> import tempfile, pathlib
@@ -23,9 +26,11 @@ def read_voices(data_dir: str | Path) -> dict[str, dict[str, str]]:
         >>> read_voices(d)["a"]["engine"]
         'flite'
     """
-    path = Path(data_dir) / "voices.csv"
+    path = Path(source)
+    if path.is_dir():
+        path = path / "voices.csv"
     if not path.is_file():
-        raise CorpusLayoutError(f"{path} is missing (expected a corpus dir with voices.csv)")
+        raise CorpusLayoutError(f"{path} is missing (expected voices.csv or a corpus dir with one)")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     if rows and not set(VOICE_FIELDS) <= set(rows[0]):

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from speakerrpl.audio import audio_files
 from speakerrpl.data.kaldi import Utterance, read_data_dir
 from speakerrpl.data.protocols import Fold, Protocol, make_protocol
-from speakerrpl.errors import CorpusLayoutError, ProtocolError
+from speakerrpl.errors import AudioReadError, CorpusLayoutError, ProtocolError
 
 __all__ = [
     "ESD_EMOTIONS",
@@ -26,14 +27,14 @@ __all__ = [
     "load_voxceleb2",
 ]
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".m4a", ".ogg")
 ESD_EMOTIONS = ("Neutral", "Angry", "Happy", "Sad", "Surprise")
 VOX1_LAYOUT = (
     "VoxCeleb1: ROOT/wav/<speaker id>/<youtube id>/<nnnnn>.wav and the Vox1-O trial list "
     "ROOT/veri_test2.txt ('<0|1> <spk>/<yt>/<n>.wav <spk>/<yt>/<n>.wav' lines)"
 )
 VOX2_LAYOUT = (
-    "VoxCeleb2 test: ROOT/aac/<speaker id>/<youtube id>/<nnnnn>.m4a (or ROOT/wav/.../*.wav)"
+    "VoxCeleb2 test: ROOT/wav/<speaker id>/<youtube id>/<nnnnn>.wav (or .flac), converted from "
+    "the published ROOT/aac/.../*.m4a, which libsndfile cannot decode"
 )
 ESD_LAYOUT = "ESD: ROOT/<0001..0020>/<Neutral|Angry|Happy|Sad|Surprise>/<speaker>_<nnnnnn>.wav"
 THREED_LAYOUT = (
@@ -57,7 +58,10 @@ class LoadedCorpus:
 def _audio_files(root: Path, layout: str) -> list[Path]:
     if not root.is_dir():
         raise CorpusLayoutError(f"{root} does not exist; expected {layout}")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    try:
+        files = audio_files(root)
+    except AudioReadError as exc:
+        raise CorpusLayoutError(f"{exc}; expected {layout}") from exc
     if not files:
         raise CorpusLayoutError(f"no audio files under {root}; expected {layout}")
     return files
@@ -193,7 +197,7 @@ def load_voxceleb2(
     """VoxCeleb2 test, watchlist style: ``n_folds`` splits of ``n_targets`` targets each,
     every other test speaker (118 in all) an unknown."""
     root = Path(root)
-    base = root / "aac" if (root / "aac").is_dir() else root / "wav"
+    base = root / "wav" if (root / "wav").is_dir() or not (root / "aac").is_dir() else root / "aac"
     utts = _by_path(base, _audio_files(base, VOX2_LAYOUT), lambda rel: rel.parts[0])
     n_speakers = len({u.speaker for u in utts})
     protocol = _draw(

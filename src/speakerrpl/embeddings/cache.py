@@ -8,7 +8,6 @@ entry written before it survives.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from speakerrpl.frontends.base import Frontend
+from speakerrpl.runtime import cache_root, file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -25,31 +25,13 @@ __all__ = ["EmbeddingCache", "default_cache_dir", "file_sha256"]
 
 
 def default_cache_dir() -> Path:
-    """``$SPEAKERRPL_CACHE`` if set, else ``~/.cache/speakerrpl``.
+    """The cache root: ``$SPEAKERRPL_CACHE`` or ``~/.cache/speakerrpl`` (see ``runtime``).
 
     Example:
         >>> isinstance(default_cache_dir(), Path)
         True
     """
-    env = os.environ.get("SPEAKERRPL_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "speakerrpl"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes.
-
-    Example:
-        >>> import tempfile
-        >>> path = tempfile.mktemp()
-        >>> _ = open(path, "wb").write(b"abc")
-        >>> file_sha256(path)[:12]
-        'ba7816bf8f01'
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return cache_root()
 
 
 class EmbeddingCache:

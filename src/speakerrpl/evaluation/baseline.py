@@ -25,12 +25,9 @@ from speakerrpl.data.protocols import (
 )
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import ProtocolError
+from speakerrpl.vectors import centroids, cosine_scores
 
 __all__ = ["corpus_baseline", "cosine_baseline", "embed_and_score_corpus"]
-
-
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / (np.linalg.norm(x, axis=-1, keepdims=True) + 1e-12)
 
 
 def cosine_baseline(
@@ -59,20 +56,20 @@ def cosine_baseline(
     utterances = dict(zip(utt_ids.tolist(), speakers.tolist(), strict=True))
     validate_protocol(protocol, utterances)
     index = {u: i for i, u in enumerate(utt_ids.tolist())}
-    x = _normalise(np.asarray(embeddings, dtype=np.float64))
+    x = np.asarray(embeddings, dtype=np.float64)
     results: dict[str, dict[str, float]] = {}
     for condition in protocol.conditions:
         eers, accs = [], []
         for fold in protocol.folds:
-            centroids = _normalise(
-                np.stack([x[[index[u] for u in fold.enroll[t]]].mean(0) for t in fold.targets])
-            )
+            enroll = [(index[u], t) for t in fold.targets for u in fold.enroll[t]]
+            _, unit_centroids = centroids(x[[i for i, _ in enroll]], [t for _, t in enroll])
             known = [index[condition_utt_id(u, condition)] for u in fold.test_known]
             unknown = [index[condition_utt_id(u, condition)] for u in fold.test_unknown]
             if not known:
                 raise ProtocolError("a fold has no known test utterances")
             labels = np.array([fold.targets.index(utterances[u]) for u in fold.test_known])
-            known_scores, unknown_scores = x[known] @ centroids.T, x[unknown] @ centroids.T
+            known_scores = cosine_scores(x[known], unit_centroids)
+            unknown_scores = cosine_scores(x[unknown], unit_centroids)
             scores, trial_labels = metrics.identification_trials(
                 known_scores, labels, unknown_scores.reshape(-1, len(fold.targets))
             )

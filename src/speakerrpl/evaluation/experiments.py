@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from speakerrpl import __version__
+from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.evaluation.figures import write_figures
 from speakerrpl.evaluation.report import write_report
@@ -43,7 +44,7 @@ from speakerrpl.evaluation.units import (
     load_unit,
     save_unit,
 )
-from speakerrpl.identifier.settings import IdentifierSettings
+from speakerrpl.identifier.settings import IdentifierSettings, default_selection_r
 from speakerrpl.nn.methods import METHODS
 
 __all__ = [
@@ -117,13 +118,15 @@ class EvalConfig:
                 f"need n_models, n_seeds >= 1, got {self.n_models}, {self.n_seeds}"
             )
         if self.selection_r is None:
-            object.__setattr__(self, "selection_r", self.n_models // 3)
+            object.__setattr__(self, "selection_r", default_selection_r(self.n_models))
         if not 0 <= self.far <= 1:
             raise InvalidInputError(f"far must be in [0, 1], got {self.far}")
         reserved = {"method", "n_models", "random_state"} & set(self.identifier_params)
         if reserved:
             raise InvalidInputError(f"identifier_params may not set {sorted(reserved)}")
         IdentifierSettings.from_dict(dict(self.identifier_params))  # unknown keys, bad values
+        if "rpl_v2" in self.methods:  # an impossible selection fails here, not after training
+            IdentifierSettings(n_models=self.n_models, selection_r=self.selection_r)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -268,6 +271,8 @@ def run_evaluation(
         1.0
     """
     config = config or EvalConfig()
+    if figures:  # a missing plots extra fails before the fits, not after
+        require("matplotlib", extra="plots", purpose="evaluation figures (or --no-figures)")
     out = Path(out_dir)
     inputs = load_inputs(embeddings, pool, protocol, config.conditions)
     units = plan_units(config)

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from speakerrpl import metrics
 from speakerrpl._optional import require
+from speakerrpl.vectors import l2_normalize
 
 __all__ = ["pca_2d", "plot_det", "plot_oscr", "plot_projection", "plot_score_histograms"]
 
@@ -177,11 +178,6 @@ def pca_2d(*arrays: ArrayLike) -> list[NDArray[np.float64]]:
     return [(m - mean) @ axes for m in mats]
 
 
-def _unit_rows(x: ArrayLike) -> NDArray[np.float64]:
-    arr = np.asarray(x, dtype=np.float64)
-    return arr / np.maximum(np.linalg.norm(arr, axis=-1, keepdims=True), 1e-12)
-
-
 def plot_projection(
     known_features: ArrayLike,
     known_labels: ArrayLike,
@@ -215,7 +211,7 @@ def plot_projection(
         True
     """
     parts = [known_features, unknown_features, *(x for x in (centres, reciprocal) if x is not None)]
-    proj = pca_2d(*(_unit_rows(x) for x in parts))
+    proj = pca_2d(*(l2_normalize(np.asarray(x, dtype=np.float64)) for x in parts))
     labels = np.asarray(known_labels)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 5.5))

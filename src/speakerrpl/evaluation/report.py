@@ -28,9 +28,12 @@ import numpy as np
 from speakerrpl.nn.methods import METHODS
 
 __all__ = [
+    "DEFAULT_FAR",
     "METRICS",
     "ROW_TITLES",
     "MetricSpec",
+    "dir_key",
+    "metric_specs",
     "publish_markdown",
     "render_markdown",
     "render_summary",
@@ -51,16 +54,42 @@ class MetricSpec:
     percent: bool
 
 
-METRICS: tuple[MetricSpec, ...] = (
-    MetricSpec("acc", "ACC %", True, True),
-    MetricSpec("eer", "EER %", False, True),
-    MetricSpec("min_dcf_0.01", "minDCF 0.01", False, False),
-    MetricSpec("min_dcf_0.05", "minDCF 0.05", False, False),
-    MetricSpec("min_dcf_0.1", "minDCF 0.1", False, False),
-    MetricSpec("oscr", "OSCR %", True, True),
-    MetricSpec("auroc", "AUROC %", True, True),
-    MetricSpec("dir_far_1", "DIR@FAR1% %", True, True),
-)
+DEFAULT_FAR = 0.01
+"""False-alarm rate of DIR@FAR unless the evaluation sets another (``EvalConfig.far``)."""
+
+
+def dir_key(far: float) -> str:
+    """Metric key of DIR at false-alarm rate ``far``, in percent.
+
+    Example:
+        >>> dir_key(0.01), dir_key(0.05), dir_key(0.001)
+        ('dir_far_1', 'dir_far_5', 'dir_far_0.1')
+    """
+    return f"dir_far_{100 * far:g}"
+
+
+def metric_specs(far: float = DEFAULT_FAR) -> tuple[MetricSpec, ...]:
+    """The table metrics, DIR@FAR at ``far``, in column order."""
+    return (
+        MetricSpec("acc", "ACC %", True, True),
+        MetricSpec("eer", "EER %", False, True),
+        MetricSpec("min_dcf_0.01", "minDCF 0.01", False, False),
+        MetricSpec("min_dcf_0.05", "minDCF 0.05", False, False),
+        MetricSpec("min_dcf_0.1", "minDCF 0.1", False, False),
+        MetricSpec("oscr", "OSCR %", True, True),
+        MetricSpec("auroc", "AUROC %", True, True),
+        MetricSpec(dir_key(far), f"DIR@FAR{100 * far:g}% %", True, True),
+    )
+
+
+METRICS: tuple[MetricSpec, ...] = metric_specs()
+"""The table metrics at the default DIR@FAR false-alarm rate."""
+
+
+def _specs(results: Mapping[str, Any]) -> tuple[MetricSpec, ...]:
+    """The metrics of a results dictionary: DIR@FAR at its configured rate."""
+    return metric_specs(float(results.get("config", {}).get("far", DEFAULT_FAR)))
+
 
 ROW_TITLES: dict[str, str] = {
     **{name: m.title for name, m in METHODS.items() if name != "rpl_v2"},
@@ -101,15 +130,17 @@ def _best_rows(rows: Mapping[str, Mapping[str, Any]], spec: MetricSpec) -> set[s
     return {r for r, v in vals.items() if abs(v - best) <= 1e-12}
 
 
-def _main_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _main_table(
+    rows: Mapping[str, Mapping[str, Any]], specs: Sequence[MetricSpec] = METRICS
+) -> list[str]:
     timed = all("fit_seconds" in r for r in rows.values())
     extra = " fit s |" if timed else ""
-    header = "| Method | " + " | ".join(s.title for s in METRICS) + " |" + extra
-    lines = [header, "|---" * (len(METRICS) + 1 + timed) + "|"]
-    best = {s.key: _best_rows(rows, s) for s in METRICS}
+    header = "| Method | " + " | ".join(s.title for s in specs) + " |" + extra
+    lines = [header, "|---" * (len(specs) + 1 + timed) + "|"]
+    best = {s.key: _best_rows(rows, s) for s in specs}
     for row, res in rows.items():
         cells = []
-        for s in METRICS:
+        for s in specs:
             cell = _fmt(s, res["mean"][s.key], res["std"][s.key])
             cells.append(f"**{cell}**" if row in best[s.key] else cell)
         if timed:
@@ -118,7 +149,9 @@ def _main_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
-def _seed_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
+def _seed_table(
+    rows: Mapping[str, Mapping[str, Any]], specs: Sequence[MetricSpec] = METRICS
+) -> list[str]:
     seeded = {r: v for r, v in rows.items() if v.get("seed_std")}
     if not seeded:
         return []
@@ -126,28 +159,30 @@ def _seed_table(rows: Mapping[str, Mapping[str, Any]]) -> list[str]:
         "",
         "Spread over seeds (single adapters): std over seeds within a split, averaged over splits.",
         "",
-        "| Method | " + " | ".join(s.title for s in METRICS) + " |",
-        "|---" * (len(METRICS) + 1) + "|",
+        "| Method | " + " | ".join(s.title for s in specs) + " |",
+        "|---" * (len(specs) + 1) + "|",
     ]
     for row, res in seeded.items():
         mean_std = summarize(res["seed_std"])["mean"]
-        cells = [_fmt(s, mean_std[s.key], None) for s in METRICS]
+        cells = [_fmt(s, mean_std[s.key], None) for s in specs]
         lines.append(f"| {ROW_TITLES.get(row, row)} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _ablation_table(variants: Mapping[str, Mapping[str, Any]], reference: str) -> list[str]:
+def _ablation_table(
+    variants: Mapping[str, Mapping[str, Any]], reference: str, specs: Sequence[MetricSpec]
+) -> list[str]:
     lines = [
         "",
         f"Ablations: each value is the variant minus full v2 ({ROW_TITLES.get(reference)}), "
         "mean over splits; the variant's own mean follows in brackets.",
         "",
-        "| Variant | " + " | ".join(s.title for s in METRICS) + " |",
-        "|---" * (len(METRICS) + 1) + "|",
+        "| Variant | " + " | ".join(s.title for s in specs) + " |",
+        "|---" * (len(specs) + 1) + "|",
     ]
     for name, res in variants.items():
         cells = []
-        for s in METRICS:
+        for s in specs:
             scale, digits = (100.0, 2) if s.percent else (1.0, 3)
             delta, own = res["delta"][s.key], res["mean"][s.key]
             cells.append(f"{scale * delta:+.{digits}f} ({scale * own:.{digits}f})")
@@ -187,7 +222,8 @@ def _header(results: Mapping[str, Any]) -> list[str]:
         f"- configuration: `{json.dumps(results.get('config', {}), sort_keys=True)}`",
         "- EER and minDCF over identification trials (every test utterance x enrolled "
         "target; unknown speakers give non-target trials only); ACC closed-set on targets; "
-        "OSCR/AUROC/DIR@FAR1% targets vs unknown speakers. Bold: best per column. "
+        f"OSCR/AUROC/{_specs(results)[-1].title.removesuffix(' %')} targets vs unknown "
+        "speakers. Bold: best per column. "
         "fit s: wall-clock seconds of the fit the row comes from, mean over splits.",
     ]
 
@@ -203,7 +239,7 @@ def render_summary(results: Mapping[str, Any]) -> str:
     """
     first = next(iter(results["results"]))
     lines = [f"Condition {first} (mean ± std over splits):", ""]
-    lines += _main_table(results["results"][first])
+    lines += _main_table(results["results"][first], _specs(results))
     if len(results["results"]) > 1:
         lines += ["", *_robustness_table(results)]
     return "\n".join(lines) + "\n"
@@ -230,11 +266,12 @@ def render_markdown(results: Mapping[str, Any], figure_prefix: str = "") -> str:
         lines += ["", "## Robustness", "", *_robustness_table(results)]
     for cond, rows in results["results"].items():
         lines += ["", f"## Condition: {cond}", ""]
-        lines += _main_table(rows)
-        lines += _seed_table(rows)
+        lines += _main_table(rows, _specs(results))
+        lines += _seed_table(rows, _specs(results))
         ablation = results.get("ablation", {}).get(cond)
         if ablation:
-            lines += _ablation_table(ablation, results.get("ablation_reference", ""))
+            reference = results.get("ablation_reference", "")
+            lines += _ablation_table(ablation, reference, _specs(results))
     figures = results.get("figures", [])
     if figures:
         lines += ["", "## Figures (split 1)", ""]

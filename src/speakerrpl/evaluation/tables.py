@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from speakerrpl import __version__
-from speakerrpl.evaluation.report import METRICS, summarize
+from speakerrpl.evaluation.report import DEFAULT_FAR, metric_specs, summarize
 from speakerrpl.evaluation.units import EvalInputs, Unit
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def describe(
             "hash": inputs.hashes["embeddings"],
         },
         "pool": {"path": str(paths["pool"]), "n": len(inputs.pool), "hash": inputs.hashes["pool"]},
-        "metrics": [m.key for m in METRICS],
+        "metrics": [m.key for m in metric_specs(config.get("far", DEFAULT_FAR))],
         "results": {},
         "ablation": {},
         "ablation_reference": REFERENCE_ROW,

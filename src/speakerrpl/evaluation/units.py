@@ -25,6 +25,7 @@ from speakerrpl import metrics
 from speakerrpl.data.condition_ids import condition_utt_id
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import ProtocolError
+from speakerrpl.evaluation.report import dir_key
 from speakerrpl.identifier.fusion import eigenvalue_variance, select_members
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def compute_metrics(
         "eer": metrics.eer(trials, trial_labels),
         "oscr": metrics.oscr(known, labels, unknown),
         "auroc": metrics.auroc(known.max(axis=1), unknown.max(axis=1)),
-        "dir_far_1": metrics.dir_at_far(known, labels, unknown, far),
+        dir_key(far): metrics.dir_at_far(known, labels, unknown, far),
     }
     for p in (0.01, 0.05, 0.1):
         out[f"min_dcf_{p:g}"] = metrics.min_dcf(trials, trial_labels, p)
@@ -152,7 +153,7 @@ def _high_variance_members(est: Any) -> np.ndarray:
     pts = [est.points(m) for m in range(est.settings.n_members)]
     v_q = eigenvalue_variance(np.stack([p["centre"][:rows] for p in pts]))
     v_p = eigenvalue_variance(np.stack([p["reciprocal"][:rows] for p in pts]))
-    return select_members(v_q, v_p, est.settings.selection_r, "high")
+    return select_members(v_q, v_p, est.settings.members_dropped, "high")
 
 
 def _row_scores(est: Any, how: str, x: np.ndarray) -> np.ndarray:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import numpy as np
 
 from speakerrpl.errors import FrontendError, InvalidInputError
+from speakerrpl.runtime import resolve_device
 
-__all__ = ["Frontend", "resolve_device", "torch_threads"]
+__all__ = ["Frontend", "embed_by_length", "torch_threads"]
 
 
 @contextmanager
@@ -45,27 +47,32 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def resolve_device(device: str) -> str:
-    """Check a device string: ``"cpu"`` or ``"cuda"`` / ``"cuda:N"`` when CUDA is present.
+def embed_by_length(
+    items: Sequence[np.ndarray],
+    batch_size: int,
+    dim: int,
+    run: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """Embed ``items`` in batches of equal length (``shape[0]``); rows in input order.
 
-    Raises:
-        InvalidInputError: unknown device, or CUDA asked for but not available.
+    Inputs of different lengths are never padded together (padding changes what speaker
+    models compute): ``run`` gets stacked ``(B, length, ...)`` batches of at most
+    ``batch_size`` items that share a length, and returns ``(B, dim)``.
 
     Example:
-        >>> resolve_device("cpu")
-        'cpu'
+        >>> items = [np.ones(3), np.ones(2), 2 * np.ones(3)]
+        >>> embed_by_length(items, 8, 1, lambda b: b.sum(axis=1, keepdims=True)).ravel().tolist()
+        [3.0, 2.0, 6.0]
     """
-    if device == "cpu":
-        return device
-    if device == "cuda" or device.startswith("cuda:"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise InvalidInputError(
-                f"device {device!r} was requested but CUDA is not available here; use 'cpu'"
-            )
-        return device
-    raise InvalidInputError(f"expected device 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        groups[item.shape[0]].append(index)
+    out = np.empty((len(items), dim), dtype=np.float32)
+    for indices in groups.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            out[chunk] = run(np.stack([items[i] for i in chunk]))
+    return out
 
 
 class Frontend(ABC):

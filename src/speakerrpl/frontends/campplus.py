@@ -11,9 +11,7 @@ the per-utterance mean, as in the reference pipeline.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +19,17 @@ import numpy as np
 import torch
 
 from speakerrpl.errors import InvalidInputError, ModelLoadError
-from speakerrpl.frontends.base import Frontend, torch_threads
+from speakerrpl.frontends.base import Frontend, embed_by_length, torch_threads
 from speakerrpl.frontends.campplus_net import CAMPPlus
 from speakerrpl.frontends.fbank import FbankConfig, compute_fbank
 from speakerrpl.frontends.weights import find_campplus_checkpoint
+from speakerrpl.runtime import file_sha256
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["CAMPPlusFrontend", "find_campplus_checkpoint", "load_campplus"]
 
 MIN_FRAMES = 10  # shortest feature sequence accepted (0.1 s + one window)
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_campplus(checkpoint: str | Path | None = None, *, final_relu: bool = False) -> CAMPPlus:
@@ -118,7 +109,7 @@ class CAMPPlusFrontend(Frontend):
         self.fbank = fbank or FbankConfig()
         self.num_threads = num_threads
         self.model = load_campplus(self.checkpoint, final_relu=final_relu).to(self.device)
-        self._digest = _file_digest(self.checkpoint)
+        self._digest = file_sha256(self.checkpoint)
 
     @property
     def dim(self) -> int:
@@ -172,13 +163,5 @@ class CAMPPlusFrontend(Frontend):
 
     def _embed(self, waves: list[np.ndarray]) -> np.ndarray:
         feats = [self.features(wave) for wave in waves]
-        groups: dict[int, list[int]] = defaultdict(list)
-        for index, feat in enumerate(feats):
-            groups[feat.shape[0]].append(index)
-        out = np.empty((len(waves), self.dim), dtype=np.float32)
         with torch_threads(self.num_threads):
-            for indices in groups.values():
-                for start in range(0, len(indices), self.batch_size):
-                    chunk = indices[start : start + self.batch_size]
-                    out[chunk] = self.embed_features(np.stack([feats[i] for i in chunk]))
-        return out
+            return embed_by_length(feats, self.batch_size, self.dim, self.embed_features)

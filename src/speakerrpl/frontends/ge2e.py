@@ -26,6 +26,7 @@ from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError, ModelLoadError
 from speakerrpl.frontends.base import Frontend, torch_threads
 from speakerrpl.frontends.weights import find_resemblyzer_weights
+from speakerrpl.vectors import l2_normalize
 
 __all__ = ["ResemblyzerFrontend", "mel_power_spectrogram", "partial_slices"]
 
@@ -33,6 +34,7 @@ _SR, _N_FFT, _HOP, _N_MELS, _PARTIAL = 16_000, 400, 160, 40, 160
 _VAD_WINDOW, _VAD_AVERAGE, _VAD_MAX_SILENCE = 480, 8, 6  # 30 ms windows
 _TARGET_DBFS = -30.0
 _INT16_MAX = 2**15 - 1
+_TRAINING_ONLY = ("similarity_weight", "similarity_bias")  # GE2E loss parameters
 
 
 def _slaney_mel_filters(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
@@ -174,8 +176,11 @@ class ResemblyzerFrontend(Frontend):
         self.num_threads = num_threads
         self.model = _GE2E()
         try:
-            state = torch.load(self.weights, map_location="cpu", weights_only=True)
-            self.model.load_state_dict(state["model_state"], strict=False)
+            state = torch.load(self.weights, map_location="cpu", weights_only=True)["model_state"]
+            # the GE2E loss's similarity scale and bias are training-only; every other weight
+            # must be present and match
+            inference = {k: v for k, v in state.items() if k not in _TRAINING_ONLY}
+            self.model.load_state_dict(inference, strict=True)
         except Exception as exc:  # torch raises many types on a bad file
             raise ModelLoadError(f"{self.weights}: not a GE2E checkpoint ({exc})") from exc
         self.model.eval().to(self.device)
@@ -216,4 +221,4 @@ class ResemblyzerFrontend(Frontend):
             embeds = self.model(batch).cpu().numpy()
         bounds = np.cumsum([0] + [len(p) for p in partials]).tolist()
         means = np.stack([embeds[a:b].mean(axis=0) for a, b in itertools.pairwise(bounds)])
-        return means / np.linalg.norm(means, axis=1, keepdims=True)
+        return l2_normalize(means)

@@ -13,11 +13,9 @@ Two input kinds are supported:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +23,9 @@ import numpy as np
 
 from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError, ModelLoadError
-from speakerrpl.frontends.base import Frontend, torch_threads
+from speakerrpl.frontends.base import Frontend, embed_by_length, torch_threads
 from speakerrpl.frontends.fbank import FbankConfig, compute_fbank
+from speakerrpl.runtime import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +150,7 @@ class OnnxFrontend(Frontend):
                 f"{model_input.shape}; expected (B, T, bins) features or (B, samples) audio"
             )
         self.fbank = fbank or self._fbank_from_model(model_input.shape)
-        self._digest = hashlib.sha256(self.model_path.read_bytes()).hexdigest()
+        self._digest = file_sha256(self.model_path)
         self._dim = self._find_dim()
 
     def _fbank_from_model(self, shape: list[Any]) -> FbankConfig | None:
@@ -169,7 +168,7 @@ class OnnxFrontend(Frontend):
             return int(shape[1])
         probe = np.zeros(16000, dtype=np.float32)
         probe[::97] = 0.01  # not all-zero: some models divide by the signal energy
-        return int(self._run([self._inputs(probe)]).shape[-1])
+        return int(self._run(self._inputs(probe)[None]).shape[-1])
 
     @property
     def dim(self) -> int:
@@ -190,18 +189,10 @@ class OnnxFrontend(Frontend):
             return wave.astype(np.float32)
         return compute_fbank(wave, self.fbank)
 
-    def _run(self, batch: list[np.ndarray]) -> np.ndarray:
-        out = self.session.run(None, {self.input_name: np.stack(batch)})[0]
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session.run(None, {self.input_name: batch})[0]
         return np.asarray(out, dtype=np.float32).reshape(len(batch), -1)
 
     def _embed(self, waves: list[np.ndarray]) -> np.ndarray:
         inputs = [self._inputs(wave) for wave in waves]
-        groups: dict[int, list[int]] = defaultdict(list)
-        for index, item in enumerate(inputs):
-            groups[item.shape[0]].append(index)
-        out = np.empty((len(waves), self.dim), dtype=np.float32)
-        for indices in groups.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
-                out[chunk] = self._run([inputs[i] for i in chunk])
-        return out
+        return embed_by_length(inputs, self.batch_size, self.dim, self._run)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 
 from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError, ModelLoadError
-from speakerrpl.frontends.base import Frontend, torch_threads
+from speakerrpl.frontends.base import Frontend, embed_by_length, torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -115,15 +114,10 @@ class WavLMFrontend(Frontend):
     def _embed(self, waves: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        groups: dict[int, list[int]] = defaultdict(list)
-        for index, wave in enumerate(waves):
-            groups[wave.size].append(index)
-        out = np.empty((len(waves), self.dim), dtype=np.float32)
+        def run(batch: np.ndarray) -> np.ndarray:
+            result = self.model(torch.from_numpy(batch).to(self.device))
+            return result.embeddings.float().cpu().numpy()
+
+        prepared = [self._prepare(wave) for wave in waves]
         with torch.inference_mode(), torch_threads(self.num_threads):
-            for indices in groups.values():
-                for start in range(0, len(indices), self.batch_size):
-                    chunk = indices[start : start + self.batch_size]
-                    batch = np.stack([self._prepare(waves[i]) for i in chunk])
-                    result = self.model(torch.from_numpy(batch).to(self.device))
-                    out[chunk] = result.embeddings.float().cpu().numpy()
-        return out
+            return embed_by_length(prepared, self.batch_size, self.dim, run)

@@ -18,26 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from speakerrpl.errors import InvalidInputError
+from speakerrpl.vectors import centroids
 
 logger = logging.getLogger(__name__)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def centroids(embeddings: np.ndarray, labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """Unit-length mean of the unit-length embeddings of each label, in first-seen order.
-
-    Example:
-        >>> names, c = centroids(np.array([[1.0, 0], [3, 0], [0, 2]]), ["a", "a", "b"])
-        >>> names, c.tolist()
-        (['a', 'b'], [[1.0, 0.0], [0.0, 1.0]])
-    """
-    lab = np.asarray(labels)
-    names = list(dict.fromkeys(lab.tolist()))
-    unit = _unit(np.asarray(embeddings, dtype=np.float64))
-    return names, _unit(np.stack([unit[lab == n].mean(axis=0) for n in names]))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import torch
 
 from speakerrpl.errors import InvalidInputError, NotFittedError
 from speakerrpl.identifier.calibration import raise_by_margin, threshold_for_far
-from speakerrpl.identifier.class_extension import centroids
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
@@ -21,6 +20,8 @@ from speakerrpl.identifier.training_set import assemble, check_embeddings, check
 from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.losses import SpeakerRPLv2Loss
 from speakerrpl.nn.train import train_ensemble
+from speakerrpl.runtime import resolve_device
+from speakerrpl.vectors import centroids, l2_normalize
 
 logger = logging.getLogger(__name__)
 
@@ -134,14 +135,12 @@ class OpenSetSpeakerIdentifier:
 
     @staticmethod
     def _check_device(device: str) -> torch.device:
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InvalidInputError(f"device {device!r} was asked for but CUDA is not available")
-        return torch.device(device)
+        return torch.device(resolve_device(device))
 
     def _prep(self, x: np.ndarray) -> np.ndarray:
         out = np.asarray(x, dtype=np.float32) - self.mean_.astype(np.float32)
         if self.settings.input_norm != "none":
-            out = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+            out = l2_normalize(out)
         return out
 
     def _train(self, ts: Any) -> None:
@@ -159,7 +158,7 @@ class OpenSetSpeakerIdentifier:
             loss: Any = ens.loss
             v_q = eigenvalue_variance(loss.centre_points.detach().cpu().numpy()[:, :rows])
             v_p = eigenvalue_variance(loss.reciprocal_points.detach().cpu().numpy()[:, :rows])
-            self.members_ = select_members(v_q, v_p, s.selection_r, s.selection)
+            self.members_ = select_members(v_q, v_p, s.members_dropped, s.selection)
         logger.info("kept %d of %d members", len(self.members_), s.n_members)
 
     def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:

@@ -14,6 +14,7 @@ from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.methods import DEFAULT_METHOD, METHODS, Method, get_method
 from speakerrpl.nn.methods import build_ensemble as build_method_ensemble
 from speakerrpl.nn.train import TrainSettings
+from speakerrpl.runtime import check_device_name
 
 INPUT_NORMS = ("l2", "center_l2", "none")
 SCORES = ("reciprocal", "centre")
@@ -31,10 +32,15 @@ class IdentifierSettings:
             ``rpl_v1``, ``rpl_v1_plus`` or ``rpl_v2`` (default).
         n_models: ensemble size ``M`` (1 for ``cosine``).
         selection: ``low`` (eigenvalue-variance selection, rpl_v2 only), ``none``, ``high``.
-        selection_r: members dropped per criterion.
+        selection_r: members dropped per criterion (``None``: ``n_models // 3``, the published
+            10 of 30). Selection drops the ``r`` members of highest centre-point and the ``r``
+            of highest reciprocal-point eigenvalue variance, up to ``2r`` members, so with
+            selection on (a method with points, ``selection`` not ``none``) ``2r < n_models``
+            is required and checked here, before any training; ensembles of 1 or 2 members
+            keep every member by default.
         fusion: ``logits`` (mean raw scores), ``zscore`` or ``prob``.
         tau: LogitNorm temperature; ``None`` takes the method's default (rpl_v2: 1.0, the
-            published code's value; ``logitnorm``: 1.0).
+            published code's value; ``logitnorm``: 0.04, the LogitNorm paper's).
         temperature, weight_margin, beta: loss ``T``, ``lambda`` and SpeakerRPL+'s weight.
         use_logitnorm: rpl_v2's LogitNorm branch on/off (ablation).
         score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, SPEC) or ``centre`` (``-<z,Q>``).
@@ -90,7 +96,7 @@ class IdentifierSettings:
     method: str = DEFAULT_METHOD
     n_models: int = 30
     selection: str = "low"
-    selection_r: int = 10
+    selection_r: int | None = None
     fusion: str = "logits"
     tau: float | None = None
     temperature: float = 1.0
@@ -138,10 +144,12 @@ class IdentifierSettings:
                 )
         counts = {"n_models": 1, "n_anchors": 0, "n_unknown": 0, "selection_r": 0}
         for name, low in counts.items():
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < low:
-                raise InvalidInputError(
-                    f"{name} must be an int >= {low}, got {getattr(self, name)!r}"
-                )
+            value = getattr(self, name)
+            if (value is not None or name != "selection_r") and (
+                not isinstance(value, int) or value < low
+            ):
+                raise InvalidInputError(f"{name} must be an int >= {low}, got {value!r}")
+        self._check_selection()
         if not 0 <= self.target_far < 1:
             raise InvalidInputError(f"target_far must be in [0, 1), got {self.target_far}")
         if not 0 <= self.calibration_margin < 1:
@@ -150,14 +158,26 @@ class IdentifierSettings:
             )
         if self.tau is not None and self.tau <= 0:
             raise InvalidInputError(f"tau must be > 0, got {self.tau}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise InvalidInputError(f"device must be 'cpu' or 'cuda[:n]', got {self.device!r}")
+        check_device_name(self.device)
         if not self.unknown_label:
             raise InvalidInputError("unknown_label must be a non-empty string")
         if self.min_utterances is not None and self.min_utterances < 1:
             raise InvalidInputError(f"min_utterances must be >= 1, got {self.min_utterances}")
         check_architecture(1, self.hidden, self.out_dim, self.norm)
         self.train_settings()  # validates the optimisation values
+
+    def _check_selection(self) -> None:
+        r = self.members_dropped
+        if self.method_spec.has_points and self.selection != "none" and 2 * r >= self.n_members:
+            raise InvalidInputError(
+                f"selection_r={r} may drop all {self.n_members} members (2 * selection_r "
+                f"must be < n_models); lower selection_r, raise n_models or set selection='none'"
+            )
+
+    @property
+    def members_dropped(self) -> int:
+        """``selection_r`` resolved: members dropped per selection criterion."""
+        return default_selection_r(self.n_models) if self.selection_r is None else self.selection_r
 
     @property
     def method_spec(self) -> Method:
@@ -209,6 +229,16 @@ class IdentifierSettings:
         if "hidden" in values:
             values["hidden"] = tuple(values["hidden"])
         return cls(**values)
+
+
+def default_selection_r(n_models: int) -> int:
+    """Members dropped per selection criterion when unset: a third of the ensemble.
+
+    Example:
+        >>> default_selection_r(30), default_selection_r(2)
+        (10, 0)
+    """
+    return n_models // 3
 
 
 def build_ensemble(

@@ -71,7 +71,7 @@ METHODS: dict[str, Method] = {
     for m in (
         Method("cosine", "Cosine (enrollment centroids)", None, min_utterances=1),
         Method("softmax", "Softmax adapter", SoftmaxLoss),
-        Method("logitnorm", "LogitNorm adapter", LogitNormLoss, ("tau",), default_tau=1.0),
+        Method("logitnorm", "LogitNorm adapter", LogitNormLoss, ("tau",), default_tau=0.04),
         Method("arpl", "ARPL", ARPLLoss, _RPL),
         Method("rpl_v1", "SpeakerRPL v1", SpeakerRPLv1Loss, _RPL),
         Method(

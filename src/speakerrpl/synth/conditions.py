@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.signal import fftconvolve
 
 from speakerrpl._optional import require
 from speakerrpl.data.condition_ids import CONDITIONS, CROP_RANGE_S
@@ -132,7 +131,8 @@ def reverberate(signal: np.ndarray, rir: np.ndarray) -> np.ndarray:
         [1.0, 0.5, 0.0]
     """
     signal = np.asarray(signal, dtype=np.float64)
-    wet = fftconvolve(signal, rir)[: signal.size]
+    scipy_signal = require("scipy.signal", extra="corpus", purpose="reverberation")
+    wet = scipy_signal.fftconvolve(signal, rir)[: signal.size]
     return (wet * np.abs(signal).max() / (np.abs(wet).max() + 1e-12)).astype(np.float32)
 
 

@@ -169,13 +169,20 @@ def _kokoro_model() -> tuple[Any, dict[str, int], dict[str, np.ndarray]]:
     return session, vocab, styles
 
 
+def espeak_ipa(text: str, voice: str = "en-us") -> str:
+    """IPA phonemes of ``text`` by espeak-ng; a failing espeak-ng raises :class:`TTSError`.
+
+    Example:
+        >>> espeak_ipa("hello")  # doctest: +SKIP
+        'həlˈoʊ'
+    """
+    return _run(["espeak-ng", "-q", "--ipa", "-v", voice, text]).decode().strip()
+
+
 def _kokoro(spec: VoiceSpec, text: str) -> np.ndarray:
     """Kokoro-82M reading espeak-ng IPA phonemes, with a style mixture of its voices."""
     session, vocab, styles = _kokoro_model()
-    proc = subprocess.run(
-        ["espeak-ng", "-q", "--ipa", "-v", "en-us", text], capture_output=True, timeout=_TIMEOUT_S
-    )
-    tokens = [vocab[c] for c in proc.stdout.decode().strip() if c in vocab][:500]
+    tokens = [vocab[c] for c in espeak_ipa(text) if c in vocab][:500]
     if not tokens:
         raise TTSError("kokoro: espeak-ng gave no phonemes")
     mix = spec.options["mix"]  # {voice name: weight}

@@ -9,13 +9,13 @@ synthetic, never a real person), embeds them with the given frontend and caches 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from speakerrpl.errors import InvalidInputError, TTSError
+from speakerrpl.runtime import cache_root
 from speakerrpl.synth.engines import synthesize
 from speakerrpl.synth.voices import load_texts, pool_voices
 
@@ -24,13 +24,6 @@ __all__ = ["default_pool", "pool_cache_path"]
 logger = logging.getLogger(__name__)
 
 _VERSION = 1
-
-
-def _cache_root(cache_dir: str | Path | None) -> Path:
-    if cache_dir is not None:
-        return Path(cache_dir)
-    env = os.environ.get("SPEAKERRPL_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "speakerrpl"
 
 
 def pool_cache_path(
@@ -43,7 +36,7 @@ def pool_cache_path(
         '/c/pool/v1-campplus-32x4-s0.npz'
     """
     name = f"v{_VERSION}-{frontend_name}-{n_voices}x{n_utts}-s{seed}.npz"
-    return _cache_root(cache_dir) / "pool" / name
+    return cache_root(cache_dir) / "pool" / name
 
 
 def default_pool(
