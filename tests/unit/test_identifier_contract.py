@@ -167,6 +167,9 @@ def test_rpl_v2_extension_selection_and_plot_accessors() -> None:
     n_anchor = sum(c.startswith("anchor:") for c in clf.training_classes_)
     assert n_unknown == SMALL["n_unknown"] and n_anchor == 4
     assert 1 <= len(clf.members_) <= 3
+    assert clf.select("low").tolist() == clf.members_.tolist()
+    assert clf.select("none").tolist() == [0, 1, 2]
+    assert set(clf.select("high").tolist()) | set(clf.members_.tolist()) == {0, 1, 2}
     pts = clf.points(member=1)
     assert pts["reciprocal"].shape == pts["centre"].shape == (len(clf.training_classes_), 8)
     assert clf.features(data()[2], member=1).shape == (len(data()[2]), 8)

@@ -26,7 +26,6 @@ from speakerrpl.data.condition_ids import condition_utt_id
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import ProtocolError
 from speakerrpl.evaluation.report import dir_key
-from speakerrpl.identifier.fusion import eigenvalue_variance, select_members
 
 logger = logging.getLogger(__name__)
 
@@ -146,23 +145,13 @@ def _members(est: Any, keep: np.ndarray) -> Iterator[None]:
         est.members_ = saved
 
 
-def _high_variance_members(est: Any) -> np.ndarray:
-    """Members kept when selection keeps the high-variance ones (as the identifier computes)."""
-    names = list(est.training_classes_)
-    rows = len(est.classes_) + sum(str(c).startswith("unknown:") for c in names)
-    pts = [est.points(m) for m in range(est.settings.n_members)]
-    v_q = eigenvalue_variance(np.stack([p["centre"][:rows] for p in pts]))
-    v_p = eigenvalue_variance(np.stack([p["reciprocal"][:rows] for p in pts]))
-    return select_members(v_q, v_p, est.settings.members_dropped, "high")
-
-
 def _row_scores(est: Any, how: str, x: np.ndarray) -> np.ndarray:
     """(N, K) fused scores, or (M, N, K) member scores for ``single``."""
     if how == SINGLE:
         return np.asarray(est.member_scores(x))
     if how == FUSION_SEL:
         return np.asarray(est.decision_function(x))
-    keep = np.arange(est.settings.n_members) if how == FUSION_ALL else _high_variance_members(est)
+    keep = np.arange(est.settings.n_members) if how == FUSION_ALL else est.select("high")
     with _members(est, keep):
         return np.asarray(est.decision_function(x))
 

@@ -154,12 +154,23 @@ class OpenSetSpeakerIdentifier:
         self.ensemble_ = ens
         self.members_ = np.arange(s.n_members)
         if s.method_spec.has_points and s.selection != "none":
-            rows = len(self.classes_) + sum(c.startswith("unknown:") for c in ts.class_names)
-            loss: Any = ens.loss
-            v_q = eigenvalue_variance(loss.centre_points.detach().cpu().numpy()[:, :rows])
-            v_p = eigenvalue_variance(loss.reciprocal_points.detach().cpu().numpy()[:, :rows])
-            self.members_ = select_members(v_q, v_p, s.members_dropped, s.selection)
+            self.members_ = self.select(s.selection)
         logger.info("kept %d of %d members", len(self.members_), s.n_members)
+
+    def select(self, mode: str) -> np.ndarray:
+        """Members eigenvalue-variance selection keeps in ``mode`` (``low``, ``high``, ``none``).
+
+        Uses each member's centre and reciprocal points of the target + unknown classes and
+        ``settings.members_dropped`` (see :func:`~speakerrpl.identifier.fusion.select_members`);
+        ``fit`` stores ``select(settings.selection)`` as ``members_``.
+        """
+        loss: Any = self.ensemble_.loss if self.ensemble_ is not None else None
+        if loss is None or not self.settings.method_spec.has_points:
+            raise InvalidInputError(f"method {self.settings.method!r} has no points to select by")
+        rows = len(self.classes_) + sum(c.startswith("unknown:") for c in self.training_classes_)
+        v_q = eigenvalue_variance(loss.centre_points.detach().cpu().numpy()[:, :rows])
+        v_p = eigenvalue_variance(loss.reciprocal_points.detach().cpu().numpy()[:, :rows])
+        return select_members(v_q, v_p, self.settings.members_dropped, mode)
 
     def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:
         ref = xp if calib is None else np.concatenate([xp, calib])
