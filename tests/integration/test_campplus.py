@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from speakerrpl.audio import load_audio
+from speakerrpl.errors import InvalidInputError
 from speakerrpl.frontends import get_frontend
 from speakerrpl.frontends.base import Frontend, torch_threads
 from speakerrpl.frontends.weights import find_campplus_checkpoint
@@ -111,3 +112,31 @@ def test_equal_length_batch_with_torch_features_equals_embed(
         )
         > 0.9999
     )
+
+
+# Frontend interface checks on the real CAM++ (moved from the unit tests: they load weights)
+def test_campplus_interface(campplus: Frontend) -> None:
+    rng = np.random.default_rng(0)
+    waves = [rng.uniform(-0.2, 0.2, n).astype(np.float32) for n in (16000, 24000, 16000)]
+    out = campplus.embed(waves)
+    assert out.shape == (3, 192) and out.dtype == np.float32
+    assert campplus.name == "campplus" and campplus.dim == 192 and campplus.sample_rate == 16000
+    # batching equal lengths together gives the same result as one at a time
+    np.testing.assert_allclose(out[2], campplus.embed([waves[2]])[0], rtol=1e-4, atol=1e-4)
+    assert campplus.embed([]).shape == (0, 192)
+    assert campplus.embed(waves[0]).shape == (1, 192)  # a single wave is a batch of one
+
+
+def test_embed_rejects_bad_waves(campplus: Frontend) -> None:
+    with pytest.raises(InvalidInputError, match="non-empty 1-D"):
+        campplus.embed([np.zeros((2, 100), dtype=np.float32)])
+    with pytest.raises(InvalidInputError, match="NaN"):
+        campplus.embed([np.full(16000, np.nan, dtype=np.float32)])
+    with pytest.raises(InvalidInputError, match=r"feature frames|shorter than one"):
+        campplus.embed([np.zeros(800, dtype=np.float32)])
+
+
+def test_cache_key_depends_on_config(campplus: Frontend) -> None:
+    other = get_frontend("campplus", final_relu=True, num_threads=1)
+    assert campplus.cache_key() != other.cache_key()
+    assert campplus.config() == {**other.config(), "final_relu": False}

@@ -115,8 +115,21 @@ def test_results_json_schema(full_run):
     ref = data["results"]["clean"]["rpl_v2_fusion_sel"]["mean"]
     for res in abl.values():
         assert res["delta"]["eer"] == pytest.approx(res["mean"]["eer"] - ref["eer"])
-    no_sel = abl["v2 fusion without selection"]["mean"]
-    assert no_sel == data["results"]["clean"]["rpl_v2_fusion_all"]["mean"]
+
+
+def test_fusion_rows_fuse_the_members_they_name(full_run):
+    """Selection keeps L of M members, the high-variance ablation the other H = M - L; with
+    mean-logit fusion M * S_all = L * S_selected + H * S_high, per score, on stored scores."""
+    out, _ = full_run
+    info = json.loads((out / "units" / "rpl_v2" / "fold000.json").read_text())["info"]
+    kept = len(info["members_kept"])
+    assert 0 < kept < 3  # selection dropped someone, so the three rows differ
+    with np.load(out / "units" / "rpl_v2" / "fold000.npz") as arrays:
+        every = arrays["rpl_v2_fusion_all|clean|known"]
+        chosen = arrays["rpl_v2_fusion_sel|clean|known"]
+        high = arrays["v2 selection keeping high-variance models|clean|known"]
+    np.testing.assert_allclose(3 * every, kept * chosen + (3 - kept) * high, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(every, chosen)
 
 
 def test_stored_scores_reproduce_the_table(full_run, tiny):

@@ -16,8 +16,31 @@ from speakerrpl.errors import CorpusLayoutError, EmbeddingFileError
 from speakerrpl.frontends.base import Frontend
 
 
+class SpectrumFrontend(Frontend):
+    """A weight-free frontend: the waveform's energy in 8 frequency bands (deterministic)."""
+
+    name = "spectrum"
+
+    @property
+    def dim(self) -> int:
+        return 8
+
+    def config(self) -> dict[str, object]:
+        return {"bands": 8}
+
+    def _embed(self, waves: list[np.ndarray]) -> np.ndarray:
+        power = [np.abs(np.fft.rfft(w)) ** 2 for w in waves]
+        bands = [[b.sum() for b in np.array_split(p, 8)] for p in power]
+        return np.log1p(np.asarray(bands, dtype=np.float64)).astype(np.float32)
+
+
+@pytest.fixture()
+def frontend() -> Frontend:
+    return SpectrumFrontend("cpu")
+
+
 class CountingFrontend(Frontend):
-    """Delegates to a real frontend and records how many waveforms it embedded."""
+    """Delegates to another frontend and records how many waveforms it embedded."""
 
     def __init__(self, inner: Frontend, fail_after: int | None = None) -> None:
         super().__init__("cpu")
@@ -91,9 +114,9 @@ def test_discover_folder_and_kaldi_dir(tmp_path: Path) -> None:
         discover_audio(tmp_path / "nothing")
 
 
-def test_cache_second_run_and_deleted_entry(tmp_path: Path, campplus: Frontend) -> None:
+def test_cache_second_run_and_deleted_entry(tmp_path: Path, frontend: Frontend) -> None:
     root = write_corpus(tmp_path / "corpus")
-    counter = CountingFrontend(campplus)
+    counter = CountingFrontend(frontend)
     first, failures = extract_embeddings(root, counter, cache_dir=tmp_path / "cache", batch_size=4)
     assert failures == [] and len(first) == 6 and counter.count == 6
     counter.count = 0
@@ -101,29 +124,29 @@ def test_cache_second_run_and_deleted_entry(tmp_path: Path, campplus: Frontend) 
     assert counter.count == 0
     np.testing.assert_array_equal(first.embeddings, second.embeddings)
     victim = discover_audio(root)[4]
-    cache = EmbeddingCache(tmp_path / "cache", campplus)
+    cache = EmbeddingCache(tmp_path / "cache", frontend)
     cache.path(file_sha256(victim.path)).unlink()
     third, _ = extract_embeddings(root, counter, cache_dir=tmp_path / "cache")
     assert counter.count == 1
     np.testing.assert_allclose(third.embeddings, first.embeddings, atol=1e-5)
 
 
-def test_crash_half_way_keeps_finished_batches(tmp_path: Path, campplus: Frontend) -> None:
+def test_crash_half_way_keeps_finished_batches(tmp_path: Path, frontend: Frontend) -> None:
     root = write_corpus(tmp_path / "corpus")
-    crashing = CountingFrontend(campplus, fail_after=2)
+    crashing = CountingFrontend(frontend, fail_after=2)
     with pytest.raises(KeyboardInterrupt):
         extract_embeddings(root, crashing, cache_dir=tmp_path / "cache", batch_size=2)
-    resumed = CountingFrontend(campplus)
+    resumed = CountingFrontend(frontend)
     emb, _ = extract_embeddings(root, resumed, cache_dir=tmp_path / "cache", batch_size=2)
     assert len(emb) == 6 and resumed.count == 4  # the first batch of 2 was kept
 
 
-def test_failures_are_reported_not_fatal(tmp_path: Path, campplus: Frontend) -> None:
+def test_failures_are_reported_not_fatal(tmp_path: Path, frontend: Frontend) -> None:
     root = write_corpus(tmp_path / "corpus")
     (root / "spk1" / "broken.wav").write_text("not audio")
     sf.write(root / "spk1" / "silent.flac", np.zeros(32000), 16000)
     sf.write(root / "spk0" / "tiny.wav", np.full(4000, 0.3), 16000)
-    emb, failures = extract_embeddings(root, campplus, cache_dir=tmp_path / "cache")
+    emb, failures = extract_embeddings(root, frontend, cache_dir=tmp_path / "cache")
     assert len(emb) == 6
     reasons = {f.utt_id: f.reason for f in failures}
     assert set(reasons) == {"spk1-broken", "spk1-silent", "spk0-tiny"}
@@ -133,11 +156,11 @@ def test_failures_are_reported_not_fatal(tmp_path: Path, campplus: Frontend) -> 
     assert "spk1-broken" not in emb.utt_ids.tolist()
 
 
-def test_duplicate_content_is_embedded_once(tmp_path: Path, campplus: Frontend) -> None:
+def test_duplicate_content_is_embedded_once(tmp_path: Path, frontend: Frontend) -> None:
     root = write_corpus(tmp_path / "corpus", speakers=1, per_speaker=1)
     (root / "copy").mkdir()
     (root / "copy" / "same.wav").write_bytes((root / "spk0" / "u0.wav").read_bytes())
-    counter = CountingFrontend(campplus)
+    counter = CountingFrontend(frontend)
     emb, _ = extract_embeddings(root, counter, cache_dir=tmp_path / "cache")
     assert counter.count == 1 and len(emb) == 2
     np.testing.assert_array_equal(emb.embeddings[0], emb.embeddings[1])

@@ -338,3 +338,54 @@ def test_each_method_trains_at_its_documented_tau() -> None:
     xe, ye, _, _, pool, _ = data()
     clf = OpenSetSpeakerIdentifier(method="logitnorm", tau=0.5, **small("logitnorm"))
     assert clf.fit(xe, ye, pool).ensemble_.loss.tau == 0.5
+
+
+def test_centre_score_is_minus_the_dot_with_the_centre_points() -> None:
+    """score="centre": each kept member scores -<z, Q_k>; fusion averages the kept members."""
+    xe, ye, xt, _, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(score="centre", **SMALL).fit(xe, ye, pool)
+    per_member = [
+        -clf.features(xt, member=m) @ clf.points(member=m)["centre"][:4].T for m in clf.members_
+    ]
+    np.testing.assert_allclose(
+        clf.decision_function(xt), np.mean(per_member, axis=0), rtol=1e-4, atol=1e-5
+    )
+    reciprocal = fitted("rpl_v2").decision_function(xt)
+    assert not np.allclose(clf.decision_function(xt), reciprocal)
+
+
+def _cosine_reference(x: np.ndarray, xe: np.ndarray, ye: np.ndarray, mean: np.ndarray, unit: bool):
+    """Centroid scores by hand: inputs minus ``mean``, unit-length when ``unit``."""
+
+    def prep(v: np.ndarray) -> np.ndarray:
+        v = v - mean
+        return v / np.linalg.norm(v, axis=1, keepdims=True) if unit else v
+
+    enrolled = prep(xe) / np.linalg.norm(prep(xe), axis=1, keepdims=True)
+    cents = np.stack([enrolled[ye == c].mean(axis=0) for c in dict.fromkeys(ye)])
+    return prep(x) @ (cents / np.linalg.norm(cents, axis=1, keepdims=True)).T
+
+
+@pytest.mark.parametrize("input_norm", ["l2", "center_l2", "none"])
+def test_input_norm_prepares_inputs_as_documented(input_norm: str) -> None:
+    """l2: unit rows; center_l2: minus the pool mean, then unit rows; none: as given."""
+    xe, ye, xt, _, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(method="cosine", input_norm=input_norm, **SMALL)
+    clf.fit(xe, ye, pool)
+    mean = pool[0].mean(axis=0) if input_norm == "center_l2" else np.zeros(D)
+    np.testing.assert_allclose(clf.mean_, mean, rtol=1e-6)
+    want = _cosine_reference(3 * xt, xe, ye, mean, unit=input_norm != "none")
+    np.testing.assert_allclose(clf.decision_function(3 * xt), want, rtol=1e-4, atol=1e-5)
+    trained = OpenSetSpeakerIdentifier(method="rpl_v1", input_norm=input_norm, **SMALL)
+    trained.fit(xe, ye, pool)
+    scaled = trained.decision_function(3 * xt)
+    assert np.allclose(scaled, trained.decision_function(xt), atol=1e-5) == (input_norm == "l2")
+
+
+def test_without_logitnorm_the_centre_points_never_move() -> None:
+    """use_logitnorm=False drops the only loss term on Q: its zero start stays zero."""
+    xe, ye, xt, _, pool, _ = data()
+    off = OpenSetSpeakerIdentifier(use_logitnorm=False, **SMALL).fit(xe, ye, pool)
+    assert all(not off.points(m)["centre"].any() for m in range(SMALL["n_models"]))
+    assert fitted("rpl_v2").points(0)["centre"].any()
+    assert np.isfinite(off.decision_function(xt)).all()

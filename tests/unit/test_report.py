@@ -9,6 +9,7 @@ import pytest
 
 from speakerrpl.evaluation.report import (
     METRICS,
+    metric_specs,
     publish_markdown,
     render_markdown,
     render_summary,
@@ -93,3 +94,16 @@ def test_write_and_publish(results, tmp_path):
     published = publish_markdown(tmp_path, tmp_path / "docs" / "results.md")
     assert (tmp_path / "docs" / "figures" / "det.png").read_bytes() == b"\x89PNG fake"
     assert "![det](figures/det.png)" in published.read_text()
+
+
+def test_dir_at_far_column_names_the_configured_rate(results):
+    """The DIR@FAR key and title come from config["far"] (defect 8), 1 % by default."""
+    assert "DIR@FAR1% %" in render_markdown(results)
+    specs = metric_specs(0.05)
+    assert specs[-1].key == "dir_far_5" and [s.key for s in specs[:-1]] == [
+        s.key for s in METRICS[:-1]
+    ]
+    renamed = json.loads(json.dumps(results).replace('"dir_far_1"', '"dir_far_5"'))
+    renamed["config"]["far"] = 0.05
+    md = render_markdown(renamed)
+    assert "| DIR@FAR5% % |" in md and "DIR@FAR1%" not in md and "OSCR/AUROC/DIR@FAR5%" in md
