@@ -7,7 +7,7 @@ counts half, as in the Mann-Whitney statistic). A known utterance counts as *cor
 classified* only when its true speaker's score is strictly higher than every other target's
 score: a tie across classes is never a correct identification.
 
-Definitions follow ``SPEC.md`` ("Metrics"): EER and minDCF over identification trials (every
+Definitions follow ``docs/method.md`` ("Metrics"): EER and minDCF over identification trials (every
 (utterance, target) pair; unknown utterances give only non-target trials), OSCR (Dhamija et al.,
 "Reducing Network Agnostophobia", NeurIPS 2018), AUROC of known vs unknown by the max target
 score, and DIR@FAR (the watch-list detection-and-identification rate).
@@ -293,7 +293,7 @@ def dir_at_far(
 def identification_trials(
     known_scores: ArrayLike, known_labels: ArrayLike, unknown_scores: ArrayLike
 ) -> tuple[FloatArray, NDArray[np.int64]]:
-    """Flatten (utterance x target) scores into the trial list of ``SPEC.md``.
+    """Flatten (utterance x target) scores into the trial list of ``docs/method.md``.
 
     Every (test utterance, enrolled target) pair is a trial; it is a target trial when the
     utterance's speaker is that target. Unknown utterances give only non-target trials.

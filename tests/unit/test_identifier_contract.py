@@ -211,7 +211,7 @@ def test_calibration_margin_raises_the_threshold_toward_the_own_scores() -> None
 
 
 def reference_fusion(clf: OpenSetSpeakerIdentifier, xt: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Fuse the rows ``keep`` of the whole ensemble's scores with numpy (SPEC section 9)."""
+    """Fuse the rows ``keep`` of the whole ensemble's scores with numpy (docs/method.md 10)."""
     with torch.no_grad():
         full = clf.ensemble_.logits(torch.as_tensor(clf._prep(xt))).double().numpy()[keep]
     if clf.settings.fusion == "prob":

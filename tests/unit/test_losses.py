@@ -1,4 +1,4 @@
-"""Open-set losses: SPEC formulas by direct loops, ensemble axis, gradients."""
+"""Open-set losses: the formulas of docs/method.md by direct loops, ensemble axis, gradients."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _ce(logits: list[float], y: int) -> float:
 
 
 def _spec_v2(z, y, p, q, r, t, lam, tau) -> list[float]:
-    """SPEC section 5, one member at a time, one sample at a time, plain Python floats."""
+    """docs/method.md step 6, one member at a time, one sample at a time, plain Python floats."""
     out = []
     for m in range(len(z)):
         total = 0.0

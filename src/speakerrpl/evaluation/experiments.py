@@ -82,7 +82,7 @@ class EvalConfig:
         n_models: ensemble size of ``rpl_v2`` (``M``).
         n_seeds: seeds (ensemble members scored one by one) of the single-adapter baselines.
         selection_r: members dropped per selection criterion (default ``n_models // 3``, 10 for
-            30 as in SPEC).
+            30 as published).
         ablation: also run the v2 ablations of :data:`ABLATIONS`.
         conditions: test conditions to score (``None``: all of the protocol's).
         far: false-alarm rate of DIR@FAR.

@@ -1,4 +1,4 @@
-"""Rejection-threshold calibration from enrollment-time data alone (SPEC section 10)."""
+"""Rejection-threshold calibration from enrollment-time data alone (docs/method.md, step 11)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Class extension (SPEC section 3): synthetic unknown classes and adaptive anchors.
+"""Class extension (docs/method.md, step 4): synthetic unknown classes and adaptive anchors.
 
 From the target enrollment embeddings and a synthetic-voice pool this picks
 

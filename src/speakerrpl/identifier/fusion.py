@@ -1,4 +1,4 @@
-"""Eigenvalue-variance model selection and score-level fusion (SPEC sections 8-9).
+"""Eigenvalue-variance model selection and score-level fusion (docs/method.md, steps 9-10).
 
 Selection is label-free: it looks only at each member's trained centre points ``Q`` and
 reciprocal points ``P`` (the target + unknown rows). For each member the Gram matrix
@@ -40,7 +40,7 @@ def select_members(v_q: np.ndarray, v_p: np.ndarray, r: int = 10, mode: str = "l
         v_q: eigenvalue variance of each member's centre points (M,).
         v_p: the same for the reciprocal points (M,).
         r: how many members to drop per criterion.
-        mode: ``"low"`` (default, SPEC): drop the ``r`` highest ``v_Q`` and the ``r`` highest
+        mode: ``"low"`` (default, published): drop the ``r`` highest ``v_Q`` and the ``r`` highest
             ``v_P``, keep the rest; ``"none"``: keep all; ``"high"`` (ablation): keep only the
             dropped ones (the union of both top-``r`` sets).
 

@@ -43,8 +43,9 @@ class IdentifierSettings:
             published code's value; ``logitnorm``: 0.04, the LogitNorm paper's).
         temperature, weight_margin, beta: loss ``T``, ``lambda`` and SpeakerRPL+'s weight.
         use_logitnorm: rpl_v2's LogitNorm branch on/off (ablation).
-        score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, SPEC) or ``centre`` (``-<z,Q>``).
-        n_unknown, n_anchors, unknown_bound: class extension (SPEC section 3).
+        score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, as published) or ``centre``
+            (``-<z, Q>``).
+        n_unknown, n_anchors, unknown_bound: class extension (docs/method.md, step 4).
         pool_utts_per_class: utterances used per pool class (None: as many as the largest
             enrollment, so pool classes do not outweigh 3-utterance targets).
         n_calibration: held-out pool voices for the threshold (never used as classes).
@@ -52,35 +53,20 @@ class IdentifierSettings:
             published recipe is ``epochs=75, batch_size=16, min_steps=0``:
             ``IdentifierSettings(**PUBLISHED_TRAINING)``).
         min_steps: fewest optimizer steps per adapter: ``epochs`` is raised to
-            ``ceil(min_steps / steps_per_epoch)`` when it gives fewer, so training length is set
-            in steps. Default 90: a K=20 rpl_v2 set (183 rows, 6 steps/epoch) trains exactly 15
-            epochs, a 60-row target-only set (rpl_v1 etc., 2 steps/epoch) 45 instead of 15 (30
-            steps collapsed it: babble5 EER 0.24). Measured on 2 dev folds (seed 1000, K=20,
-            babble5 | noise5 EER / OSCR, fusion + selection; /tmp/steps, 2026-11-26):
-            rpl_v2 published 0.050/0.924 | 0.021/0.960, fit 239-315 s on a loaded 2-core box;
-            rpl_v2 15x32 min 90: 0.042/0.929 | 0.019/0.959, fit 28-42 s (~7.5x faster);
-            rpl_v1 published 0.040/0.923 | 0.019/0.952, fit 91-110 s; rpl_v1 15x32 min 90:
-            0.040/0.923 | 0.017/0.952, fit 10-19 s (min 120 and 150: the same; min 60 lower
-            OSCR on one fold). Random_state 1 gave the same picture (fold noise ~0.01-0.05 EER).
+            ``ceil(min_steps / steps_per_epoch)`` when it gives fewer, so small training sets
+            still train enough (default 90; measurements in ``docs/method.md``, "Measured
+            defaults").
         hidden, out_dim, norm: adapter architecture.
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
         target_far: false-acceptance rate the threshold is calibrated to.
         calibration: impostors the threshold is set on: ``pool`` (held-out synthetic voices),
             ``enrollment`` (each enrollment utterance vs the other enrolled speakers) or
-            ``max`` (default: the stricter of both; on a development split the pool voices,
-            from other TTS engines than the test voices, gave a far too lenient threshold).
+            ``max`` (default: the stricter of both).
         calibration_margin: ``alpha`` in [0, 1): the calibrated threshold ``t`` is raised to
             ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the enrollment
             utterances (0 = the plain impostor rule, see
-            :func:`~speakerrpl.identifier.calibration.raise_by_margin`). Default 0.2: pool and
-            in-sample
-            enrollment impostors are far easier than real strangers. Dev folds (K=20, target_far
-            0.01, default training; unknown FAR / target FRR, clean | babble5), alpha 0 -> 0.2:
-            seed-1000 folds rpl_v2 0.47/0.00 | 0.31/0.06 -> 0.07/0.00 | 0.02/0.17, rpl_v1
-            0.13/0.00 | 0.05/0.17 -> 0.01/0.00 | 0.00/0.28; held-out seed-2000 folds rpl_v2
-            0.38/0.00 | 0.26/0.07 -> 0.05/0.00 | 0.02/0.23, rpl_v1 0.09/0.00 | 0.05/0.20 ->
-            0.02/0.00 | 0.00/0.33 (an oracle threshold at 1% clean FAR on the real unknowns
-            has babble5 FRR 0.27-0.31).
+            :func:`~speakerrpl.identifier.calibration.raise_by_margin`); default 0.2. Why these
+            two defaults: ``docs/method.md``, "Measured defaults".
         threshold: explicit threshold (skips calibration).
         min_utterances: fewest enrollment utterances per speaker (None: 1 cosine, 2 others).
         unknown_label: what ``predict`` returns for a rejected utterance.

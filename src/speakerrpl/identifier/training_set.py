@@ -112,7 +112,7 @@ def assemble(
     pool: tuple[np.ndarray, np.ndarray] | None,
     settings: IdentifierSettings,
 ) -> TrainingSet:
-    """Targets first (labels 0..K-1), then unknown classes, then anchors (SPEC section 3).
+    """Targets first (labels 0..K-1), then unknown classes, then anchors (docs/method.md, 4).
 
     With one enrolled speaker (K = 1) every trained method gets the class extension: the pool
     voices become extra classes, so a loss has >= 2 classes to separate (the pool is then

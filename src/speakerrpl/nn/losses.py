@@ -278,7 +278,7 @@ class SpeakerRPLPlusLoss(SpeakerRPLv1Loss):
 
 
 class SpeakerRPLv2Loss(_ReciprocalBase):
-    """SpeakerRPL v2 (SPEC section 5): reciprocal CE + margin + LogitNorm on centre points.
+    """SpeakerRPL v2 (docs/method.md, step 6): reciprocal CE + margin + LogitNorm on centre points.
 
     ``L = CE(l / T, y) + lambda * L_margin + CE(m / (tau ||m||), y)`` with ``l = -<z, P>``,
     ``m = -<z, Q> / T``, ``Q`` initialised at zero. ``tau = 1`` is the published code's
