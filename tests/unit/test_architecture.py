@@ -36,7 +36,7 @@ def _imports() -> list[tuple[str, str, list[str]]]:
 # top to bottom: a package imports only packages below it (so there are no cycles)
 LAYERS = (
     "__main__", "cli", "service", "evaluation", "identifier", "synth", "embeddings", "nn",
-    "frontends", "data", "audio", "metrics", "vectors", "runtime", "_optional", "errors",
+    "frontends", "data", "vad", "audio", "metrics", "vectors", "runtime", "_optional", "errors",
 )  # fmt: skip
 
 
