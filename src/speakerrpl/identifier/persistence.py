@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from speakerrpl.errors import ModelLoadError, ModelMismatchError
+from speakerrpl.identifier.decision import Decision
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
 
 if TYPE_CHECKING:
     from speakerrpl.identifier.estimator import OpenSetSpeakerIdentifier
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
-FORMAT = 1
+FORMAT = 2
 
 
 def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
@@ -48,6 +49,8 @@ def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
         "classes": clf.classes_,
         "training_classes": clf.training_classes_,
         "threshold": clf.threshold_,
+        "confidence_threshold": clf.confidence_threshold_,
+        "decision": clf.decision_.to_dict(),
         "settings": clf.settings.to_dict(),
     }
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -75,7 +78,10 @@ def load_identifier(
     """Rebuild an identifier saved by :func:`save_identifier`, checking frontend and dimension."""
     config, tensors = _read(directory)
     if config.get("format") != FORMAT:
-        raise ModelMismatchError(f"saved format {config.get('format')!r}, expected {FORMAT}")
+        raise ModelMismatchError(
+            f"saved format {config.get('format')!r}, expected {FORMAT} (models saved before the "
+            "calibrated confidence existed must be refitted)"
+        )
     if frontend is not None and config["frontend"] != frontend:
         raise ModelMismatchError(
             f"identifier in {directory} was fitted on frontend {config['frontend']!r}, "
@@ -90,7 +96,9 @@ def load_identifier(
     clf._device = clf._check_device(settings.device)
     clf.dim_, clf.classes_ = int(config["dim"]), list(config["classes"])
     clf.training_classes_ = list(config["training_classes"])
-    clf.threshold_ = float(config["threshold"])
+    clf.decision_ = Decision.from_dict(config["decision"])
+    clf.threshold_ = clf.decision_.score_threshold
+    clf.confidence_threshold_ = clf.decision_.confidence_threshold
     clf.mean_ = tensors.pop("extra.mean").numpy()
     clf.members_ = tensors.pop("extra.members").numpy()
     clf.zstats_ = (tensors.pop("extra.zmean").numpy(), tensors.pop("extra.zstd").numpy())

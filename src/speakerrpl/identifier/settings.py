@@ -18,7 +18,7 @@ from speakerrpl.runtime import check_device_name
 
 INPUT_NORMS = ("l2", "center_l2", "none")
 SCORES = ("reciprocal", "centre")
-CALIBRATIONS = ("max", "pool", "enrollment")
+CALIBRATIONS = ("tail", "max", "pool", "enrollment")
 PUBLISHED_TRAINING = {"epochs": 75, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 """Overrides that give the paper's training recipe exactly (the defaults are a faster one)."""
 
@@ -64,12 +64,17 @@ class IdentifierSettings:
             OSCR on one fold). Random_state 1 gave the same picture (fold noise ~0.01-0.05 EER).
         hidden, out_dim, norm: adapter architecture.
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
-        target_far: false-acceptance rate the threshold is calibrated to.
-        calibration: impostors the threshold is set on: ``pool`` (held-out synthetic voices),
-            ``enrollment`` (each enrollment utterance vs the other enrolled speakers) or
-            ``max`` (default: the stricter of both; on a development split the pool voices,
-            from other TTS engines than the test voices, gave a far too lenient threshold).
-        calibration_margin: ``alpha`` in [0, 1): the calibrated threshold ``t`` is raised to
+        target_far: share of strangers the identifier may accept; the decision accepts when
+            the calibrated confidence is ``>= 1 - target_far`` (see
+            :mod:`speakerrpl.identifier.decision`).
+        calibration: ``tail`` (default): the confidence comes from the stranger-score tail
+            measured on development folds for the method's default recipe
+            (:mod:`speakerrpl.identifier.tails`; other recipes fit it at enrollment), and the
+            threshold is ``confidence >= 1 - target_far``. The former raw-score rules stay
+            selectable for comparison: ``pool`` (held-out synthetic voices), ``enrollment``
+            (each enrollment utterance vs the other enrolled speakers) or ``max`` (the stricter
+            of both); their threshold is then expressed on the same confidence scale.
+        calibration_margin: legacy rules only. ``alpha`` in [0, 1): the threshold ``t`` is raised to
             ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the enrollment
             utterances (0 = the plain impostor rule, see
             :func:`~speakerrpl.identifier.calibration.raise_by_margin`). Default 0.2: pool and
@@ -81,7 +86,10 @@ class IdentifierSettings:
             0.38/0.00 | 0.26/0.07 -> 0.05/0.00 | 0.02/0.23, rpl_v1 0.09/0.00 | 0.05/0.20 ->
             0.02/0.00 | 0.00/0.33 (an oracle threshold at 1% clean FAR on the real unknowns
             has babble5 FRR 0.27-0.31).
-        threshold: explicit threshold (skips calibration).
+        threshold: explicit threshold on this model's raw best-target score (model specific:
+            it is converted to the confidence scale, ``confidence_threshold_``).
+        confidence_threshold: explicit threshold on the calibrated confidence scale in [0, 1]
+            (the same meaning for every model kind and household size: pin this one).
         min_utterances: fewest enrollment utterances per speaker (None: 1 cosine, 2 others).
         unknown_label: what ``predict`` returns for a rejected utterance.
         random_state: seed of everything random.
@@ -119,9 +127,10 @@ class IdentifierSettings:
     norm: str = "batch"
     input_norm: str = "l2"
     target_far: float = 0.01
-    calibration: str = "max"
+    calibration: str = "tail"
     calibration_margin: float = 0.2
     threshold: float | None = None
+    confidence_threshold: float | None = None
     min_utterances: int | None = None
     unknown_label: str = "<unknown>"
     random_state: int = 0
@@ -156,6 +165,16 @@ class IdentifierSettings:
             raise InvalidInputError(
                 f"calibration_margin must be in [0, 1), got {self.calibration_margin}"
             )
+        if self.confidence_threshold is not None:
+            if self.threshold is not None:
+                raise InvalidInputError(
+                    "give threshold (raw score) or confidence_threshold, not both"
+                )
+            if not 0 <= self.confidence_threshold <= 1:
+                raise InvalidInputError(
+                    "confidence_threshold is on the calibrated confidence scale [0, 1], got "
+                    f"{self.confidence_threshold}; a raw model score goes in threshold="
+                )
         if self.tau is not None and self.tau <= 0:
             raise InvalidInputError(f"tau must be > 0, got {self.tau}")
         check_device_name(self.device)
