@@ -378,3 +378,23 @@ def test_default_target_far_means_confidence_one_minus_far_and_is_saved(tmp_path
     loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
     np.testing.assert_allclose(loaded.confidence(xt), clf.confidence(xt))
     assert loaded.decision_ == clf.decision_
+
+
+def test_asnorm_cosine_equals_a_numpy_reference_and_survives_save(tmp_path: Path) -> None:
+    xe, ye, xt, yt, pool, _ = data()
+    clf = OpenSetSpeakerIdentifier(method="cosine", score_norm="asnorm").fit(xe, ye, pool)
+    unit = xt / np.linalg.norm(xt, axis=1, keepdims=True)
+    raw, coh = unit @ clf.centroids_.T, unit @ clf.cohort_.T
+    top = -np.sort(-coh, axis=1)[:, :20]
+    ctop = -np.sort(-(clf.centroids_ @ clf.cohort_.T), axis=1)[:, :20]
+    want = 0.5 * (
+        (raw - ctop.mean(1)) / ctop.std(1)
+        + (raw - top.mean(1, keepdims=True)) / top.std(1, keepdims=True)
+    )
+    np.testing.assert_allclose(clf.decision_function(xt), want, rtol=1e-4, atol=1e-4)
+    assert clf.decision_.source == "fitted"  # no measured tail for AS-norm scores
+    assert np.mean(clf.predict(xt) == yt) >= 0.75
+    loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.decision_function(xt), clf.decision_function(xt))
+    with pytest.raises(InvalidInputError, match="cosine"):
+        OpenSetSpeakerIdentifier(method="softmax", score_norm="asnorm")

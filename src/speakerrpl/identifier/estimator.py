@@ -15,8 +15,15 @@ from speakerrpl.errors import InvalidInputError, NotFittedError
 from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
+from speakerrpl.identifier.score_norm import asnorm, top_stats
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
-from speakerrpl.identifier.training_set import assemble, check_embeddings, check_labels, check_pool
+from speakerrpl.identifier.training_set import (
+    assemble,
+    augment_embeddings,
+    check_embeddings,
+    check_labels,
+    check_pool,
+)
 from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.losses import SpeakerRPLv2Loss
 from speakerrpl.nn.train import train_ensemble
@@ -131,6 +138,11 @@ class OpenSetSpeakerIdentifier:
             self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
             self.ensemble_ = None
             self.members_ = np.arange(1)
+            if s.score_norm != "none":
+                if ts.cohort is None:
+                    raise InvalidInputError(f"score_norm={s.score_norm!r} needs a pool (pool=)")
+                self.cohort_ = ts.cohort
+                self.cohort_stats_ = top_stats(self.centroids_ @ ts.cohort.T)
         else:
             self._train(ts)
         self._calibrate(xp, labels, ts.x_calibration)
@@ -162,7 +174,10 @@ class OpenSetSpeakerIdentifier:
         ens = ens.to(self._device)
         dev = self._device
         xu = None if ts.x_unknown is None else torch.as_tensor(ts.x_unknown, device=dev)
-        x, y = torch.as_tensor(ts.x, device=dev), torch.as_tensor(ts.y, device=dev)
+        xa, ya = augment_embeddings(
+            ts.x, ts.y, s.augment, s.augment_noise, s.random_state, s.input_norm != "none"
+        )
+        x, y = torch.as_tensor(xa, device=dev), torch.as_tensor(ya, device=dev)
         train_ensemble(ens, x, y, orders, s.train_settings(), xu)
         self.ensemble_ = ens
         self.members_ = np.arange(s.n_members)
@@ -228,7 +243,10 @@ class OpenSetSpeakerIdentifier:
         ``all_classes`` (the large-K enrollments would otherwise hold M x N x C scores).
         """
         if self.ensemble_ is None:
-            return (xp @ self.centroids_.T)[None]
+            raw = xp @ self.centroids_.T
+            if self.settings.score_norm == "none":
+                return raw[None]
+            return asnorm(raw, xp @ self.cohort_.T, self.cohort_stats_)[None].astype(np.float32)
         ens = self._scoring_ensemble(all_members)
         columns = None if all_classes else len(self.classes_)
         chunks = []

@@ -34,6 +34,10 @@ def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
     }
     if clf.ensemble_ is None:
         tensors["extra.centroids"] = torch.as_tensor(clf.centroids_)
+        if hasattr(clf, "cohort_"):
+            tensors["extra.cohort"] = torch.as_tensor(clf.cohort_)
+            tensors["extra.cohort_mean"] = torch.as_tensor(clf.cohort_stats_[0])
+            tensors["extra.cohort_std"] = torch.as_tensor(clf.cohort_stats_[1])
     else:
         tensors.update({f"ensemble.{k}": v for k, v in clf.ensemble_.state_dict().items()})
     save_file(
@@ -104,6 +108,12 @@ def load_identifier(
     clf.zstats_ = (tensors.pop("extra.zmean").numpy(), tensors.pop("extra.zstd").numpy())
     if "extra.centroids" in tensors:
         clf.centroids_ = tensors.pop("extra.centroids").numpy()
+        if "extra.cohort" in tensors:
+            clf.cohort_ = tensors.pop("extra.cohort").numpy()
+            clf.cohort_stats_ = (
+                tensors.pop("extra.cohort_mean").numpy(),
+                tensors.pop("extra.cohort_std").numpy(),
+            )
         clf.ensemble_ = None
         return clf
     ens, _ = build_ensemble(settings, clf.dim_, len(clf.training_classes_))

@@ -9,6 +9,7 @@ import torch
 
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
+from speakerrpl.identifier.score_norm import SCORE_NORMS
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
 from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.methods import DEFAULT_METHOD, METHODS, Method, get_method
@@ -48,6 +49,10 @@ class IdentifierSettings:
         pool_utts_per_class: utterances used per pool class (None: as many as the largest
             enrollment, so pool classes do not outweigh 3-utterance targets).
         n_calibration: held-out pool voices for the threshold (never used as classes).
+        augment: perturbed copies of every training row (embedding-level enrollment
+            augmentation, :func:`~speakerrpl.identifier.training_set.augment_embeddings`);
+            0 = none.
+        augment_noise: norm of the Gaussian perturbation of each copy.
         epochs, batch_size, lr, lr_decay_at: training (default 15, 32, 0.01, 2/3; the
             published recipe is ``epochs=75, batch_size=16, min_steps=0``:
             ``IdentifierSettings(**PUBLISHED_TRAINING)``).
@@ -64,6 +69,8 @@ class IdentifierSettings:
             OSCR on one fold). Random_state 1 gave the same picture (fold noise ~0.01-0.05 EER).
         hidden, out_dim, norm: adapter architecture.
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
+        score_norm: cosine only: ``none`` (default) or ``asnorm`` (adaptive S-norm against the
+            pool cohort, :mod:`speakerrpl.identifier.score_norm`).
         target_far: share of strangers the identifier may accept; the decision accepts when
             the calibrated confidence is ``>= 1 - target_far`` (see
             :mod:`speakerrpl.identifier.decision`).
@@ -117,6 +124,8 @@ class IdentifierSettings:
     unknown_bound: float = 0.3
     pool_utts_per_class: int | None = None
     n_calibration: int = 20
+    augment: int = 0
+    augment_noise: float = 0.6
     epochs: int = 15
     batch_size: int = 32
     lr: float = 0.01
@@ -126,6 +135,7 @@ class IdentifierSettings:
     out_dim: int = 192
     norm: str = "batch"
     input_norm: str = "l2"
+    score_norm: str = "none"
     target_far: float = 0.01
     calibration: str = "tail"
     calibration_margin: float = 0.2
@@ -145,13 +155,14 @@ class IdentifierSettings:
             "input_norm": INPUT_NORMS,
             "score": SCORES,
             "calibration": CALIBRATIONS,
+            "score_norm": SCORE_NORMS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise InvalidInputError(
                     f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
                 )
-        counts = {"n_models": 1, "n_anchors": 0, "n_unknown": 0, "selection_r": 0}
+        counts = {"n_models": 1, "n_anchors": 0, "n_unknown": 0, "selection_r": 0, "augment": 0}
         for name, low in counts.items():
             value = getattr(self, name)
             if (value is not None or name != "selection_r") and (
@@ -175,6 +186,10 @@ class IdentifierSettings:
                     "confidence_threshold is on the calibrated confidence scale [0, 1], got "
                     f"{self.confidence_threshold}; a raw model score goes in threshold="
                 )
+        if self.score_norm != "none" and self.method_spec.trains:
+            raise InvalidInputError("score_norm applies to method='cosine' only")
+        if not self.augment_noise >= 0:
+            raise InvalidInputError(f"augment_noise must be >= 0, got {self.augment_noise}")
         if self.tau is not None and self.tau <= 0:
             raise InvalidInputError(f"tau must be > 0, got {self.tau}")
         check_device_name(self.device)

@@ -46,12 +46,13 @@ def recipe(settings: Any) -> dict[str, Any]:
     Example:
         >>> from speakerrpl.identifier.settings import IdentifierSettings
         >>> recipe(IdentifierSettings(method="cosine", target_far=0.1))
-        {'method': 'cosine', 'input_norm': 'l2'}
+        {'method': 'cosine', 'input_norm': 'l2', 'score_norm': 'none'}
     """
     values = settings.to_dict()
     spec = settings.method_spec
     if not spec.trains:
-        return {"method": values["method"], "input_norm": values["input_norm"]}
+        keys = ("method", "input_norm", "score_norm")
+        return {k: values[k] for k in keys if k in values}
     out = {k: v for k, v in values.items() if k not in _DEPLOYMENT}
     if not spec.has_points:
         out.pop("selection", None)
