@@ -12,11 +12,18 @@ import numpy as np
 import torch
 
 from speakerrpl.errors import InvalidInputError, NotFittedError
-from speakerrpl.identifier.calibration import raise_by_margin, threshold_for_far
+from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
+from speakerrpl.identifier.score_norm import asnorm, top_stats
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
-from speakerrpl.identifier.training_set import assemble, check_embeddings, check_labels, check_pool
+from speakerrpl.identifier.training_set import (
+    assemble,
+    augment_embeddings,
+    check_embeddings,
+    check_labels,
+    check_pool,
+)
 from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.losses import SpeakerRPLv2Loss
 from speakerrpl.nn.train import train_ensemble
@@ -27,13 +34,22 @@ logger = logging.getLogger(__name__)
 
 
 class OpenSetSpeakerIdentifier:
-    """Few-shot open-set speaker identifier (SpeakerRPL v2 by default).
+    """Few-shot open-set speaker identifier (default: :data:`speakerrpl.nn.methods.DEFAULT_METHOD`).
+
+    Decisions: ``decision_function(X)`` gives raw fused target scores (N, K), whose scale
+    depends on the model kind. ``confidence(X)`` maps the best one to a calibrated confidence
+    in [0, 1] on one scale for every method and household size: ``1 -`` the estimated share of
+    strangers scoring at least as high (:mod:`speakerrpl.identifier.decision`). ``predict``
+    accepts when ``confidence >= confidence_threshold_`` (``1 - target_far`` unless pinned with
+    ``confidence_threshold=``); ``threshold_`` is the same threshold on the raw score. Works
+    for any K >= 1 (trained methods need the pool for K = 1).
 
     Args:
         settings: an :class:`~speakerrpl.identifier.settings.IdentifierSettings`; keyword
             arguments (``method=``, ``n_models=``, ``selection=``, ``fusion=``, ``tau=``,
             ``n_unknown=``, ``n_anchors=``, ``epochs=``, ``target_far=``, ``threshold=``,
-            ``random_state=``, ``device=``, ``frontend=``, ...) override its fields.
+            ``random_state=``, ``device=``, ``frontend=``, ``confidence_threshold=``, ...)
+            override its fields.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -43,6 +59,8 @@ class OpenSetSpeakerIdentifier:
         >>> clf = OpenSetSpeakerIdentifier(method="cosine").fit(X, y)
         >>> clf.predict(X[:1]).tolist(), clf.decision_function(X).shape
         (['ann'], (12, 3))
+        >>> bool(clf.confidence(X[:1])[0] >= clf.confidence_threshold_), clf.confidence_threshold_
+        (True, 0.99)
     """
 
     ensemble_: AdapterEnsemble | None
@@ -50,6 +68,8 @@ class OpenSetSpeakerIdentifier:
     classes_: list[str]
     training_classes_: list[str]
     threshold_: float
+    confidence_threshold_: float
+    decision_: Decision
 
     def __init__(self, settings: IdentifierSettings | None = None, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - {f.name for f in fields(IdentifierSettings)})
@@ -118,6 +138,11 @@ class OpenSetSpeakerIdentifier:
             self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
             self.ensemble_ = None
             self.members_ = np.arange(1)
+            if s.score_norm != "none":
+                if ts.cohort is None:
+                    raise InvalidInputError(f"score_norm={s.score_norm!r} needs a pool (pool=)")
+                self.cohort_ = ts.cohort
+                self.cohort_stats_ = top_stats(self.centroids_ @ ts.cohort.T)
         else:
             self._train(ts)
         self._calibrate(xp, labels, ts.x_calibration)
@@ -149,7 +174,10 @@ class OpenSetSpeakerIdentifier:
         ens = ens.to(self._device)
         dev = self._device
         xu = None if ts.x_unknown is None else torch.as_tensor(ts.x_unknown, device=dev)
-        x, y = torch.as_tensor(ts.x, device=dev), torch.as_tensor(ts.y, device=dev)
+        xa, ya = augment_embeddings(
+            ts.x, ts.y, s.augment, s.augment_noise, s.random_state, s.input_norm != "none"
+        )
+        x, y = torch.as_tensor(xa, device=dev), torch.as_tensor(ya, device=dev)
         train_ensemble(ens, x, y, orders, s.train_settings(), xu)
         self.ensemble_ = ens
         self.members_ = np.arange(s.n_members)
@@ -175,28 +203,13 @@ class OpenSetSpeakerIdentifier:
     def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:
         ref = xp if calib is None else np.concatenate([xp, calib])
         self.zstats_ = self._target_score_stats(ref)
-        if self.settings.threshold is not None:
-            self.threshold_ = float(self.settings.threshold)
-            return
-        far, source = self.settings.target_far, self.settings.calibration
-        # each enrollment utterance against the *other* enrolled speakers (in-domain impostors)
         own = np.eye(len(self.classes_), dtype=bool)[labels]
         fused = self._fused_scores(xp)
-        cross = np.where(own, -np.inf, fused).max(axis=1)
-        cross = cross[np.isfinite(cross)]  # none with one enrolled speaker
-        if cross.size == 0 and calib is None:
-            raise InvalidInputError(
-                "one enrolled speaker and no pool: nothing to calibrate the threshold on; "
-                "pass pool= or threshold="
-            )
-        thresholds = []
-        if (source in ("enrollment", "max") or calib is None) and cross.size:
-            thresholds.append(threshold_for_far(cross, far))
-        if source in ("pool", "max") and calib is not None:
-            thresholds.append(threshold_for_far(self._fused_scores(calib).max(1), far))
-        self.threshold_ = raise_by_margin(
-            max(thresholds), fused[own], self.settings.calibration_margin
-        )
+        cross = np.where(own, -np.inf, fused)
+        pool = None if calib is None else self._fused_scores(calib)
+        self.decision_ = calibrate_decision(self.settings, fused[own], cross, pool)
+        self.threshold_ = self.decision_.score_threshold
+        self.confidence_threshold_ = self.decision_.confidence_threshold
 
     def _target_score_stats(self, xp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each member's mean and std (M,) of its target scores on ``xp``, in row chunks.
@@ -241,7 +254,10 @@ class OpenSetSpeakerIdentifier:
         ``all_classes`` (the large-K enrollments would otherwise hold M x N x C scores).
         """
         if self.ensemble_ is None:
-            return (xp @ self.centroids_.T)[None]
+            raw = xp @ self.centroids_.T
+            if self.settings.score_norm == "none":
+                return raw[None]
+            return asnorm(raw, xp @ self.cohort_.T, self.cohort_stats_)[None].astype(np.float32)
         ens = self._scoring_ensemble(all_members)
         columns = None if all_classes else len(self.classes_)
         chunks = []
@@ -280,8 +296,20 @@ class OpenSetSpeakerIdentifier:
         """Highest target score of each row (N,); low = likely a stranger."""
         return self.decision_function(X).max(axis=1)
 
+    def confidence(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated confidence (N,) in [0, 1] that each row is its best-scoring target.
+
+        ``1 -`` the estimated share of strangers that score at least as high: the same scale
+        for every method and household size (``predict`` accepts ``>= confidence_threshold_``).
+        """
+        return self.decision_.confidence(self.decision_function(X).max(axis=1))
+
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Speaker names, or ``unknown_label`` where the best score is below ``threshold_``."""
+        """Speaker names, or ``unknown_label`` where the confidence is below the threshold.
+
+        Equivalently, where the best raw score is below ``threshold_`` (the confidence is
+        monotone in the best score).
+        """
         scores = self.decision_function(X)
         names = np.asarray(self.classes_, dtype=object)[scores.argmax(axis=1)]
         names[scores.max(axis=1) < self.threshold_] = self.settings.unknown_label

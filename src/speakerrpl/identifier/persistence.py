@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from speakerrpl.errors import ModelLoadError, ModelMismatchError
+from speakerrpl.identifier.decision import Decision
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
 
 if TYPE_CHECKING:
     from speakerrpl.identifier.estimator import OpenSetSpeakerIdentifier
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
-FORMAT = 1
+FORMAT = 2
 
 
 def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
@@ -33,6 +34,10 @@ def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
     }
     if clf.ensemble_ is None:
         tensors["extra.centroids"] = torch.as_tensor(clf.centroids_)
+        if hasattr(clf, "cohort_"):
+            tensors["extra.cohort"] = torch.as_tensor(clf.cohort_)
+            tensors["extra.cohort_mean"] = torch.as_tensor(clf.cohort_stats_[0])
+            tensors["extra.cohort_std"] = torch.as_tensor(clf.cohort_stats_[1])
     else:
         tensors.update({f"ensemble.{k}": v for k, v in clf.ensemble_.state_dict().items()})
     save_file(
@@ -48,6 +53,8 @@ def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
         "classes": clf.classes_,
         "training_classes": clf.training_classes_,
         "threshold": clf.threshold_,
+        "confidence_threshold": clf.confidence_threshold_,
+        "decision": clf.decision_.to_dict(),
         "settings": clf.settings.to_dict(),
     }
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
@@ -75,7 +82,10 @@ def load_identifier(
     """Rebuild an identifier saved by :func:`save_identifier`, checking frontend and dimension."""
     config, tensors = _read(directory)
     if config.get("format") != FORMAT:
-        raise ModelMismatchError(f"saved format {config.get('format')!r}, expected {FORMAT}")
+        raise ModelMismatchError(
+            f"saved format {config.get('format')!r}, expected {FORMAT} (models saved before the "
+            "calibrated confidence existed must be refitted)"
+        )
     if frontend is not None and config["frontend"] != frontend:
         raise ModelMismatchError(
             f"identifier in {directory} was fitted on frontend {config['frontend']!r}, "
@@ -90,12 +100,20 @@ def load_identifier(
     clf._device = clf._check_device(settings.device)
     clf.dim_, clf.classes_ = int(config["dim"]), list(config["classes"])
     clf.training_classes_ = list(config["training_classes"])
-    clf.threshold_ = float(config["threshold"])
+    clf.decision_ = Decision.from_dict(config["decision"])
+    clf.threshold_ = clf.decision_.score_threshold
+    clf.confidence_threshold_ = clf.decision_.confidence_threshold
     clf.mean_ = tensors.pop("extra.mean").numpy()
     clf.members_ = tensors.pop("extra.members").numpy()
     clf.zstats_ = (tensors.pop("extra.zmean").numpy(), tensors.pop("extra.zstd").numpy())
     if "extra.centroids" in tensors:
         clf.centroids_ = tensors.pop("extra.centroids").numpy()
+        if "extra.cohort" in tensors:
+            clf.cohort_ = tensors.pop("extra.cohort").numpy()
+            clf.cohort_stats_ = (
+                tensors.pop("extra.cohort_mean").numpy(),
+                tensors.pop("extra.cohort_std").numpy(),
+            )
         clf.ensemble_ = None
         return clf
     ens, _ = build_ensemble(settings, clf.dim_, len(clf.training_classes_))

@@ -9,6 +9,7 @@ import torch
 
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
+from speakerrpl.identifier.score_norm import SCORE_NORMS
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
 from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.methods import DEFAULT_METHOD, METHODS, Method, get_method
@@ -18,7 +19,7 @@ from speakerrpl.runtime import check_device_name
 
 INPUT_NORMS = ("l2", "center_l2", "none")
 SCORES = ("reciprocal", "centre")
-CALIBRATIONS = ("max", "pool", "enrollment")
+CALIBRATIONS = ("tail", "max", "pool", "enrollment")
 PUBLISHED_TRAINING = {"epochs": 75, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 """Overrides that give the paper's training recipe exactly (the defaults are a faster one)."""
 
@@ -49,6 +50,10 @@ class IdentifierSettings:
         pool_utts_per_class: utterances used per pool class (None: as many as the largest
             enrollment, so pool classes do not outweigh 3-utterance targets).
         n_calibration: held-out pool voices for the threshold (never used as classes).
+        augment: perturbed copies of every training row (embedding-level enrollment
+            augmentation, :func:`~speakerrpl.identifier.training_set.augment_embeddings`);
+            0 = none.
+        augment_noise: norm of the Gaussian perturbation of each copy.
         epochs, batch_size, lr, lr_decay_at: training (default 15, 32, 0.01, 2/3; the
             published recipe is ``epochs=75, batch_size=16, min_steps=0``:
             ``IdentifierSettings(**PUBLISHED_TRAINING)``).
@@ -58,6 +63,7 @@ class IdentifierSettings:
             defaults").
         hidden, out_dim, norm: adapter architecture.
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
+<<<<<<< HEAD
         target_far: false-acceptance rate the threshold is calibrated to.
         calibration: impostors the threshold is set on: ``pool`` (held-out synthetic voices),
             ``enrollment`` (each enrollment utterance vs the other enrolled speakers) or
@@ -68,6 +74,36 @@ class IdentifierSettings:
             :func:`~speakerrpl.identifier.calibration.raise_by_margin`); default 0.2. Why these
             two defaults: ``docs/method.md``, "Measured defaults".
         threshold: explicit threshold (skips calibration).
+=======
+        score_norm: cosine only: ``none`` (default) or ``asnorm`` (adaptive S-norm against the
+            pool cohort, :mod:`speakerrpl.identifier.score_norm`).
+        target_far: share of strangers the identifier may accept; the decision accepts when
+            the calibrated confidence is ``>= 1 - target_far`` (see
+            :mod:`speakerrpl.identifier.decision`).
+        calibration: ``tail`` (default): the confidence comes from the stranger-score tail
+            measured on development folds for the method's default recipe
+            (:mod:`speakerrpl.identifier.tails`; other recipes fit it at enrollment), and the
+            threshold is ``confidence >= 1 - target_far``. The former raw-score rules stay
+            selectable for comparison: ``pool`` (held-out synthetic voices), ``enrollment``
+            (each enrollment utterance vs the other enrolled speakers) or ``max`` (the stricter
+            of both); their threshold is then expressed on the same confidence scale.
+        calibration_margin: legacy rules only. ``alpha`` in [0, 1): the threshold ``t`` is raised to
+            ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the enrollment
+            utterances (0 = the plain impostor rule, see
+            :func:`~speakerrpl.identifier.calibration.raise_by_margin`). Default 0.2: pool and
+            in-sample
+            enrollment impostors are far easier than real strangers. Dev folds (K=20, target_far
+            0.01, default training; unknown FAR / target FRR, clean | babble5), alpha 0 -> 0.2:
+            seed-1000 folds rpl_v2 0.47/0.00 | 0.31/0.06 -> 0.07/0.00 | 0.02/0.17, rpl_v1
+            0.13/0.00 | 0.05/0.17 -> 0.01/0.00 | 0.00/0.28; held-out seed-2000 folds rpl_v2
+            0.38/0.00 | 0.26/0.07 -> 0.05/0.00 | 0.02/0.23, rpl_v1 0.09/0.00 | 0.05/0.20 ->
+            0.02/0.00 | 0.00/0.33 (an oracle threshold at 1% clean FAR on the real unknowns
+            has babble5 FRR 0.27-0.31).
+        threshold: explicit threshold on this model's raw best-target score (model specific:
+            it is converted to the confidence scale, ``confidence_threshold_``).
+        confidence_threshold: explicit threshold on the calibrated confidence scale in [0, 1]
+            (the same meaning for every model kind and household size: pin this one).
+>>>>>>> i12
         min_utterances: fewest enrollment utterances per speaker (None: 1 cosine, 2 others).
         unknown_label: what ``predict`` returns for a rejected utterance.
         random_state: seed of everything random.
@@ -95,6 +131,8 @@ class IdentifierSettings:
     unknown_bound: float = 0.3
     pool_utts_per_class: int | None = None
     n_calibration: int = 20
+    augment: int = 0
+    augment_noise: float = 0.6
     epochs: int = 15
     batch_size: int = 32
     lr: float = 0.01
@@ -104,10 +142,12 @@ class IdentifierSettings:
     out_dim: int = 192
     norm: str = "batch"
     input_norm: str = "l2"
+    score_norm: str = "none"
     target_far: float = 0.01
-    calibration: str = "max"
+    calibration: str = "tail"
     calibration_margin: float = 0.2
     threshold: float | None = None
+    confidence_threshold: float | None = None
     min_utterances: int | None = None
     unknown_label: str = "<unknown>"
     random_state: int = 0
@@ -122,13 +162,14 @@ class IdentifierSettings:
             "input_norm": INPUT_NORMS,
             "score": SCORES,
             "calibration": CALIBRATIONS,
+            "score_norm": SCORE_NORMS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise InvalidInputError(
                     f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
                 )
-        counts = {"n_models": 1, "n_anchors": 0, "n_unknown": 0, "selection_r": 0}
+        counts = {"n_models": 1, "n_anchors": 0, "n_unknown": 0, "selection_r": 0, "augment": 0}
         for name, low in counts.items():
             value = getattr(self, name)
             if (value is not None or name != "selection_r") and (
@@ -142,6 +183,20 @@ class IdentifierSettings:
             raise InvalidInputError(
                 f"calibration_margin must be in [0, 1), got {self.calibration_margin}"
             )
+        if self.confidence_threshold is not None:
+            if self.threshold is not None:
+                raise InvalidInputError(
+                    "give threshold (raw score) or confidence_threshold, not both"
+                )
+            if not 0 <= self.confidence_threshold <= 1:
+                raise InvalidInputError(
+                    "confidence_threshold is on the calibrated confidence scale [0, 1], got "
+                    f"{self.confidence_threshold}; a raw model score goes in threshold="
+                )
+        if self.score_norm != "none" and self.method_spec.trains:
+            raise InvalidInputError("score_norm applies to method='cosine' only")
+        if not self.augment_noise >= 0:
+            raise InvalidInputError(f"augment_noise must be >= 0, got {self.augment_noise}")
         if self.tau is not None and self.tau <= 0:
             raise InvalidInputError(f"tau must be > 0, got {self.tau}")
         check_device_name(self.device)

@@ -12,6 +12,7 @@ import numpy as np
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier.class_extension import select_class_extension
 from speakerrpl.identifier.settings import IdentifierSettings
+from speakerrpl.vectors import centroids
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,29 @@ class TrainingSet:
     class_names: list[str]
     x_unknown: np.ndarray | None
     x_calibration: np.ndarray | None
+    cohort: np.ndarray | None = None
+
+
+def reserve_calibration(
+    voices: Sequence[str], n_calibration: int, random_state: int
+) -> tuple[list[str], list[str]]:
+    """Split pool voices into (calibration voices, voices class extension may use).
+
+    The calibration voices are drawn first, at random, and are never classes, so the score
+    statistics measured on them are out of sample for every household size. At most a third of
+    the pool is held out, so small pools keep most voices for the extension.
+
+    Example:
+        >>> cal, rest = reserve_calibration([f"v{i}" for i in range(9)], 20, 0)
+        >>> len(cal), len(rest), set(cal) & set(rest)
+        (3, 6, set())
+    """
+    names = sorted(set(voices))
+    n = min(n_calibration, len(names) // 3)
+    picked = set(np.random.default_rng(random_state).permutation(len(names))[:n].tolist())
+    return [v for i, v in enumerate(names) if i in picked], [
+        v for i, v in enumerate(names) if i not in picked
+    ]
 
 
 def _take(
@@ -136,18 +160,22 @@ def assemble(
             )
         return TrainingSet(x, labels, list(classes), None, None)
     per = settings.pool_utts_per_class or int(np.bincount(labels).max())
+    calib_voices, ext_voices = reserve_calibration(
+        pool[1].tolist(), settings.n_calibration, settings.random_state
+    )
+    usable = np.isin(pool[1], ext_voices)
     ext = select_class_extension(
-        x, [classes[i] for i in labels], pool[0], pool[1].tolist(), settings.n_unknown,
-        settings.n_anchors if extend else 0,
+        x, [classes[i] for i in labels], pool[0][usable], pool[1][usable].tolist(),
+        settings.n_unknown, settings.n_anchors if extend else 0,
         settings.unknown_bound, settings.random_state,
     )  # fmt: skip
-    calib_voices = ext.rest[: settings.n_calibration]
     calib = np.concatenate(_take(pool, calib_voices, 10, rng)) if calib_voices else None
+    cohort = centroids(pool[0][usable], pool[1][usable].tolist())[1].astype(np.float32)
     if method.unknown_samples and not extend:
         unknown = np.concatenate(_take(pool, ext.unknown, per, rng)) if ext.unknown else None
-        return TrainingSet(x, labels, list(classes), unknown, calib)
+        return TrainingSet(x, labels, list(classes), unknown, calib, cohort)
     if not extend:
-        return TrainingSet(x, labels, list(classes), None, calib)
+        return TrainingSet(x, labels, list(classes), None, calib, cohort)
     extra = [*ext.unknown, *ext.anchors]
     parts = _take(pool, extra, per, rng)
     xs = [x, *parts]
@@ -158,4 +186,34 @@ def assemble(
     logger.info(
         "class extension: %d unknown, %d anchor classes", len(ext.unknown), len(ext.anchors)
     )
-    return TrainingSet(np.concatenate(xs), np.concatenate(ys), names, None, calib)
+    return TrainingSet(np.concatenate(xs), np.concatenate(ys), names, None, calib, cohort)
+
+
+def augment_embeddings(
+    x: np.ndarray, y: np.ndarray, copies: int, noise: float, random_state: int, unit: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Embedding-level enrollment augmentation: ``copies`` perturbed copies of every row.
+
+    Each copy adds isotropic Gaussian noise of total norm about ``noise`` (per dimension
+    ``noise / sqrt(D)``) and is put back on the unit sphere when ``unit``; on unit inputs a copy
+    then has cosine about ``1 / sqrt(1 + noise^2)`` to its original (0.86 at 0.6), the spread a
+    degraded recording adds. The generator is seeded from ``random_state`` only, independent
+    of any test condition.
+
+    Example:
+        >>> x = np.eye(3, dtype=np.float32)
+        >>> xa, ya = augment_embeddings(x, np.arange(3), 2, 0.5, 0, unit=True)
+        >>> xa.shape, ya.tolist()
+        ((9, 3), [0, 1, 2, 0, 1, 2, 0, 1, 2])
+    """
+    if copies <= 0 or noise <= 0:
+        return x, y
+    rng = np.random.default_rng([random_state, 7919])
+    parts, labels = [x], [y]
+    for _ in range(copies):
+        noisy = x + rng.normal(scale=noise / np.sqrt(x.shape[1]), size=x.shape).astype(x.dtype)
+        if unit:
+            noisy /= np.maximum(np.linalg.norm(noisy, axis=1, keepdims=True), 1e-12)
+        parts.append(noisy)
+        labels.append(y)
+    return np.concatenate(parts), np.concatenate(labels)

@@ -1,0 +1,171 @@
+"""Household-size study: fit each configuration on seeded folds and keep every score it needs.
+
+Eval speakers are split once into a *development* half (tuning, rule choice) and a *report*
+half (confirmation); protocols are drawn over one half only, so tuned choices are never checked
+on the voices they were chosen with. Each fit stores, for its kept members' fusion over all
+training classes, the scores of: the enrollment, every pool voice the fit did not use as a
+class, and the known / unknown tests of each condition. Calibration rules are then compared
+offline on those stored scores (:mod:`benchmarks.household.rules`), without refitting.
+
+Run:  PYTHONPATH=src python benchmarks/household/study.py --half dev --k 4 20 --folds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from speakerrpl.data.protocols import make_corpus_protocol
+from speakerrpl.embeddings import EmbeddingSet
+from speakerrpl.frontends.base import torch_threads
+from speakerrpl.identifier import OpenSetSpeakerIdentifier
+from speakerrpl.identifier.training_set import reserve_calibration
+from speakerrpl.vectors import centroids
+
+DEMO = Path("/work/main/data/demo")
+OUT = Path("/tmp/i12study")
+CONDITIONS = ("clean", "babble20", "noise20", "babble10", "babble5")
+
+#: name -> identifier keywords (the study's configurations)
+CONFIGS: dict[str, dict[str, Any]] = {
+    "cosine": {"method": "cosine"},
+    "rpl_v2": {"method": "rpl_v2"},
+    "rpl_v1_f30": {"method": "rpl_v1", "selection": "none"},
+    "softmax_f30": {"method": "softmax", "selection": "none"},
+    "softmax_aug": {"method": "softmax", "augment": 4, "augment_noise": 0.6},
+    "softmax_aug3": {"method": "softmax", "augment": 4, "augment_noise": 0.3},
+    "rpl_v1_aug": {"method": "rpl_v1", "augment": 4, "augment_noise": 0.6},
+    "logitnorm_f30": {"method": "logitnorm", "selection": "none"},
+    "arpl_f30": {"method": "arpl", "selection": "none"},
+    "rpl_v1_plus_f30": {"method": "rpl_v1_plus", "selection": "none"},
+}
+
+
+def split_speakers(speakers: list[str], seed: int = 12) -> dict[str, list[str]]:
+    """A fixed half/half split of the eval speakers, stratified by engine (id prefix)."""
+    rng = random.Random(seed)
+    by_engine: dict[str, list[str]] = {}
+    for s in sorted(set(speakers)):
+        by_engine.setdefault(s.split("-")[0], []).append(s)
+    dev, rep = [], []
+    for members in by_engine.values():
+        rng.shuffle(members)
+        dev += members[::2]
+        rep += members[1::2]
+    return {"dev": sorted(dev), "report": sorted(rep)}
+
+
+def protocol_for(eval_set: EmbeddingSet, half: str, k: int, n_folds: int, seed: int) -> Any:
+    """Folds of ``k`` targets over one half; every other speaker of the half is an unknown."""
+    halves = split_speakers(eval_set.speakers.tolist())
+    keep = halves[half] if half in halves else sorted(set(eval_set.speakers.tolist()))
+    other = set(eval_set.speakers.tolist()) - set(keep)
+    return make_corpus_protocol(
+        eval_set.utt_ids.tolist(),
+        eval_set.speakers.tolist(),
+        n_targets=k,
+        n_enroll=3,
+        n_unknowns=len(keep) - k,
+        n_folds=n_folds,
+        seed=seed,
+        conditions=list(CONDITIONS),
+        exclude_speakers=other,
+    )
+
+
+def _fused_all_classes(
+    est: OpenSetSpeakerIdentifier, x: np.ndarray, keep: np.ndarray
+) -> np.ndarray:
+    xp = est._prep(x)
+    lg = est._member_logits(xp, all_members=True, all_classes=True)
+    return lg[keep].mean(axis=0)
+
+
+def fit_one(
+    name: str, params: dict[str, Any], fold: Any, fold_seed: int, inputs: dict[str, Any]
+) -> dict[str, np.ndarray]:
+    """Fit one configuration on one fold; return the stored score arrays."""
+    emb, index, pool = inputs["eval"], inputs["index"], inputs["pool"]
+    targets = list(fold.targets)
+    enroll_ids = [u for t in targets for u in fold.enroll[t]]
+    xe = emb.embeddings[[index[u] for u in enroll_ids]]
+    ye = np.asarray([t for t in targets for _ in fold.enroll[t]])
+    start = time.perf_counter()
+    est = OpenSetSpeakerIdentifier(**params, random_state=fold_seed)
+    est.fit(xe, ye, pool=(pool.embeddings, pool.speakers))
+    fit_s = time.perf_counter() - start
+    cal_voices, _ext_voices = reserve_calibration(
+        pool.speakers.tolist(), est.settings.n_calibration, fold_seed
+    )
+    free = np.isin(pool.speakers, cal_voices)
+    cohort = centroids(pool.embeddings[~free], pool.speakers[~free].tolist())[1]
+    kept = np.asarray(est.members_)
+    every = np.arange(est.settings.n_members)
+    out: dict[str, np.ndarray] = {
+        "fit_s": np.asarray(fit_s),
+        "threshold": np.asarray(est.threshold_),
+        "n_classes": np.asarray(len(est.training_classes_)),
+        "enroll_y": np.asarray([targets.index(t) for t in ye]),
+        "pool_free_spk": pool.speakers[free],
+        "training_classes": np.asarray(est.training_classes_),
+    }
+    spk = emb.speakers[[index[u] for u in fold.test_known]]
+    out["known_y"] = np.asarray([targets.index(s) for s in spk])
+    sets = {"enroll": xe, "pool_free": pool.embeddings[free]}
+    for cond in CONDITIONS:
+        suffix = "" if cond == "clean" else f"__{cond}"
+        sets[f"known|{cond}"] = emb.embeddings[[index[u + suffix] for u in fold.test_known]]
+        sets[f"unknown|{cond}"] = emb.embeddings[[index[u + suffix] for u in fold.test_unknown]]
+    for key, x in sets.items():
+        out[f"{key}|sel"] = _fused_all_classes(est, x, kept).astype(np.float32)
+        if est.ensemble_ is None:
+            xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+            out[f"{key}|cohort"] = (xn @ cohort.T).astype(np.float32)
+        if len(kept) != len(every):
+            out[f"{key}|all"] = _fused_all_classes(est, x, every).astype(np.float32)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--half", default="dev", choices=("dev", "report", "all"))
+    ap.add_argument("--k", type=int, nargs="+", default=[4, 20])
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    ap.add_argument("--extra", default="{}", help="JSON identifier keywords for every config")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+    extra = json.loads(args.extra)
+    emb = EmbeddingSet.load(DEMO / "eval.npz")
+    inputs = {
+        "eval": emb,
+        "pool": EmbeddingSet.load(DEMO / "pool.npz"),
+        "index": {u: i for i, u in enumerate(emb.utt_ids.tolist())},
+    }
+    seed = {"dev": 100, "report": 200, "all": 300}[args.half]
+    with torch_threads(1):
+        for k in args.k:
+            proto = protocol_for(emb, args.half, k, args.folds, seed + k)
+            for name in args.configs:
+                params = {**CONFIGS[name], **extra}
+                tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+                for f, fold in enumerate(proto.folds):
+                    path = OUT / args.half / f"{name}{args.tag}-{tag}" / f"k{k:03d}-f{f}.npz"
+                    if path.is_file():
+                        continue
+                    arrays = fit_one(name, params, fold, seed + 1000 * k + f, inputs)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez_compressed(path, **arrays)
+                    (path.parent / "params.json").write_text(json.dumps(params))
+                    print(f"{name} K={k} fold {f}: fit {float(arrays['fit_s']):.1f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
