@@ -191,7 +191,9 @@ def base_registry(service_dir: Path, clips: dict[str, list[Path]], pool_file: Pa
     from speakerrpl.service.engine import SpeakerEngine
     from speakerrpl.service.settings import ServiceSettings
 
-    path = service_dir / "base.db"
+    from speakerrpl.identifier.persistence import FORMAT
+
+    path = service_dir / f"base-format{FORMAT}.db"  # a saved-model format change refits it
     if not path.exists():
         settings = ServiceSettings(
             identifier_params=json.loads(FAST_PARAMS), pool_path=str(pool_file)
