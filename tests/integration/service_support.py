@@ -188,10 +188,9 @@ def base_registry(service_dir: Path, clips: dict[str, list[Path]], pool_file: Pa
     import json
 
     from speakerrpl.audio import load_audio
+    from speakerrpl.identifier.persistence import FORMAT
     from speakerrpl.service.engine import SpeakerEngine
     from speakerrpl.service.settings import ServiceSettings
-
-    from speakerrpl.identifier.persistence import FORMAT
 
     path = service_dir / f"base-format{FORMAT}.db"  # a saved-model format change refits it
     if not path.exists():

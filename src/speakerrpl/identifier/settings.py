@@ -63,18 +63,6 @@ class IdentifierSettings:
             defaults").
         hidden, out_dim, norm: adapter architecture.
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
-<<<<<<< HEAD
-        target_far: false-acceptance rate the threshold is calibrated to.
-        calibration: impostors the threshold is set on: ``pool`` (held-out synthetic voices),
-            ``enrollment`` (each enrollment utterance vs the other enrolled speakers) or
-            ``max`` (default: the stricter of both).
-        calibration_margin: ``alpha`` in [0, 1): the calibrated threshold ``t`` is raised to
-            ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the enrollment
-            utterances (0 = the plain impostor rule, see
-            :func:`~speakerrpl.identifier.calibration.raise_by_margin`); default 0.2. Why these
-            two defaults: ``docs/method.md``, "Measured defaults".
-        threshold: explicit threshold (skips calibration).
-=======
         score_norm: cosine only: ``none`` (default) or ``asnorm`` (adaptive S-norm against the
             pool cohort, :mod:`speakerrpl.identifier.score_norm`).
         target_far: share of strangers the identifier may accept; the decision accepts when
@@ -87,23 +75,15 @@ class IdentifierSettings:
             selectable for comparison: ``pool`` (held-out synthetic voices), ``enrollment``
             (each enrollment utterance vs the other enrolled speakers) or ``max`` (the stricter
             of both); their threshold is then expressed on the same confidence scale.
-        calibration_margin: legacy rules only. ``alpha`` in [0, 1): the threshold ``t`` is raised to
-            ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the enrollment
-            utterances (0 = the plain impostor rule, see
-            :func:`~speakerrpl.identifier.calibration.raise_by_margin`). Default 0.2: pool and
-            in-sample
-            enrollment impostors are far easier than real strangers. Dev folds (K=20, target_far
-            0.01, default training; unknown FAR / target FRR, clean | babble5), alpha 0 -> 0.2:
-            seed-1000 folds rpl_v2 0.47/0.00 | 0.31/0.06 -> 0.07/0.00 | 0.02/0.17, rpl_v1
-            0.13/0.00 | 0.05/0.17 -> 0.01/0.00 | 0.00/0.28; held-out seed-2000 folds rpl_v2
-            0.38/0.00 | 0.26/0.07 -> 0.05/0.00 | 0.02/0.23, rpl_v1 0.09/0.00 | 0.05/0.20 ->
-            0.02/0.00 | 0.00/0.33 (an oracle threshold at 1% clean FAR on the real unknowns
-            has babble5 FRR 0.27-0.31).
+        calibration_margin: legacy rules only. ``alpha`` in [0, 1): the threshold ``t`` is
+            raised to ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the
+            enrollment utterances (0 = the plain impostor rule, see
+            :func:`~speakerrpl.identifier.calibration.raise_by_margin`); default 0.2 (why:
+            ``docs/method.md``, "Measured defaults").
         threshold: explicit threshold on this model's raw best-target score (model specific:
             it is converted to the confidence scale, ``confidence_threshold_``).
         confidence_threshold: explicit threshold on the calibrated confidence scale in [0, 1]
             (the same meaning for every model kind and household size: pin this one).
->>>>>>> i12
         min_utterances: fewest enrollment utterances per speaker (None: 1 cosine, 2 others).
         unknown_label: what ``predict`` returns for a rejected utterance.
         random_state: seed of everything random.
