@@ -59,3 +59,17 @@ def test_no_private_names_across_packages() -> None:
         if private_module or private_names:
             leaks.append((src, dst, private_names))
     assert not leaks
+
+
+def test_no_merge_conflict_markers_in_sources_or_docs() -> None:
+    """A conflict left inside a docstring still imports; this catches it."""
+    repo = ROOT.parent.parent
+    files = [*ROOT.rglob("*.py"), *(repo / "docs").glob("*.md"), repo / "README.md"]
+    marked = [
+        f"{path.name}:{n}"
+        for path in files
+        if path.is_file()
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "======="
+    ]
+    assert not marked
