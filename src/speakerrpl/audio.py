@@ -11,7 +11,13 @@ Bad input raises a specific :class:`~speakerrpl.errors.AudioError` subclass:
 - :class:`~speakerrpl.errors.AudioReadError`: missing, unreadable or not audio;
 - :class:`~speakerrpl.errors.AudioTooShortError`: empty, or less speech than ``min_duration``;
 - :class:`~speakerrpl.errors.AudioNonFiniteError`: NaN or infinite samples;
-- :class:`~speakerrpl.errors.AudioTooLongError`: longer than ``max_duration``.
+- :class:`~speakerrpl.errors.AudioTooLongError`: longer than ``max_duration``;
+- :class:`~speakerrpl.errors.AudioTooLargeError`: the header announces more decoding work than
+  allowed (channels, sample rate, frames x channels), refused before any decoding.
+
+Decoding is bounded by what it produces: the header is checked first, then the file is decoded,
+down-mixed and resampled in blocks of 65,536 frames, so memory is one block plus the 16 kHz mono
+output, whatever the channel count or sample rate.
 
 Speech is measured by :func:`speech_duration`, a simple energy-based activity detector (see its
 docstring): it counts loud-enough frames and does not tell speech from other sounds.
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +36,7 @@ import numpy as np
 from speakerrpl.errors import (
     AudioNonFiniteError,
     AudioReadError,
+    AudioTooLargeError,
     AudioTooLongError,
     AudioTooShortError,
     InvalidInputError,
@@ -40,13 +48,18 @@ __all__ = [
     "AUDIO_SUFFIXES",
     "DEFAULT_MAX_DURATION",
     "DEFAULT_MIN_DURATION",
+    "MAX_CHANNELS",
+    "MAX_SAMPLES_PER_SECOND",
+    "MAX_SAMPLE_RATE",
     "SAMPLE_RATE",
     "UNREADABLE_SUFFIXES",
     "audio_files",
     "check_audio_suffix",
+    "AudioInfo",
     "load_audio",
     "load_audio_bytes",
     "prepare_wave",
+    "probe_audio_bytes",
     "speech_duration",
 ]
 
@@ -56,6 +69,14 @@ DEFAULT_MIN_DURATION = 0.5
 """Default minimum amount of speech, in seconds."""
 DEFAULT_MAX_DURATION = 600.0
 """Default cap on the total duration, in seconds."""
+MAX_CHANNELS = 8
+"""Most channels a file may have (checked in the header, before decoding)."""
+MAX_SAMPLE_RATE = 192_000
+"""Highest accepted input sample rate, in Hz (checked in the header)."""
+MAX_SAMPLES_PER_SECOND = 192_000
+"""Decoding budget: at most ``max_duration`` x this many samples (frames x channels), i.e. the
+work of 96 kHz stereo; an 8-channel 655,350 Hz "decompression bomb" is refused by its header."""
+_BLOCK_FRAMES = 65_536  # frames decoded, down-mixed and resampled at a time
 
 AUDIO_SUFFIXES = (
     ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif", ".au", ".snd", ".caf",
@@ -229,24 +250,115 @@ def prepare_wave(
     return np.ascontiguousarray(wave, dtype=np.float32)
 
 
-def _read(file: Any, source: str, max_duration: float) -> tuple[np.ndarray, int]:
-    """Read samples with soundfile, refusing over-long input before decoding it."""
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio header promises: frames, channels and sample rate (no decoding)."""
+
+    frames: int
+    channels: int
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio announced by the header."""
+        return self.frames / self.sample_rate if self.sample_rate > 0 else 0.0
+
+    def check(self, source: str, max_duration: float) -> None:
+        """Refuse, before decoding, audio whose header announces too much work.
+
+        Raises:
+            AudioTooLongError: longer than ``max_duration``.
+            AudioTooLargeError: over :data:`MAX_CHANNELS` channels, over
+                :data:`MAX_SAMPLE_RATE` Hz, or more than ``max_duration`` x
+                :data:`MAX_SAMPLES_PER_SECOND` decoded samples (frames x channels).
+        """
+        if self.duration > max_duration:
+            raise AudioTooLongError(
+                f"{source}: {self.duration:.1f} s of audio is longer than the "
+                f"{max_duration:g} s cap (raise max_duration to accept it)"
+            )
+        samples, budget = self.frames * self.channels, max_duration * MAX_SAMPLES_PER_SECOND
+        if self.channels > MAX_CHANNELS or self.sample_rate > MAX_SAMPLE_RATE or samples > budget:
+            raise AudioTooLargeError(
+                f"{source}: {self.channels} channel(s) x {self.sample_rate} Hz x "
+                f"{self.duration:.1f} s = {samples:,} samples to decode; accepted are at most "
+                f"{MAX_CHANNELS} channels, {MAX_SAMPLE_RATE} Hz and {budget:,.0f} samples"
+            )
+
+
+def _open(file: Any, source: str) -> Any:
     import soundfile as sf
 
     try:
-        with sf.SoundFile(file) as handle:
-            rate = int(handle.samplerate)
-            if handle.frames > 0 and handle.frames / rate > max_duration:
-                raise AudioTooLongError(
-                    f"{source}: {handle.frames / rate:.1f} s of audio is longer than the "
-                    f"{max_duration:g} s cap (raise max_duration to accept it)"
-                )
-            data = handle.read(dtype="float32", always_2d=True)
-    except AudioTooLongError:
-        raise
+        return sf.SoundFile(file)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioReadError(f"{source}: not a readable audio file ({exc})") from exc
-    return data, rate
+
+
+def probe_audio_bytes(data: bytes, source: str = "uploaded audio") -> AudioInfo:
+    """Read only the header of an encoded audio file held in memory.
+
+    Example:
+        >>> import soundfile as sf
+        >>> buf = io.BytesIO()
+        >>> sf.write(buf, np.zeros((8000, 2)), 8000, format="FLAC")
+        >>> probe_audio_bytes(buf.getvalue())
+        AudioInfo(frames=8000, channels=2, sample_rate=8000)
+    """
+    if len(data) == 0:
+        raise AudioReadError(f"{source}: no data (0 bytes)")
+    with _open(io.BytesIO(data), source) as handle:
+        return AudioInfo(int(handle.frames), int(handle.channels), int(handle.samplerate))
+
+
+def _decode(file: Any, source: str, max_duration: float) -> tuple[np.ndarray, float]:
+    """Stream-decode to 16 kHz mono in blocks: memory is one block plus the output.
+
+    The header is checked first (:meth:`AudioInfo.check`); the frame count is checked again
+    while decoding, since a header may lie. Returns the wave and the input duration.
+    """
+    import soundfile as sf
+
+    with _open(file, source) as handle:
+        info = AudioInfo(int(handle.frames), int(handle.channels), int(handle.samplerate))
+        info.check(source, max_duration)
+        if info.sample_rate <= 0:
+            raise AudioReadError(f"{source}: sample rate {info.sample_rate} in the header")
+        limit = int(max_duration * info.sample_rate)
+        stream = None
+        if info.sample_rate != SAMPLE_RATE:
+            import soxr
+
+            stream = soxr.ResampleStream(info.sample_rate, SAMPLE_RATE, 1, dtype="float32")
+        parts, frames = [], 0
+        try:
+            for block in handle.blocks(_BLOCK_FRAMES, dtype="float32", always_2d=True):
+                frames += len(block)
+                if frames > limit:
+                    raise AudioTooLongError(
+                        f"{source}: more than the {max_duration:g} s cap of audio "
+                        "(the header announced less)"
+                    )
+                mono = block.mean(axis=1, dtype=np.float32) if info.channels > 1 else block[:, 0]
+                bad = int(np.count_nonzero(~np.isfinite(mono)))
+                if bad:
+                    raise AudioNonFiniteError(f"{source}: {bad} sample(s) are NaN or infinite")
+                parts.append(mono.copy() if stream is None else stream.resample_chunk(mono))
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioReadError(f"{source}: not a readable audio file ({exc})") from exc
+        if stream is not None:
+            parts.append(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    if frames == 0:
+        raise AudioTooShortError(f"{source}: the audio is empty (0 samples)")
+    return np.concatenate(parts).astype(np.float32, copy=False), frames / info.sample_rate
+
+
+def _finish(wave: np.ndarray, duration: float, source: str, min_duration: float) -> np.ndarray:
+    """Clip and check speech of a decoded 16 kHz wave (its duration was checked already)."""
+    del duration  # checked against the cap while decoding
+    return prepare_wave(
+        wave, SAMPLE_RATE, min_duration=min_duration, max_duration=float("inf"), source=source
+    )
 
 
 def load_audio(
@@ -282,10 +394,8 @@ def load_audio(
         what = "is a directory, not" if path.is_dir() else "does not exist; expected"
         raise AudioReadError(f"{path}: {what} an audio file")
     check_audio_suffix(path)
-    data, rate = _read(str(path), str(path), max_duration)
-    return prepare_wave(
-        data, rate, min_duration=min_duration, max_duration=max_duration, source=str(path)
-    )
+    wave, duration = _decode(str(path), str(path), max_duration)
+    return _finish(wave, duration, str(path), min_duration)
 
 
 def load_audio_bytes(
@@ -318,7 +428,5 @@ def load_audio_bytes(
         raise InvalidInputError(f"{source}: expected bytes, got {type(data).__name__}")
     if len(data) == 0:
         raise AudioReadError(f"{source}: no data (0 bytes)")
-    samples, rate = _read(io.BytesIO(bytes(data)), source, max_duration)
-    return prepare_wave(
-        samples, rate, min_duration=min_duration, max_duration=max_duration, source=source
-    )
+    wave, duration = _decode(io.BytesIO(bytes(data)), source, max_duration)
+    return _finish(wave, duration, source, min_duration)

@@ -46,6 +46,10 @@ class AudioTooLongError(AudioError):
     """The audio is longer than the configured cap."""
 
 
+class AudioTooLargeError(AudioError):
+    """The audio header announces more decoding work (channels x rate x frames) than allowed."""
+
+
 # --- models ------------------------------------------------------------------------------
 
 
@@ -100,6 +104,30 @@ class RegistryError(SpeakerRPLError):
 
 class InvalidSpeakerNameError(RegistryError, InvalidInputError):
     """A speaker name is empty, too long, or has characters outside the allowed set."""
+
+
+class RegistryUnavailableError(RegistryError):
+    """The registry cannot be written now (disk full, read-only file or mount, I/O error)."""
+
+
+class RegistryReadOnlyError(RegistryUnavailableError):
+    """The registry is open read-only: it serves identification but takes no changes."""
+
+
+class CorruptModelError(RegistryError):
+    """The stored model cannot be loaded; the message names the command that refits it."""
+
+
+class IdentificationPausedError(RegistryError):
+    """No usable model: identification is paused until a refit succeeds."""
+
+
+class ServiceBusyError(SpeakerRPLError):
+    """Every decode/inference slot is taken; retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SpeakerNotFoundError(RegistryError, KeyError):

@@ -2,6 +2,8 @@
 
 Thin layer over :class:`speakerrpl.service.engine.SpeakerEngine`; engine settings come from the
 ``SPEAKERRPL_*`` environment variables (see :class:`~speakerrpl.service.settings.ServiceSettings`).
+Only ``enroll`` creates a registry; the other commands refuse a missing ``--registry`` file, and
+``identify`` / ``speakers list`` work on a read-only one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 __all__ = ["register"]
 
 
-def _engine(args: argparse.Namespace) -> Any:
+def _engine(args: argparse.Namespace, create: bool = False) -> Any:
+    """The engine of ``--registry``; only ``enroll`` (``create=True``) makes a new registry."""
     from speakerrpl.service.engine import SpeakerEngine
     from speakerrpl.service.settings import ServiceSettings, apply_torch_threads
 
@@ -22,7 +25,7 @@ def _engine(args: argparse.Namespace) -> Any:
         keep_audio=True if getattr(args, "keep_audio", False) else None,
     )
     apply_torch_threads(settings)
-    return SpeakerEngine(args.registry, settings)
+    return SpeakerEngine(args.registry, settings, create=create)
 
 
 def _load(paths: list[str], max_seconds: float) -> list[Any]:
@@ -32,12 +35,16 @@ def _load(paths: list[str], max_seconds: float) -> list[Any]:
 
 
 def _enroll(args: argparse.Namespace) -> int:
-    engine = _engine(args)
+    from speakerrpl.service.registry import validate_speaker_name
+
+    name = validate_speaker_name(args.name)
+    engine = _engine(args, create=True)
     waves = _load(args.files, engine.settings.max_clip_seconds)
-    out = engine.enroll(args.name, waves, sources=[str(p) for p in args.files])
-    n = {s["name"]: s["n_enrollments"] for s in engine.speakers()}[args.name]
+    out = engine.enroll(name, waves, sources=[str(p) for p in args.files])
+    n = {s["name"]: s["n_enrollments"] for s in engine.speakers()}[name]
+    dup = f"; {out['duplicates']} clip(s) already enrolled" if out.get("duplicates") else ""
     print(
-        f"enrolled {args.name!r}: {n} clip(s); {len(out['speakers'])} speaker(s); "
+        f"enrolled {name!r}: {n} clip(s){dup}; {len(out['speakers'])} speaker(s); "
         f"model v{out['model_version']} ({out['kind']}) refit in {out['refit_seconds']:.2f} s"
     )
     return 0
@@ -65,6 +72,14 @@ def _speakers(args: argparse.Namespace) -> int:
         out = engine.remove(args.name)
         print(f"removed {args.name!r}; {len(out['speakers'])} speaker(s) left, "
               f"model v{out['model_version']} ({out['kind']})")  # fmt: skip
+        if out.get("refit") == "failed":
+            print(f"warning: the refit failed ({out['refit_error']}); identification uses the "
+                  f"{out['identification']} until `speakerrpl speakers refit` works")  # fmt: skip
+        return 0
+    if args.action == "refit":
+        out = engine.refit()
+        print(f"refit: {len(out['speakers'])} speaker(s), model v{out['model_version']} "
+              f"({out['kind']}) in {out['refit_seconds']:.2f} s")  # fmt: skip
         return 0
     rows = engine.speakers()
     if args.json:
@@ -105,9 +120,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("files", nargs="+", help="audio files to identify")
     p.set_defaults(func=_identify)
 
-    p = subparsers.add_parser("speakers", help="list or remove enrolled speakers")
+    p = subparsers.add_parser("speakers", help="list, remove or refit enrolled speakers")
     _common(p)
-    p.add_argument("action", choices=["list", "remove"])
+    p.add_argument("action", choices=["list", "remove", "refit"],
+                   help="refit: rebuild the model from the stored enrollments (after a failed "
+                   "refit or a corrupt stored model)")  # fmt: skip
     p.add_argument("name", nargs="?", help="speaker to remove")
     p.add_argument("--json", action="store_true", help="print JSON (list)")
     p.set_defaults(func=_speakers)

@@ -1,8 +1,14 @@
-"""Save / load of a fitted identifier: ``config.json`` + ``weights.safetensors``, never pickle."""
+"""Save / load of a fitted identifier: ``config.json`` + ``weights.safetensors``, never pickle.
+
+The directory form is a thin layer over an in-memory one: :func:`identifier_files` gives the
+two files as bytes and :func:`identifier_from_files` rebuilds from them, so a caller that keeps
+models elsewhere (the service's SQLite registry) never writes model data to a temporary file.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +25,12 @@ CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
 FORMAT = 2
 
 
-def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
-    """Write a fitted identifier to ``directory`` (created if needed) and return it."""
-    from safetensors.torch import save_file
+def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
+    """The saved form of a fitted identifier as ``{file name: bytes}`` (nothing written)."""
+    from safetensors.torch import save
 
     import speakerrpl
 
-    directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {
         "extra.mean": torch.as_tensor(clf.mean_, dtype=torch.float32),
         "extra.members": torch.as_tensor(clf.members_, dtype=torch.int64),
@@ -40,9 +45,7 @@ def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
             tensors["extra.cohort_std"] = torch.as_tensor(clf.cohort_stats_[1])
     else:
         tensors.update({f"ensemble.{k}": v for k, v in clf.ensemble_.state_dict().items()})
-    save_file(
-        {k: v.detach().cpu().contiguous() for k, v in tensors.items()}, directory / WEIGHTS_FILE
-    )
+    weights = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
     config = {
         "format": FORMAT,
         "speakerrpl_version": speakerrpl.__version__,
@@ -57,22 +60,42 @@ def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
         "decision": clf.decision_.to_dict(),
         "settings": clf.settings.to_dict(),
     }
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return {CONFIG_FILE: json.dumps(config, indent=2).encode("utf-8"), WEIGHTS_FILE: weights}
+
+
+def save_identifier(clf: OpenSetSpeakerIdentifier, directory: Path) -> Path:
+    """Write a fitted identifier to ``directory`` (created if needed) and return it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in identifier_files(clf).items():
+        (directory / name).write_bytes(data)
     return directory
 
 
-def _read(directory: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    from safetensors.torch import load_file
+def _parse(
+    files: Mapping[str, bytes], where: str
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    from safetensors.torch import load
 
-    cfg_path, w_path = directory / CONFIG_FILE, directory / WEIGHTS_FILE
-    if not cfg_path.is_file() or not w_path.is_file():
-        raise ModelLoadError(
-            f"{directory} holds no saved identifier ({CONFIG_FILE}, {WEIGHTS_FILE})"
-        )
+    if CONFIG_FILE not in files or WEIGHTS_FILE not in files:
+        raise ModelLoadError(f"{where} holds no saved identifier ({CONFIG_FILE}, {WEIGHTS_FILE})")
     try:
-        config = json.loads(cfg_path.read_text(encoding="utf-8"))
-        return config, load_file(str(w_path))
-    except (OSError, ValueError) as exc:
+        config = json.loads(files[CONFIG_FILE].decode("utf-8"))
+        tensors = load(bytes(files[WEIGHTS_FILE]))
+    except Exception as exc:  # safetensors raises its own SafetensorError, not a ValueError
+        raise ModelLoadError(f"cannot read the identifier in {where}: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"cannot read the identifier in {where}: config is not an object")
+    return config, tensors
+
+
+def _read(directory: Path) -> dict[str, bytes]:
+    try:
+        return {
+            name: (directory / name).read_bytes()
+            for name in (CONFIG_FILE, WEIGHTS_FILE)
+            if (directory / name).is_file()
+        }
+    except OSError as exc:
         raise ModelLoadError(f"cannot read the identifier in {directory}: {exc}") from exc
 
 
@@ -80,7 +103,34 @@ def load_identifier(
     cls: type[OpenSetSpeakerIdentifier], directory: Path, frontend: str | None, dim: int | None
 ) -> OpenSetSpeakerIdentifier:
     """Rebuild an identifier saved by :func:`save_identifier`, checking frontend and dimension."""
-    config, tensors = _read(directory)
+    return identifier_from_files(cls, _read(directory), frontend, dim, where=str(directory))
+
+
+def identifier_from_files(
+    cls: type[OpenSetSpeakerIdentifier],
+    files: Mapping[str, bytes],
+    frontend: str | None = None,
+    dim: int | None = None,
+    where: str = "the stored model",
+) -> OpenSetSpeakerIdentifier:
+    """Rebuild an identifier from :func:`identifier_files` output (from memory, no files)."""
+    config, tensors = _parse(files, where)
+    try:
+        return _rebuild(cls, config, tensors, frontend, dim, where)
+    except (ModelMismatchError, ModelLoadError):
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(f"malformed identifier config in {where}: {exc!r}") from exc
+
+
+def _rebuild(
+    cls: type[OpenSetSpeakerIdentifier],
+    config: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    frontend: str | None,
+    dim: int | None,
+    directory: str,
+) -> OpenSetSpeakerIdentifier:
     if config.get("format") != FORMAT:
         raise ModelMismatchError(
             f"saved format {config.get('format')!r}, expected {FORMAT} (models saved before the "
@@ -126,4 +176,11 @@ def load_identifier(
     return clf
 
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "load_identifier", "save_identifier"]
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "identifier_files",
+    "identifier_from_files",
+    "load_identifier",
+    "save_identifier",
+]

@@ -1,29 +1,37 @@
 """REST service over a :class:`~speakerrpl.service.engine.SpeakerEngine` (FastAPI + uvicorn).
 
 Needs the ``service`` extra (``pip install 'speakerrpl[service]'``), imported lazily by
-:func:`create_app`. Endpoints: ``GET /healthz``, ``GET /speakers``,
-``POST /speakers/{name}/enrollments``, ``DELETE /speakers/{name}``, ``POST /identify``; OpenAPI
-docs at ``/docs``. Audio and refits run in worker threads, so a refit in progress never blocks
-identification, which keeps using the last committed model. Every library error becomes a 4xx
-answer with a JSON body ``{"error": TYPE, "detail": MESSAGE}``.
+:func:`create_app`. Endpoints: ``GET|HEAD /healthz``, ``GET /status``, ``GET /speakers``,
+``POST /speakers/{name}/enrollments``, ``DELETE /speakers/{name}``, ``POST /refit``,
+``POST /identify``; OpenAPI docs at ``/docs``. Who may call what is decided in one place,
+:mod:`speakerrpl.service.auth`. Every library error becomes a 4xx/503 answer with a JSON body
+``{"error": TYPE, "detail": MESSAGE}``; request bodies are capped in size and time while they
+stream in (:class:`BodyLimitMiddleware`).
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from speakerrpl._optional import require
 from speakerrpl.errors import (
     AudioError,
+    AudioTooLargeError,
     AudioTooLongError,
+    CorruptModelError,
     FrontendError,
+    IdentificationPausedError,
     InvalidInputError,
     MissingDependencyError,
     ModelMismatchError,
     RegistryError,
+    RegistryUnavailableError,
+    ServiceBusyError,
     SpeakerNotFoundError,
     SpeakerRPLError,
 )
@@ -42,9 +50,14 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _STATUS: tuple[tuple[type[SpeakerRPLError], int], ...] = (
     (SpeakerNotFoundError, 404),
     (AudioTooLongError, 413),
+    (AudioTooLargeError, 413),
     (AudioError, 422),
     (InvalidInputError, 400),
     (ModelMismatchError, 409),
+    (RegistryUnavailableError, 503),
+    (CorruptModelError, 503),
+    (IdentificationPausedError, 503),
+    (ServiceBusyError, 503),
     (RegistryError, 409),
     (MissingDependencyError, 503),
     (FrontendError, 503),
@@ -61,52 +74,104 @@ def status_for(exc: SpeakerRPLError) -> int:
     return next((code for cls, code in _STATUS if isinstance(exc, cls)), 400)
 
 
-async def _send_json(send: Callable[[Message], Awaitable[None]], status: int, body: bytes) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
+async def _send_json(
+    send: Callable[[Message], Awaitable[None]],
+    status: int,
+    error: str,
+    detail: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    body = json.dumps({"error": error, "detail": detail}).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"), *headers]  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimitMiddleware:
-    """Reject request bodies over ``limit`` bytes with 413, before any parsing."""
+    """Cap request bodies while they stream in, before any parsing.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
+    Over ``limit`` bytes: 413; not fully arrived within ``timeout`` seconds: 408; all requests
+    in progress together holding more than ``budget`` bytes of bodies: 503 with
+    ``Retry-After`` (a request's bytes count until its answer is sent). Memory used for
+    request bodies is thus at most ``budget``, whatever the number of clients.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, timeout: float, budget: int) -> None:
+        self.app, self.limit, self.timeout, self.budget = app, limit, timeout, budget
+        self.inflight = 0  # bytes held by requests in progress (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = (
-            b'{"error": "PayloadTooLarge", "detail": "request body over %d bytes"}' % self.limit
-        )
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await _send_json(send, 413 if length.isdigit() else 400, too_big)
-            return
+            code = 413 if length.isdigit() else 400
+            await _send_json(
+                send,
+                code,
+                "PayloadTooLarge" if code == 413 else "BadRequest",
+                f"request body over {self.limit} bytes (or a bad Content-Length)",
+            )
+            return  # fmt: skip
+        held = [0]  # this request's bytes, released whatever happens
+        try:
+            body = await self._receive_body(receive, send, held)
+            if body is not None:
+                await self.app(scope, _replay(body, receive), send)
+        finally:
+            self.inflight -= held[0]
+
+    async def _receive_body(self, receive: Any, send: Any, held: list[int]) -> bytes | None:
         chunks: list[bytes] = []
-        total, more = 0, True
+        more, deadline = True, time.monotonic() + self.timeout
         while more:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                await _send_json(
+                    send,
+                    408,
+                    "RequestTimeout",
+                    f"request body not received within {self.timeout:g} s",
+                )
+                return None  # fmt: skip
             if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            total += len(chunks[-1])
-            if total > self.limit:
-                await _send_json(send, 413, too_big)
-                return
+                return None
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            held[0] += len(chunk)
+            self.inflight += len(chunk)
+            if held[0] > self.limit:
+                await _send_json(
+                    send, 413, "PayloadTooLarge", f"request body over {self.limit} bytes"
+                )
+                return None  # fmt: skip
+            if self.inflight > self.budget:
+                await _send_json(
+                    send,
+                    503,
+                    "ServiceBusyError",
+                    "too many uploads in progress; retry",
+                    ((b"retry-after", b"2"),),
+                )
+                return None  # fmt: skip
             more = bool(message.get("more_body", False))
-        body, sent = b"".join(chunks), False
+        return b"".join(chunks)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return dict(await receive())
 
-        await self.app(scope, replay, send)
+def _replay(body: bytes, receive: Any) -> Callable[[], Awaitable[Message]]:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return dict(await receive())
+
+    return replay
 
 
 def create_app(engine: SpeakerEngine) -> Any:
@@ -116,7 +181,7 @@ def create_app(engine: SpeakerEngine) -> Any:
         >>> import tempfile
         >>> from speakerrpl.service.settings import ServiceSettings
         >>> app = create_app(SpeakerEngine(tempfile.mkdtemp() + "/r.db", ServiceSettings()))
-        >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/s"))
+        >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/sp"))
         ['/speakers', '/speakers/{name}', '/speakers/{name}/enrollments']
     """
     require("fastapi", "service", "the REST service")
@@ -136,12 +201,17 @@ def create_app(engine: SpeakerEngine) -> Any:
 
     @app.exception_handler(SpeakerRPLError)
     async def _library_error(request: Any, exc: SpeakerRPLError) -> Any:
-        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_for(exc))
+        headers = None
+        if isinstance(exc, ServiceBusyError):
+            headers = {"Retry-After": str(exc.retry_after)}
+        body = {"error": type(exc).__name__, "detail": str(exc)}
+        return JSONResponse(body, status_for(exc), headers=headers)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Any, exc: HTTPException) -> Any:
+        name = _HTTP_NAMES.get(exc.status_code, "HTTPError")
         return JSONResponse(
-            {"error": "HTTPError", "detail": exc.detail}, exc.status_code, headers=exc.headers
+            {"error": name, "detail": exc.detail}, exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(RequestValidationError)
@@ -149,26 +219,13 @@ def create_app(engine: SpeakerEngine) -> Any:
         detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg"))} for e in exc.errors()]
         return JSONResponse({"error": "RequestValidationError", "detail": detail}, 422)
 
-    app.include_router(build_router(engine, _key_checker(engine)))
-    app.add_middleware(BodyLimitMiddleware, limit=engine.settings.max_upload_bytes)
+    app.include_router(build_router(engine))
+    s = engine.settings
+    app.add_middleware(
+        BodyLimitMiddleware, limit=s.max_upload_bytes, timeout=s.body_timeout_seconds,
+        budget=s.max_inflight_bytes,
+    )  # fmt: skip
     return app
 
 
-def _key_checker(engine: SpeakerEngine) -> Callable[[Any, bool], None]:
-    from fastapi import HTTPException
-
-    key = engine.settings.api_key
-
-    def check(request: Any, mutating: bool) -> None:
-        if not mutating and not engine.settings.identify_requires_key:
-            return
-        if key is None:
-            raise HTTPException(403, "this server has no API key configured (SPEAKERRPL_API_KEY)")
-        given = request.headers.get("x-api-key", "")
-        auth = request.headers.get("authorization", "")
-        if not given and auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), key.encode("utf-8")):
-            raise HTTPException(401, "missing or wrong API key", {"WWW-Authenticate": "Bearer"})
-
-    return check
+_HTTP_NAMES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}

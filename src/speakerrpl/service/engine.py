@@ -1,26 +1,47 @@
 """The speaker registry engine: enroll, identify, remove, recalibrate.
 
 The CLI and the REST service are thin layers over :class:`SpeakerEngine`. Writers (enroll,
-remove, recalibrate) are serialised by a lock and refit **before** their single commit (see
+recalibrate) are serialised by a lock and refit **before** their single commit (see
 :mod:`speakerrpl.service.registry`), so readers keep using the last committed model while a
-refit runs, and never see a model that does not match the committed speakers.
+refit runs, and never see a model that does not match the committed speakers. A removal commits
+**first** (the voiceprint is gone at once; the previous model serves restricted to the remaining
+speakers) and refits after; a failed refit never undoes it.
+
+Each committed model version is loaded once per engine, from memory, and shared by all
+requests; decoding and embedding run under a process-wide limit (``inference_slots``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from speakerrpl.errors import InvalidInputError, RegistryError, SpeakerNotFoundError
-from speakerrpl.service.models import FittedModel, LoadedModel, describe, fit_model, load_model
+from speakerrpl.errors import (
+    CorruptModelError,
+    InvalidInputError,
+    RegistryError,
+    ServiceBusyError,
+    SpeakerNotFoundError,
+    SpeakerRPLError,
+)
+from speakerrpl.service.models import (
+    FittedModel,
+    LoadedModel,
+    describe,
+    fit_model,
+    load_model,
+    restrict,
+)
 from speakerrpl.service.registry import (
     ConcurrentChangeError,
     Enrollment,
@@ -41,6 +62,11 @@ def _pcm16(wave: np.ndarray) -> bytes:
     return (np.clip(wave, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
 
+def clip_hash(wave: np.ndarray) -> str:
+    """SHA-256 of a decoded clip: the same recording sent twice has the same hash."""
+    return hashlib.sha256(np.ascontiguousarray(wave, dtype="<f4").tobytes()).hexdigest()
+
+
 class SpeakerEngine:
     """Enroll and identify speakers against a durable :class:`SpeakerRegistry`.
 
@@ -52,7 +78,10 @@ class SpeakerEngine:
         pool: negative pool for ``fit(..., pool=...)``; default
             ``speakerrpl.synth.pool.default_pool(frontend)``, computed on first refit.
         identifier_factory: builds the identifier from keyword arguments (default
-            ``OpenSetSpeakerIdentifier``); ``identifier_loader`` loads a saved one.
+            ``OpenSetSpeakerIdentifier``).
+        create: create a missing registry (``False`` for read commands: a missing file is an
+            error).
+        read_only: see :class:`SpeakerRegistry` (``None``: decided by the file system).
 
     Example:
         >>> import tempfile, numpy as np
@@ -73,23 +102,25 @@ class SpeakerEngine:
         frontend: Any = None,
         pool: Any = None,
         identifier_factory: Callable[..., Any] | None = None,
-        identifier_loader: Callable[[str], Any] | None = None,
+        create: bool = True,
+        read_only: bool | None = None,
     ) -> None:
         self.registry = (
-            registry if isinstance(registry, SpeakerRegistry) else SpeakerRegistry(registry)
+            registry
+            if isinstance(registry, SpeakerRegistry)
+            else SpeakerRegistry(registry, create=create, read_only=read_only)
         )
         self.settings = settings if settings is not None else ServiceSettings.from_env()
         self._frontend = frontend
         self._pool = pool
         self._factory = identifier_factory
-        self._loader = identifier_loader
         self._write_lock = threading.RLock()
         self._init_lock = threading.Lock()
+        self._load_lock = threading.Lock()
         self._model: LoadedModel | None = None
-        slots = self.settings.inference_slots
-        self._slots: AbstractContextManager[Any] = (
-            threading.BoundedSemaphore(slots) if slots > 0 else nullcontext()
-        )
+        self._broken: tuple[int, CorruptModelError] | None = None
+        self.loads = 0  # model loads so far: one per committed version
+        self._slots = threading.BoundedSemaphore(self.settings.inference_slots)
 
     # --- building blocks --------------------------------------------------------------
 
@@ -110,38 +141,93 @@ class SpeakerEngine:
                 self._pool = _load_pool(self.settings.pool_path, frontend)
             return self._pool
 
+    @contextmanager
+    def work_slot(self) -> Iterator[None]:
+        """Hold one of the ``inference_slots`` decode/inference slots of this process.
+
+        Raises:
+            ServiceBusyError: none freed up within ``slot_wait_seconds``.
+        """
+        wait = self.settings.slot_wait_seconds
+        if not self._slots.acquire(timeout=wait):
+            raise ServiceBusyError(
+                f"all {self.settings.inference_slots} decode/inference slots are busy; retry",
+                retry_after=max(1, math.ceil(wait)),
+            )
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     def embed(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """Embed 16 kHz mono waveforms with the registry's frontend -> ``(N, D)``."""
+        """Embed 16 kHz mono waveforms with the registry's frontend -> ``(N, D)``.
+
+        Callers that decode audio hold :meth:`work_slot` around decoding and this call.
+        """
         if len(waves) == 0:
             raise InvalidInputError("no audio given: expected at least one clip")
-        frontend = self.frontend
-        with self._slots:  # optionally bounded (settings.inference_slots)
-            return np.asarray(frontend.embed(list(waves)), dtype=np.float32)
+        return np.asarray(self.frontend.embed(list(waves)), dtype=np.float32)
 
     def warm_up(self) -> None:
-        """Create the frontend and load the committed model now, not on the first request."""
+        """Create the frontend and load the committed model now, not on the first request.
+
+        Raises:
+            CorruptModelError: the stored model cannot be loaded (the message says what to run).
+        """
         _ = self.frontend
-        # torch.optim imports torch._dynamo on first use (seconds): do it now, in the background,
-        # rather than inside the first refit.
-        threading.Thread(target=_import_quietly, args=("torch._dynamo",), daemon=True).start()
+        if not self.registry.read_only:
+            # torch.optim imports torch._dynamo on first use (seconds): do it now, in the
+            # background, rather than inside the first refit.
+            threading.Thread(target=_import_quietly, args=("torch._dynamo",), daemon=True).start()
         try:
-            self.model()
+            model = self.model()
+        except CorruptModelError:
+            raise
         except RegistryError:
             logger.info("registry %s is empty", self.registry.path)
+            return
+        if model.refit_pending:
+            logger.warning(
+                "the model awaits a refit after a removal (run `speakerrpl speakers refit "
+                "--registry %s`); identification uses the previous model meanwhile",
+                self.registry.path,
+            )
 
     # --- reading ----------------------------------------------------------------------
 
     def model(self) -> LoadedModel:
-        """The last committed model (reloaded when another writer committed a newer one)."""
+        """The last committed model: loaded once per version and shared by every caller.
+
+        Raises:
+            RegistryError: nothing is enrolled yet.
+            CorruptModelError: the stored model cannot be loaded (remembered per version, so
+                a broken model is not reloaded by every request).
+        """
         version = self.registry.model_version()
         current = self._model
         if current is not None and current.version == version:
             return current
-        record = self.registry.current_model()
-        if record is None:
-            raise RegistryError("no speakers are enrolled; enroll at least one first")
-        loaded = load_model(record, self._loader)
-        self._model = loaded
+        with self._load_lock:  # concurrent requests wait for one load instead of each loading
+            current, broken = self._model, self._broken
+            if current is not None and current.version >= version:
+                return current
+            if broken is not None and broken[0] == version:
+                raise broken[1]
+            record = self.registry.current_model()
+            if record is None:
+                raise RegistryError("no speakers are enrolled; enroll at least one first")
+            try:
+                loaded = load_model(record)
+            except (SpeakerRPLError, ValueError, KeyError) as exc:
+                error = CorruptModelError(
+                    f"the stored model v{record.version} cannot be loaded ({exc}); refit it "
+                    f"from the stored enrollments: speakerrpl speakers refit --registry "
+                    f"{self.registry.path}"
+                )
+                self._broken = (record.version, error)
+                raise error from exc
+            self._model = loaded
+            self.loads += 1
         logger.info(
             "loaded model v%d (%s, %d speakers)", loaded.version, loaded.kind, len(loaded.classes)
         )
@@ -150,22 +236,26 @@ class SpeakerEngine:
     def identify(self, waves: Sequence[np.ndarray]) -> list[dict[str, Any]]:
         """Name the speaker of each clip, or ``<unknown>``; see :meth:`LoadedModel.identify`."""
         model = self.model()  # fail fast on an empty registry, before embedding
-        if model.kind == "empty":
+        if model.kind in ("empty", "paused"):
             model.scores(np.zeros((0, 0)))
-        return model.identify(self.embed(waves))
+        with self.work_slot():
+            emb = self.embed(waves)
+        return self.model().identify(emb)
 
     def speakers(self) -> list[dict[str, object]]:
         """Enrolled speakers with their enrollment counts."""
         return self.registry.speakers()
 
     def status(self) -> dict[str, object]:
-        """Registry and model summary (for health checks)."""
+        """Model summary for the key holder (``GET /status``; ``/healthz`` reveals nothing)."""
         out: dict[str, object] = {
-            "registry": self.registry.path.name,
             "speakers": len(self.speakers()),
+            "read_only": self.registry.read_only,
         }
         try:
             out["model"] = describe(self.model())
+        except CorruptModelError as exc:
+            out["model"], out["problem"] = None, str(exc)
         except RegistryError:
             out["model"] = None
         return out
@@ -184,26 +274,90 @@ class SpeakerEngine:
         enrollment clips); fewer raise :class:`InvalidInputError` and change nothing.
         """
         name = validate_speaker_name(name)
+        self.registry.check_writable()
+        waves, sources, duplicates = self._new_clips(name, waves, sources)
         have = {s["name"]: int(s["n_enrollments"]) for s in self.speakers()}.get(name, 0)  # type: ignore[call-overload]
+        if not waves and have:  # a retried request: every clip is enrolled already
+            return {**self._summary(), "duplicates": duplicates, "refit_seconds": 0.0}
         if have + len(waves) < self.settings.min_clips:
             raise InvalidInputError(
                 f"speaker {name!r} needs at least {self.settings.min_clips} enrollment clips "
                 f"(utterances) in total, got {have + len(waves)}"
             )
-        emb = self.embed(waves)
+        with self.work_slot():
+            emb = self.embed(waves)
         keep = self.settings.keep_audio
         items = [
-            Enrollment(e, _pcm16(w) if keep else None, sources[i] if sources else None)
-            for i, (e, w) in enumerate(zip(emb, waves, strict=True))
+            Enrollment(e, _pcm16(w) if keep else None, sources[i] if sources else None, h)
+            for i, (e, w, h) in enumerate(zip(emb, waves, map(clip_hash, waves), strict=True))
         ]
-        return self._change(lambda snap: _with_added(snap, name, emb), add={name: items})
+        out = self._change(lambda snap: _with_added(snap, name, emb), add={name: items})
+        return {**out, "duplicates": duplicates}
+
+    def _new_clips(
+        self, name: str, waves: Sequence[np.ndarray], sources: Sequence[str] | None
+    ) -> tuple[list[np.ndarray], list[str] | None, int]:
+        """Drop clips already enrolled for ``name`` (by content); refuse clips of another."""
+        hashes = [clip_hash(w) for w in waves]
+        if len(set(hashes)) < len(hashes):
+            raise InvalidInputError("the same clip was sent more than once in one enrollment")
+        known = self.registry.enrolled_hashes(hashes)
+        other = sorted({n for n in known.values() if n != name})
+        if other:
+            raise InvalidInputError(f"a clip is already enrolled for another speaker: {other}")
+        keep = [i for i, h in enumerate(hashes) if h not in known]
+        kept_sources = [sources[i] for i in keep] if sources else None
+        return [waves[i] for i in keep], kept_sources, len(hashes) - len(keep)
+
+    def _summary(self) -> dict[str, object]:
+        model = self.model()
+        return {"model_version": model.version, "kind": model.kind,
+                "speakers": list(model.classes)}  # fmt: skip
 
     def remove(self, name: str) -> dict[str, object]:
-        """Remove a speaker and all its enrollments, refit and commit atomically."""
+        """Remove a speaker at once, then refit for the remaining speakers.
+
+        The removal is committed first, with the previous model restricted to the remaining
+        speakers (:func:`~speakerrpl.service.models.restrict`), and the WAL is checkpointed:
+        the voiceprint is gone before any refit starts. The refit follows; when it fails
+        (e.g. the negative pool cannot be built) the removal stands, the remaining people are
+        identified by the restricted model, and the answer says ``refit: "failed"``.
+        """
         name = validate_speaker_name(name)
-        if name not in {s["name"] for s in self.speakers()}:
-            raise SpeakerNotFoundError(f"no enrolled speaker named {name!r}")
-        return self._change(lambda snap: _without(snap, name), remove=[name])
+        self.registry.check_writable()
+        with self._write_lock:
+            snap = self.registry.snapshot()
+            if name not in snap.embeddings:
+                raise SpeakerNotFoundError(f"no enrolled speaker named {name!r}")
+            current = self.registry.current_model()
+            keep = sorted(n for n in snap.embeddings if n != name)
+            interim = restrict(current, keep) if current is not None else None
+            if interim is None:
+                interim = FittedModel("paused", tuple(keep), {}, {"refit_pending": True})
+            self.registry.commit(
+                snap.data_version, snap.frontend or self.frontend.name, remove=[name],
+                model_kind=interim.kind, model_classes=interim.classes,
+                model_files=interim.files, model_info=interim.info,
+            )  # fmt: skip
+            if interim.kind == "empty":
+                return {**self._summary(), "refit": "not needed", "refit_seconds": 0.0}
+            return self._refit_after_removal()
+
+    def _refit_after_removal(self) -> dict[str, object]:
+        try:
+            return {**self.refit(), "refit": "done"}
+        except Exception as exc:  # the removal stands whatever the refit does
+            logger.warning("refit after removal failed: %s: %s", type(exc).__name__, exc)
+            model = self.model()
+            serving = "paused" if model.kind == "paused" else "previous model, restricted"
+            return {**self._summary(), "refit": "failed", "refit_error": str(exc),
+                    "identification": serving, "refit_seconds": 0.0}  # fmt: skip
+
+    def refit(self) -> dict[str, object]:
+        """Refit the model on the stored enrollments and commit it (repairs a corrupt or
+        restricted model; ``speakerrpl speakers refit``)."""
+        self.registry.check_writable()
+        return self._change(lambda snap: snap)
 
     def recalibrate(
         self, far: float | None = None, threshold: float | None = None
@@ -242,16 +396,18 @@ class SpeakerEngine:
         self, target: Callable[[Snapshot], Snapshot], **commit_kw: Any
     ) -> dict[str, object]:
         settings: Mapping[str, str] = commit_kw.pop("settings", {})
+        self.registry.check_writable()  # before the refit's work
         with self._write_lock:
             for attempt in range(_RETRIES):
                 snap = self.registry.snapshot()
                 logger.info("refitting on data v%d", snap.data_version)
                 start = time.perf_counter()
                 fitted = self._fit(target(snap), settings)
+                frontend = self.frontend.name
                 fit_s = time.perf_counter() - start
                 try:
                     version = self.registry.commit(
-                        snap.data_version, self.frontend.name, model_kind=fitted.kind,
+                        snap.data_version, frontend, model_kind=fitted.kind,
                         model_classes=fitted.classes, model_files=fitted.files,
                         model_info={**fitted.info, "fit_seconds": fit_s}, settings=settings,
                         **commit_kw,
@@ -297,12 +453,6 @@ def _with_added(snap: Snapshot, name: str, emb: np.ndarray) -> Snapshot:
     data = dict(snap.embeddings)
     data[name] = np.concatenate([data[name], emb]) if name in data else emb
     return Snapshot(snap.data_version, snap.frontend, data)
-
-
-def _without(snap: Snapshot, name: str) -> Snapshot:
-    return Snapshot(
-        snap.data_version, snap.frontend, {k: v for k, v in snap.embeddings.items() if k != name}
-    )
 
 
 def _load_pool(path: str | None, frontend: Any) -> tuple[np.ndarray, np.ndarray]:

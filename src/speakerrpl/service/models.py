@@ -6,27 +6,33 @@ Three kinds of model, chosen by the number K of enrolled speakers:
   the files of its ``save(dir)`` (JSON + safetensors);
 - ``"cosine"`` (K == 1): the ensemble needs two targets, so the single speaker is scored by the
   cosine similarity to the mean of its enrollment embeddings, against a fixed threshold;
-- ``"empty"`` (K == 0): nothing can be identified (:class:`~speakerrpl.errors.RegistryError`).
+- ``"empty"`` (K == 0): nothing can be identified (:class:`~speakerrpl.errors.RegistryError`);
+- ``"paused"``: a removal committed while no usable model could be restricted to the remaining
+  speakers; identification answers 503 until a refit succeeds.
+
+Models go from the identifier to registry rows and back in memory
+(:func:`speakerrpl.identifier.persistence.identifier_files`): no model data is ever written to a
+temporary file. After a removal, the previous identifier may serve *restricted* to the remaining
+speakers (:func:`restrict`) until its refit is committed.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from speakerrpl.errors import RegistryError
+from speakerrpl.errors import IdentificationPausedError, RegistryError
 from speakerrpl.service.registry import ModelRecord, Snapshot
 
 __all__ = ["UNKNOWN", "FittedModel", "LoadedModel", "fit_model", "load_model"]
 
 UNKNOWN = "<unknown>"
 _CENTROID_FILE = "centroid.f32"
+CONFIG_FILE = "config.json"  # speakerrpl.identifier.persistence.CONFIG_FILE
 
 IdentifierFactory = Callable[..., Any]
 
@@ -39,6 +45,20 @@ class FittedModel:
     classes: tuple[str, ...]
     files: Mapping[str, bytes]
     info: Mapping[str, object]
+
+
+def identifier_files(ident: Any) -> dict[str, bytes]:
+    """The saved files of an identifier, in memory (see ``identifier.persistence``)."""
+    from speakerrpl.identifier.persistence import identifier_files as files_of
+
+    return files_of(ident)
+
+
+def identifier_from_files(cls: Any, files: Mapping[str, bytes]) -> Any:
+    """Rebuild an identifier from its saved files held in memory."""
+    from speakerrpl.identifier.persistence import identifier_from_files as rebuild
+
+    return rebuild(cls, files)
 
 
 def _default_factory(**kwargs: Any) -> Any:
@@ -83,9 +103,7 @@ def fit_model(
     negatives = pool() if callable(pool) else pool
     ident = (factory or _default_factory)(**params)
     ident.fit(x, y, pool=negatives)
-    with tempfile.TemporaryDirectory(prefix="speakerrpl-model-") as tmp:
-        ident.save(tmp)
-        files = {p.name: p.read_bytes() for p in sorted(Path(tmp).iterdir()) if p.is_file()}
+    files = identifier_files(ident)
     info: dict[str, object] = {
         "threshold": threshold,
         "calibrated_threshold": float(ident.threshold_),
@@ -115,6 +133,7 @@ class LoadedModel:
         self.kind = record.kind
         self.classes: tuple[str, ...] = record.classes
         self.threshold = float(threshold)
+        self.refit_pending = bool(record.info.get("refit_pending", False))
         self._scorer = scorer
 
     def scores(self, x: np.ndarray) -> np.ndarray:
@@ -144,13 +163,13 @@ class LoadedModel:
         return out
 
 
-def load_model(
-    record: ModelRecord, factory_load: Callable[[str], Any] | None = None
-) -> LoadedModel:
-    """Rebuild a :class:`LoadedModel` from a committed :class:`ModelRecord`."""
+def load_model(record: ModelRecord) -> LoadedModel:
+    """Rebuild a :class:`LoadedModel` from a committed :class:`ModelRecord` (from memory)."""
     info = dict(record.info)
     if record.kind == "empty":
         return LoadedModel(record, lambda x: np.zeros((len(x), 0)), float("inf"))
+    if record.kind == "paused":
+        return LoadedModel(record, _paused, float("inf"))
     if record.kind == "cosine":
         centroid = np.frombuffer(record.files[_CENTROID_FILE], dtype="<f4")
 
@@ -162,26 +181,57 @@ def load_model(
         return LoadedModel(record, cosine, float(info["threshold"]))  # type: ignore[arg-type]
     if record.kind != "identifier":
         raise RegistryError(f"unknown model kind {record.kind!r} in the registry")
-    ident = _load_identifier(record.files, factory_load)
+    from speakerrpl.identifier import OpenSetSpeakerIdentifier
+
+    ident = identifier_from_files(OpenSetSpeakerIdentifier, record.files)
     user = info.get("threshold")
     threshold = float(ident.threshold_) if user is None else float(user)  # type: ignore[arg-type]
-    classes = tuple(str(c) for c in ident.classes_)
-    if classes != record.classes:
+    classes = [str(c) for c in ident.classes_]
+    if info.get("restricted"):  # a removal's stand-in: the previous model, fewer columns
+        missing = sorted(set(record.classes) - set(classes))
+        if missing:
+            raise RegistryError(f"restricted model lacks the classes {missing}")
+        columns = [classes.index(c) for c in record.classes]
+        return LoadedModel(record, lambda x: ident.decision_function(x)[:, columns], threshold)
+    if tuple(classes) != record.classes:
         raise RegistryError(f"stored identifier classes {classes} != record {record.classes}")
     return LoadedModel(record, ident.decision_function, threshold)
 
 
-def _load_identifier(files: Mapping[str, bytes], loader: Callable[[str], Any] | None) -> Any:
-    if loader is None:
-        from speakerrpl.identifier import OpenSetSpeakerIdentifier
+def _paused(x: np.ndarray) -> np.ndarray:
+    raise IdentificationPausedError(
+        "identification is paused: a speaker was removed and no model for the remaining "
+        "speakers could be made yet; it resumes when a refit succeeds "
+        "(`speakerrpl speakers refit --registry PATH`, or the next enrollment)"
+    )
 
-        loader = OpenSetSpeakerIdentifier.load
-    with tempfile.TemporaryDirectory(prefix="speakerrpl-model-") as tmp:
-        for name, data in files.items():
-            if Path(name).name != name:
-                raise RegistryError(f"model file name {name!r} is not a plain file name")
-            (Path(tmp) / name).write_bytes(data)
-        return loader(tmp)
+
+def restrict(record: ModelRecord, keep: Sequence[str]) -> FittedModel:
+    """The previous model limited to the speakers ``keep`` (what a removal commits first).
+
+    Removed names are erased from the stored config (the model's weights stay until the
+    refit replaces them); a model that cannot be restricted becomes ``"paused"``.
+
+    Example:
+        >>> rec = ModelRecord(1, 1, "cosine", ("alice",), {"threshold": 0.5}, {})
+        >>> restrict(rec, []).kind
+        'empty'
+    """
+    keep = tuple(sorted(keep))
+    if not keep:
+        return FittedModel("empty", (), {}, {"threshold": None})
+    if record.kind != "identifier" or not set(keep) <= set(record.classes):
+        return FittedModel("paused", keep, {}, {"threshold": None, "refit_pending": True})
+    try:
+        config = json.loads(record.files[CONFIG_FILE].decode("utf-8"))
+        removed = {c: f"removed:{i}" for i, c in enumerate(config["classes"]) if c not in keep}
+        for field in ("classes", "training_classes"):
+            config[field] = [removed.get(c, c) for c in config[field]]
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError):
+        return FittedModel("paused", keep, {}, {"threshold": None, "refit_pending": True})
+    files = {**record.files, CONFIG_FILE: json.dumps(config, indent=2).encode("utf-8")}
+    info = {**record.info, "restricted": True, "refit_pending": True}
+    return FittedModel("identifier", keep, files, info)
 
 
 def describe(model: LoadedModel) -> dict[str, object]:
@@ -191,6 +241,7 @@ def describe(model: LoadedModel) -> dict[str, object]:
         "kind": model.kind,
         "speakers": len(model.classes),
         "threshold": model.threshold if np.isfinite(model.threshold) else None,
+        "refit_pending": bool(model.refit_pending),
     }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Enrollment",
     "ModelRecord",
     "Snapshot",
+    "name_key",
     "validate_speaker_name",
 ]
 
@@ -28,16 +29,49 @@ class ConcurrentChangeError(RegistryError):
     """The registry changed between the snapshot a model was fitted on and the commit."""
 
 
+# Letters of these scripts look alike (Latin a, Cyrillic а, Greek α): a name may use one only.
+_CONFUSABLE_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+# A small skeleton table (after casefold): Cyrillic and Greek letters drawn like Latin ones.
+_SKELETON = str.maketrans(
+    "аеорсухіјѕԁһԛԝӏвкмнтгьѵαβεικνορτυχ",
+    "aeopcyxijsdhqwlbkmhtrbvabeiknoptux",
+)
+
+
+def _scripts(name: str) -> set[str]:
+    return {
+        unicodedata.name(c, "?").split(" ")[0] for c in name if unicodedata.category(c)[0] == "L"
+    }
+
+
+def name_key(name: str) -> str:
+    """The uniqueness key of a (validated) name: casefolded, look-alike letters mapped to Latin.
+
+    Two names with the same key are one person to the registry (``Alice``/``alice``,
+    ``alice``/``аlice`` with a Cyrillic ``а``).
+
+    Example:
+        >>> name_key("Аlice") == name_key("alice")  # Cyrillic capital A
+        True
+    """
+    return unicodedata.normalize("NFKC", name).casefold().translate(_SKELETON)
+
+
 def validate_speaker_name(name: object) -> str:
-    """Return ``name`` (NFC-normalised) if it is a valid speaker name, else raise.
+    """Return ``name`` (NFKC-normalised) if it is a valid speaker name, else raise.
 
     Valid: 1 to 64 characters; Unicode letters and digits, ``_``, ``-``, ``.`` and single inner
-    spaces; starts with a letter or digit, does not end with a space. So a name can never be a
-    path (no ``/``, ``\\``, leading ``.``), a control sequence, or the ``<unknown>`` label.
+    spaces; starts with a letter or digit, does not end with a space; letters from at most one
+    of the look-alike scripts Latin, Cyrillic and Greek. So a name can never be a path (no
+    ``/``, ``\\``, leading ``.``), a control sequence, the ``<unknown>`` label, or a disguised
+    twin of another name (fullwidth ``ａｌｉｃｅ`` becomes ``alice``; ``аlice`` with a
+    Cyrillic ``а`` is refused).
 
     Example:
         >>> validate_speaker_name("Zoë Smith-Jones")
         'Zoë Smith-Jones'
+        >>> validate_speaker_name("ａｌｉｃｅ")
+        'alice'
         >>> validate_speaker_name("../etc")
         Traceback (most recent call last):
         ...
@@ -45,11 +79,17 @@ def validate_speaker_name(name: object) -> str:
     """
     if not isinstance(name, str):
         raise InvalidSpeakerNameError(f"speaker name must be a string, got {type(name).__name__}")
-    norm = unicodedata.normalize("NFC", name)
+    norm = unicodedata.normalize("NFKC", name)
     if not 1 <= len(norm) <= MAX_NAME_LENGTH or not _NAME_RE.fullmatch(norm) or "  " in norm:
         raise InvalidSpeakerNameError(
             f"invalid speaker name {name[:80]!r}: use 1-{MAX_NAME_LENGTH} letters, digits, "
             "'_', '-', '.' or single spaces, starting with a letter or digit"
+        )
+    mixed = sorted(_scripts(norm) & set(_CONFUSABLE_SCRIPTS))
+    if len(mixed) > 1:
+        raise InvalidSpeakerNameError(
+            f"invalid speaker name {name[:80]!r}: it mixes {' and '.join(mixed)} letters, "
+            "which look alike; write it in one script"
         )
     return norm
 
@@ -61,11 +101,13 @@ class Enrollment:
     embedding: np.ndarray
     audio: bytes | None = None
     source: str | None = None
+    sha256: str | None = None  # of the decoded clip: the same clip is never enrolled twice
 
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """The committed model: ``kind`` is ``"identifier"``, ``"cosine"`` or ``"empty"``."""
+    """The committed model: ``kind`` is ``"identifier"``, ``"cosine"``, ``"empty"`` or
+    ``"paused"`` (no usable model until a refit succeeds)."""
 
     version: int
     data_version: int

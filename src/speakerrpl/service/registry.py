@@ -10,7 +10,10 @@ are written in **one** transaction (:meth:`SpeakerRegistry.commit`). The caller 
 outside any database lock, on a :meth:`SpeakerRegistry.snapshot`; ``commit`` then checks that the
 data did not change since the snapshot (``data_version``) and refuses otherwise. Hence a reader
 always sees a model fitted on exactly the committed speakers, a kill -9 at any moment leaves the
-previous committed state, and a failed fit changes nothing.
+previous committed state, and a failed fit changes nothing. (A removal is the one exception: it
+commits first, with the previous model restricted to the remaining speakers, see
+:meth:`speakerrpl.service.engine.SpeakerEngine.remove`.) Every commit ends with a WAL
+checkpoint, so removed data does not linger in ``-wal``.
 """
 
 from __future__ import annotations
@@ -29,13 +32,16 @@ from speakerrpl.errors import (
     InvalidSpeakerNameError,
     ModelMismatchError,
     RegistryError,
+    RegistryReadOnlyError,
     SpeakerNotFoundError,
 )
+from speakerrpl.service.database import connect, create_private, is_writable, translated
 from speakerrpl.service.records import (
     ConcurrentChangeError,
     Enrollment,
     ModelRecord,
     Snapshot,
+    name_key,
     validate_speaker_name,
 )
 
@@ -50,7 +56,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: enrollments.sha256 (content de-duplication); 1 is migrated on open
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS speakers (
@@ -59,7 +65,7 @@ CREATE TABLE IF NOT EXISTS enrollments (
     id INTEGER PRIMARY KEY,
     speaker_id INTEGER NOT NULL REFERENCES speakers(id) ON DELETE CASCADE,
     frontend TEXT NOT NULL, dim INTEGER NOT NULL, embedding BLOB NOT NULL,
-    audio BLOB, source TEXT, created REAL NOT NULL);
+    audio BLOB, source TEXT, created REAL NOT NULL, sha256 TEXT);
 CREATE INDEX IF NOT EXISTS enrollments_speaker ON enrollments(speaker_id);
 CREATE TABLE IF NOT EXISTS models (
     version INTEGER PRIMARY KEY, data_version INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -74,7 +80,12 @@ class SpeakerRegistry:
     """A speaker registry stored in one SQLite file.
 
     Args:
-        path: the database file (created with its parent directory when missing).
+        path: the database file.
+        create: create a missing registry (file 0600; a missing folder 0700). ``False`` (read
+            commands) makes a missing file an error, so a mistyped path never creates one.
+        read_only: open without writing anything; ``None`` decides from the file system (a
+            read-only file or mount). A read-only registry serves reads and refuses changes
+            with :class:`~speakerrpl.errors.RegistryReadOnlyError`.
 
     Example:
         >>> import tempfile, numpy as np
@@ -86,39 +97,61 @@ class SpeakerRegistry:
         ('alice', 'cosine')
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, create: bool = True, read_only: bool | None = None
+    ) -> None:
         self.path = Path(path)
         if self.path.is_dir():
             raise RegistryError(f"registry path {str(self.path)!r} is a directory, not a file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
-            con.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-            con.execute("INSERT OR IGNORE INTO meta VALUES ('data_version', '0')")
-            found = int(self._meta(con, "schema_version") or 0)
-        if found != SCHEMA_VERSION:
+        if not self.path.exists():
+            if not create or read_only:
+                raise RegistryError(
+                    f"no registry at {str(self.path)!r} (check the path; read commands never "
+                    "create one, `speakerrpl enroll` does)"
+                )
+            create_private(self.path)
+        self.read_only = not is_writable(self.path) if read_only is None else read_only
+        if self.read_only:
+            logger.info("registry %s is read-only: identification only", self.path)
+            with self._connection() as con:
+                found = int(self._meta(con, "schema_version") or 0)
+        else:
+            with self._connection() as con:
+                found = self._migrate(con)
+        if found not in (1, SCHEMA_VERSION):
             raise RegistryError(f"registry schema {found} is not supported (need {SCHEMA_VERSION})")
+
+    def _migrate(self, con: sqlite3.Connection) -> int:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.executescript(_SCHEMA)
+        version = (str(SCHEMA_VERSION),)
+        con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", version)
+        con.execute("INSERT OR IGNORE INTO meta VALUES ('data_version', '0')")
+        found = int(self._meta(con, "schema_version") or 0)
+        if found == 1:
+            columns = {row[1] for row in con.execute("PRAGMA table_info(enrollments)")}
+            if "sha256" not in columns:
+                con.execute("ALTER TABLE enrollments ADD COLUMN sha256 TEXT")
+            con.execute("UPDATE meta SET value=? WHERE key='schema_version'", version)
+            found = SCHEMA_VERSION
+        return found
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        con = self._connect()
+        con = connect(self.path, self.read_only)
         try:
-            yield con
+            with translated(self.path):
+                yield con
         finally:
             con.close()
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            con.execute("PRAGMA foreign_keys=ON")
-            con.execute("PRAGMA synchronous=FULL")
-            con.execute("PRAGMA secure_delete=ON")  # removed voiceprints are overwritten
-        except sqlite3.DatabaseError as exc:
-            raise RegistryError(f"cannot open registry {str(self.path)!r}: {exc}") from exc
-        return con
+    def check_writable(self) -> None:
+        """Raise :class:`RegistryReadOnlyError` when the registry is read-only."""
+        if self.read_only:
+            raise RegistryReadOnlyError(
+                f"registry {str(self.path)!r} is read-only: it serves identification, "
+                "but enrollment and removal need a writable file"
+            )
 
     @staticmethod
     def _meta(con: sqlite3.Connection, key: str) -> str | None:
@@ -209,6 +242,7 @@ class SpeakerRegistry:
             ModelMismatchError: ``frontend`` or the embedding size differs from the registry's.
         """
         add = add or {}
+        self.check_writable()
         with self._connection() as con:
             con.execute("BEGIN IMMEDIATE")
             try:
@@ -227,10 +261,36 @@ class SpeakerRegistry:
                 con.execute("UPDATE meta SET value=? WHERE key='data_version'", (str(version),))
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                # SQLite may have rolled back already (e.g. "database or disk is full"): a
+                # second ROLLBACK would raise "no transaction is active" and hide the cause
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
                 raise
+            self._checkpoint(con)
         logger.info("registry %s: data v%d, model v%d", self.path.name, version, new_model)
         return new_model
+
+    def _checkpoint(self, con: sqlite3.Connection) -> None:
+        """Move the WAL into the file and truncate it: removed data leaves the WAL at once,
+        and a copy of the main file alone (e.g. onto read-only media) is complete."""
+        for _ in range(20):
+            busy, _log, _done = con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            time.sleep(0.05)
+        logger.warning("registry %s: WAL checkpoint blocked by a reader", self.path.name)
+
+    def enrolled_hashes(self, hashes: Sequence[str]) -> dict[str, str]:
+        """``{sha256: speaker name}`` of the given clip hashes already enrolled."""
+        if not hashes:
+            return {}
+        marks = ",".join("?" * len(hashes))
+        sql = (
+            "SELECT e.sha256, s.name FROM enrollments e JOIN speakers s ON s.id = e.speaker_id "
+            f"WHERE e.sha256 IN ({marks})"
+        )
+        with self._connection() as con:
+            return {str(h): str(n) for h, n in con.execute(sql, list(hashes)).fetchall()}
 
     def _check_version(self, con: sqlite3.Connection, expected: int, frontend: str) -> int:
         version = int(self._meta(con, "data_version") or 0)
@@ -259,14 +319,15 @@ class SpeakerRegistry:
         con: sqlite3.Connection, frontend: str, add: Mapping[str, Sequence[Enrollment]]
     ) -> None:
         now = time.time()
-        existing = {n.casefold(): n for (n,) in con.execute("SELECT name FROM speakers")}
+        existing = {name_key(n): n for (n,) in con.execute("SELECT name FROM speakers")}
         for name, items in add.items():
             name = validate_speaker_name(name)
-            if existing.get(name.casefold(), name) != name:
+            if existing.get(name_key(name), name) != name:
                 raise InvalidSpeakerNameError(
-                    f"speaker name {name!r} differs only in case from {existing[name.casefold()]!r}"
+                    f"speaker name {name!r} is too similar to the enrolled "
+                    f"{existing[name_key(name)]!r} (differs only in case or look-alike letters)"
                 )
-            existing[name.casefold()] = name
+            existing[name_key(name)] = name
             con.execute("INSERT OR IGNORE INTO speakers (name, created) VALUES (?, ?)", (name, now))
             (sid,) = con.execute("SELECT id FROM speakers WHERE name=?", (name,)).fetchone()
             dims = {
@@ -283,9 +344,10 @@ class SpeakerRegistry:
                 dims.add(emb.size)
                 con.execute(
                     "INSERT INTO enrollments (speaker_id, frontend, dim, embedding, audio, "
-                    "source, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (sid, frontend, emb.size, emb.tobytes(), item.audio, item.source, now),
-                )
+                    "source, created, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sid, frontend, emb.size, emb.tobytes(), item.audio, item.source, now,
+                     item.sha256),
+                )  # fmt: skip
 
     def _write_model(
         self,

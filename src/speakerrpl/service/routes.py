@@ -1,23 +1,27 @@
 """HTTP routes of the REST service (built by :func:`speakerrpl.service.app.create_app`).
 
-Uploads are decoded and embedded, and refits run, in worker threads
-(``starlette.concurrency.run_in_threadpool``): the event loop stays free and identification goes
-on with the last committed model while an enrollment refits.
+Every route declares its access level (:mod:`speakerrpl.service.auth`). Uploads are checked by
+their headers first (clip count, per-clip and per-request seconds, channels x rate), then
+decoded and embedded in worker threads under the engine's process-wide slots
+(:meth:`~speakerrpl.service.engine.SpeakerEngine.work_slot`; 503 + ``Retry-After`` when all
+are busy); refits run in worker threads too, so identification goes on with the last committed
+model while an enrollment refits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Response, UploadFile
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from speakerrpl.audio import load_audio_bytes
-from speakerrpl.errors import InvalidInputError
+from speakerrpl.audio import load_audio_bytes, probe_audio_bytes
+from speakerrpl.errors import AudioTooLongError, InvalidInputError
+from speakerrpl.service.auth import Access, Caller, guard, redact
 from speakerrpl.service.engine import SpeakerEngine
 
-__all__ = ["build_router"]
+__all__ = ["ERROR_RESPONSES", "ErrorBody", "build_router"]
 
 Clips = Annotated[list[UploadFile], File(description="one or several audio clips")]
 Name = Annotated[
@@ -25,70 +29,110 @@ Name = Annotated[
 ]
 
 
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: str
+    detail: str | list[dict[str, Any]]
+
+
+_WHY = {
+    400: "invalid input (name, clip count, duplicate clip)",
+    401: "missing or wrong API key",
+    403: "no API key configured on this server",
+    404: "no such speaker",
+    408: "the request body did not arrive in time",
+    409: "registry empty, frontend mismatch, or concurrent changes",
+    413: "request body, clip or request audio over its limit",
+    422: "unreadable audio or malformed request",
+    503: "busy (Retry-After), registry read-only or full, or identification paused",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": why} for code, why in _WHY.items()
+}
+KeyHolder = Annotated[Caller, Depends(guard(Access.VOICEPRINTS))]
+Writer = Annotated[Caller, Depends(guard(Access.WRITE))]
+Identifier = Annotated[Caller, Depends(guard(Access.IDENTIFY))]
+
+
 async def _read_clips(
     engine: SpeakerEngine, files: list[UploadFile]
-) -> tuple[list[Any], list[str]]:
-    limit = engine.settings.max_clips
+) -> tuple[list[bytes], list[str]]:
+    """Read the uploads and check their headers: no decoding happens here."""
+    s = engine.settings
     if not files:
         raise InvalidInputError("no file uploaded: send one or more clips in the 'file' field")
-    if len(files) > limit:
-        raise InvalidInputError(f"too many clips: {len(files)} > {limit}")
+    if len(files) > s.max_clips:
+        raise InvalidInputError(f"too many clips: {len(files)} > {s.max_clips}")
     blobs = [await f.read() for f in files]
     names = [f.filename or f"clip{i}" for i, f in enumerate(files)]
+    total = 0.0
+    for blob, name in zip(blobs, names, strict=True):
+        info = probe_audio_bytes(blob, source=repr(name))
+        info.check(repr(name), s.max_clip_seconds)
+        total += info.duration
+    if total > s.max_request_seconds:
+        raise AudioTooLongError(
+            f"{total:.1f} s of audio in one request is over the {s.max_request_seconds:g} s cap"
+        )
+    return blobs, names
 
-    def decode() -> list[Any]:
+
+def _decode(engine: SpeakerEngine, blobs: list[bytes], names: list[str]) -> list[Any]:
+    with engine.work_slot():
+        cap = engine.settings.max_clip_seconds
         return [
-            load_audio_bytes(b, max_duration=engine.settings.max_clip_seconds, source=f"{n!r}")
+            load_audio_bytes(b, max_duration=cap, source=repr(n))
             for b, n in zip(blobs, names, strict=True)
         ]
 
-    return await run_in_threadpool(decode), names
 
-
-def build_router(engine: SpeakerEngine, check_key: Callable[[Any, bool], None]) -> APIRouter:
+def build_router(engine: SpeakerEngine) -> APIRouter:
     """Return the router of every endpoint, bound to ``engine``."""
-    router = APIRouter()
+    router = APIRouter(responses=ERROR_RESPONSES)
 
-    @router.get("/healthz", summary="liveness and model summary")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", **(await run_in_threadpool(engine.status))}
+    @router.api_route("/healthz", methods=["GET", "HEAD"], summary="liveness (reveals nothing)")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/status", summary="model summary (key holders)")
+    async def status(caller: KeyHolder) -> dict[str, Any]:
+        return await run_in_threadpool(engine.status)
 
     @router.get("/speakers", summary="list enrolled speakers")
-    async def list_speakers(request: Request) -> dict[str, Any]:
-        check_key(request, False)
+    async def list_speakers(caller: KeyHolder) -> dict[str, Any]:
         return {"speakers": await run_in_threadpool(engine.speakers)}
 
     @router.post("/speakers/{name}/enrollments", status_code=201, summary="enroll audio clips")
-    async def enroll(
-        request: Request,
-        name: Name,
-        file: Clips,
-    ) -> dict[str, Any]:
-        check_key(request, True)
+    async def enroll(name: Name, file: Clips, caller: Writer, response: Response) -> dict[str, Any]:
         from speakerrpl.service.registry import validate_speaker_name
 
         name = validate_speaker_name(name)  # before any decoding work
-        waves, sources = await _read_clips(engine, file)
+        engine.registry.check_writable()
+        blobs, sources = await _read_clips(engine, file)
+        waves = await run_in_threadpool(_decode, engine, blobs, sources)
         out = await run_in_threadpool(engine.enroll, name, waves, sources)
+        if out.get("duplicates") == len(waves):
+            response.status_code = 200  # a retried request: nothing new was enrolled
         return {"name": name, "clips": len(waves), **out}
 
-    @router.delete("/speakers/{name}", summary="remove a speaker and its enrollments")
-    async def remove(request: Request, name: Name) -> dict[str, Any]:
-        check_key(request, True)
+    @router.delete("/speakers/{name}", summary="remove a speaker at once, then refit")
+    async def remove(name: Name, caller: Writer) -> dict[str, Any]:
         out = await run_in_threadpool(engine.remove, name)
         return {"removed": name, **out}
 
+    @router.post("/refit", summary="refit the model on the stored enrollments")
+    async def refit(caller: Writer) -> dict[str, Any]:
+        return await run_in_threadpool(engine.refit)
+
     @router.post("/identify", summary="name the speaker of each clip, or <unknown>")
-    async def identify(
-        request: Request,
-        file: Clips,
-    ) -> dict[str, Any]:
-        check_key(request, False)
-        await run_in_threadpool(engine.model)  # an empty registry answers 409 before any decoding
-        waves, names = await _read_clips(engine, file)
+    async def identify(file: Clips, caller: Identifier) -> dict[str, Any]:
+        await run_in_threadpool(engine.model)  # an empty registry answers 409 before decoding
+        blobs, names = await _read_clips(engine, file)
+        waves = await run_in_threadpool(_decode, engine, blobs, names)
         results = await run_in_threadpool(engine.identify, waves)
         for name, res in zip(names, results, strict=True):
             res["file"] = name
-        return {"results": results}
+        return {"results": [redact(r, caller) for r in results]}
 
     return router

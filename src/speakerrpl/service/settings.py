@@ -11,8 +11,9 @@ make refits fast without touching the defaults, which stay the real method::
 from __future__ import annotations
 
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,43 @@ def _env_bool(value: str, name: str) -> bool:
 
 def _env_float(value: str, name: str) -> float:
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
+def _env_int(value: str, name: str) -> int:
+    number = _env_float(value, name)
+    if number != int(number):
+        raise InvalidInputError(f"{name} must be a whole number, got {value!r}")
+    return int(number)
+
+
+def _positive(value: float, name: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise InvalidInputError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def check_api_key(key: str) -> None:
+    """Refuse keys that could never authenticate: HTTP headers carry printable ASCII only.
+
+    Example:
+        >>> check_api_key("pässwört-1234")
+        Traceback (most recent call last):
+        ...
+        speakerrpl.errors.InvalidInputError: the API key must be printable ASCII ...
+    """
+    if len(key) < 8:
+        raise InvalidInputError("the API key must be at least 8 characters long")
+    if not all(33 <= ord(c) <= 126 for c in key):
+        raise InvalidInputError(
+            "the API key must be printable ASCII without spaces (HTTP headers cannot carry "
+            "other characters reliably); generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 @dataclass(frozen=True)
@@ -49,24 +84,32 @@ class ServiceSettings:
         frontend: speaker-embedding frontend name (``speakerrpl.frontends.get_frontend``).
         method: identifier method passed to ``OpenSetSpeakerIdentifier``.
         identifier_params: extra keyword arguments of the identifier (e.g. fewer members for
-            tests); empty means the library defaults, i.e. the real method.
+            tests); empty means the library defaults, i.e. the real method. Validated here,
+            at start-up, not at the first refit.
         far: false-acceptance rate the threshold is calibrated to at every refit.
         single_speaker_threshold: cosine threshold used while exactly one speaker is enrolled
             (the ensemble needs two targets).
         min_clips: fewest enrollment clips a speaker may have (the ensemble needs 2).
         keep_audio: also store the enrollment audio (16-bit PCM) in the registry. Off by
             default: voiceprints and recordings are biometric data.
-        api_key: key required by mutating endpoints; ``None`` disables them (403).
-        identify_requires_key: whether ``POST /identify`` also needs the key.
-        max_upload_bytes: largest accepted request body.
+        api_key: key required by every endpoint that reveals, uses or changes voiceprints
+            (printable ASCII, >= 8 characters); ``None``: changes are refused (403) and the
+            server only binds to loopback (unless ``serve --insecure``).
+        public_identify: with a key configured, let callers without the key use
+            ``POST /identify`` (answers without other people's scores or ``best_match``).
+        max_upload_bytes: largest accepted request body (enforced while it streams in).
+        max_inflight_bytes: most request-body bytes held by all requests in progress together
+            (more answer 503 with ``Retry-After``): bounds memory under many uploads.
+        body_timeout_seconds: longest time a request body may take to arrive.
         max_clip_seconds: longest accepted clip.
+        max_request_seconds: most audio seconds in one request (all clips together).
         max_clips: most clips in one request.
         random_state: seed of every refit (refitting the same data gives the same model).
         torch_threads: intra-op threads the CLI and ``serve`` give torch (0: leave torch's
             default). 1 is fastest here: the adapters are small, and the service gets its
             parallelism from concurrent requests.
-        inference_slots: most requests embedding audio at once (0: unlimited). Bounding it
-            did not help on the shared 2-core VM (see docs/performance.md), so it is off.
+        inference_slots: most requests decoding/embedding audio at once, process-wide.
+        slot_wait_seconds: how long a request waits for a slot before a 503 (Retry-After).
         pool_path: an embeddings ``.npz`` (``speakerrpl.embeddings.EmbeddingSet``) used as the
             negative pool instead of ``speakerrpl.synth.pool.default_pool``.
 
@@ -83,42 +126,52 @@ class ServiceSettings:
     min_clips: int = 2
     keep_audio: bool = False
     api_key: str | None = None
-    identify_requires_key: bool = False
+    public_identify: bool = False
     max_upload_bytes: int = 20_000_000
+    max_inflight_bytes: int = 100_000_000
+    body_timeout_seconds: float = 60.0
     max_clip_seconds: float = 60.0
+    max_request_seconds: float = 180.0
     max_clips: int = 16
     random_state: int = 0
     pool_path: str | None = None
     torch_threads: int = 1
-    inference_slots: int = 0
+    inference_slots: int = 2
+    slot_wait_seconds: float = 5.0
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.far < 1.0:
+        if not (isinstance(self.far, (int, float)) and 0.0 < self.far < 1.0):
             raise InvalidInputError(f"far must be in (0, 1), got {self.far!r}")
         if not -1.0 <= self.single_speaker_threshold <= 1.0:
             raise InvalidInputError(
                 f"single_speaker_threshold must be in [-1, 1], got {self.single_speaker_threshold}"
             )
-        if self.max_upload_bytes < 1024:
+        if not isinstance(self.max_upload_bytes, int) or self.max_upload_bytes < 1024:
             raise InvalidInputError(
-                f"max_upload_bytes must be >= 1024, got {self.max_upload_bytes}"
+                f"max_upload_bytes must be an integer >= 1024, got {self.max_upload_bytes!r}"
             )
-        if self.max_clip_seconds <= 0:
-            raise InvalidInputError(f"max_clip_seconds must be > 0, got {self.max_clip_seconds}")
-        if self.min_clips < 1:
-            raise InvalidInputError(f"min_clips must be >= 1, got {self.min_clips}")
-        if self.inference_slots < 0:
-            raise InvalidInputError(f"inference_slots must be >= 0, got {self.inference_slots}")
-        if self.torch_threads < 0:
-            raise InvalidInputError(f"torch_threads must be >= 0, got {self.torch_threads}")
-        if self.max_clips < 1:
-            raise InvalidInputError(f"max_clips must be >= 1, got {self.max_clips}")
-        if self.api_key is not None and len(self.api_key) < 8:
-            raise InvalidInputError("api_key must be at least 8 characters long")
+        if not isinstance(self.max_inflight_bytes, int) or (
+            self.max_inflight_bytes < self.max_upload_bytes
+        ):
+            raise InvalidInputError(
+                f"max_inflight_bytes must be >= max_upload_bytes, got {self.max_inflight_bytes!r}"
+            )
+        for name in ("max_clip_seconds", "max_request_seconds", "body_timeout_seconds"):
+            _positive(getattr(self, name), name)
+        if not (math.isfinite(self.slot_wait_seconds) and self.slot_wait_seconds >= 0):
+            raise InvalidInputError(f"slot_wait_seconds must be >= 0, got {self.slot_wait_seconds}")
+        for name, low in (("min_clips", 1), ("inference_slots", 1), ("torch_threads", 0),
+                          ("max_clips", 1)):  # fmt: skip
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < low:
+                raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.api_key is not None:
+            check_api_key(self.api_key)
         if not isinstance(self.identifier_params, Mapping):
             raise InvalidInputError(
                 f"identifier_params must be a mapping, got {type(self.identifier_params).__name__}"
             )
+        _check_identifier_params(self.method, self.identifier_params)
 
     def with_overrides(self, **changes: Any) -> ServiceSettings:
         """Return a copy with ``changes`` applied (``None`` values are ignored).
@@ -136,9 +189,13 @@ class ServiceSettings:
         Recognised: ``SPEAKERRPL_FRONTEND``, ``SPEAKERRPL_METHOD``,
         ``SPEAKERRPL_IDENTIFIER_PARAMS`` (JSON object), ``SPEAKERRPL_FAR``,
         ``SPEAKERRPL_KEEP_AUDIO``, ``SPEAKERRPL_API_KEY``, ``SPEAKERRPL_API_KEY_FILE``,
-        ``SPEAKERRPL_IDENTIFY_REQUIRES_KEY``, ``SPEAKERRPL_MAX_UPLOAD_BYTES``,
-        ``SPEAKERRPL_MAX_CLIP_SECONDS``, ``SPEAKERRPL_POOL`` (pool ``.npz``),
-        ``SPEAKERRPL_TORCH_THREADS``, ``SPEAKERRPL_INFERENCE_SLOTS``.
+        ``SPEAKERRPL_PUBLIC_IDENTIFY``, ``SPEAKERRPL_MAX_UPLOAD_BYTES``,
+        ``SPEAKERRPL_MAX_INFLIGHT_BYTES``, ``SPEAKERRPL_BODY_TIMEOUT``,
+        ``SPEAKERRPL_MAX_CLIP_SECONDS``,
+        ``SPEAKERRPL_MAX_REQUEST_SECONDS``, ``SPEAKERRPL_POOL`` (pool ``.npz``),
+        ``SPEAKERRPL_TORCH_THREADS``, ``SPEAKERRPL_INFERENCE_SLOTS``,
+        ``SPEAKERRPL_SLOT_WAIT``. Every value is checked: ``nan``, ``inf`` or a fraction
+        where a whole number is expected are errors.
 
         Example:
             >>> ServiceSettings.from_env({"SPEAKERRPL_FAR": "0.02"}).far
@@ -146,37 +203,9 @@ class ServiceSettings:
         """
         env = os.environ if environ is None else environ
         kw: dict[str, Any] = {}
-        if env.get("SPEAKERRPL_POOL"):
-            kw["pool_path"] = env["SPEAKERRPL_POOL"]
-        if "SPEAKERRPL_TORCH_THREADS" in env:
-            kw["torch_threads"] = int(
-                _env_float(env["SPEAKERRPL_TORCH_THREADS"], "SPEAKERRPL_TORCH_THREADS")
-            )
-        if "SPEAKERRPL_INFERENCE_SLOTS" in env:
-            slots = env["SPEAKERRPL_INFERENCE_SLOTS"]
-            kw["inference_slots"] = int(_env_float(slots, "SPEAKERRPL_INFERENCE_SLOTS"))
-        if "SPEAKERRPL_FRONTEND" in env:
-            kw["frontend"] = env["SPEAKERRPL_FRONTEND"]
-        if "SPEAKERRPL_METHOD" in env:
-            kw["method"] = env["SPEAKERRPL_METHOD"]
-        if env.get("SPEAKERRPL_IDENTIFIER_PARAMS"):
-            kw["identifier_params"] = _parse_params(env["SPEAKERRPL_IDENTIFIER_PARAMS"])
-        if "SPEAKERRPL_FAR" in env:
-            kw["far"] = _env_float(env["SPEAKERRPL_FAR"], "SPEAKERRPL_FAR")
-        if "SPEAKERRPL_KEEP_AUDIO" in env:
-            kw["keep_audio"] = _env_bool(env["SPEAKERRPL_KEEP_AUDIO"], "SPEAKERRPL_KEEP_AUDIO")
-        if "SPEAKERRPL_IDENTIFY_REQUIRES_KEY" in env:
-            kw["identify_requires_key"] = _env_bool(
-                env["SPEAKERRPL_IDENTIFY_REQUIRES_KEY"], "SPEAKERRPL_IDENTIFY_REQUIRES_KEY"
-            )
-        if "SPEAKERRPL_MAX_UPLOAD_BYTES" in env:
-            kw["max_upload_bytes"] = int(
-                _env_float(env["SPEAKERRPL_MAX_UPLOAD_BYTES"], "SPEAKERRPL_MAX_UPLOAD_BYTES")
-            )
-        if "SPEAKERRPL_MAX_CLIP_SECONDS" in env:
-            kw["max_clip_seconds"] = _env_float(
-                env["SPEAKERRPL_MAX_CLIP_SECONDS"], "SPEAKERRPL_MAX_CLIP_SECONDS"
-            )
+        for var, (name, parse) in _ENV.items():
+            if env.get(var, "").strip():
+                kw[name] = parse(env[var], var)
         key = env.get("SPEAKERRPL_API_KEY") or None
         if key is None and env.get("SPEAKERRPL_API_KEY_FILE"):
             key = read_key_file(env["SPEAKERRPL_API_KEY_FILE"])
@@ -184,7 +213,22 @@ class ServiceSettings:
         return cls(**kw)
 
 
-def _parse_params(text: str) -> dict[str, Any]:
+def _text(value: str, name: str) -> str:
+    return value.strip()
+
+
+def _check_identifier_params(method: str, params: Mapping[str, Any]) -> None:
+    from speakerrpl.identifier.settings import IdentifierSettings
+
+    try:
+        IdentifierSettings.from_dict({"method": method, **dict(params)})
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"SPEAKERRPL_IDENTIFIER_PARAMS / method: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"SPEAKERRPL_IDENTIFIER_PARAMS has a bad value: {exc}") from None
+
+
+def _parse_params(text: str, name: str = "SPEAKERRPL_IDENTIFIER_PARAMS") -> dict[str, Any]:
     try:
         params = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -192,6 +236,25 @@ def _parse_params(text: str) -> dict[str, Any]:
     if not isinstance(params, dict):
         raise InvalidInputError("SPEAKERRPL_IDENTIFIER_PARAMS must be a JSON object")
     return params
+
+
+_ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
+    "SPEAKERRPL_POOL": ("pool_path", _text),
+    "SPEAKERRPL_TORCH_THREADS": ("torch_threads", _env_int),
+    "SPEAKERRPL_INFERENCE_SLOTS": ("inference_slots", _env_int),
+    "SPEAKERRPL_SLOT_WAIT": ("slot_wait_seconds", _env_float),
+    "SPEAKERRPL_FRONTEND": ("frontend", _text),
+    "SPEAKERRPL_METHOD": ("method", _text),
+    "SPEAKERRPL_IDENTIFIER_PARAMS": ("identifier_params", _parse_params),
+    "SPEAKERRPL_FAR": ("far", _env_float),
+    "SPEAKERRPL_KEEP_AUDIO": ("keep_audio", _env_bool),
+    "SPEAKERRPL_PUBLIC_IDENTIFY": ("public_identify", _env_bool),
+    "SPEAKERRPL_MAX_UPLOAD_BYTES": ("max_upload_bytes", _env_int),
+    "SPEAKERRPL_MAX_INFLIGHT_BYTES": ("max_inflight_bytes", _env_int),
+    "SPEAKERRPL_BODY_TIMEOUT": ("body_timeout_seconds", _env_float),
+    "SPEAKERRPL_MAX_CLIP_SECONDS": ("max_clip_seconds", _env_float),
+    "SPEAKERRPL_MAX_REQUEST_SECONDS": ("max_request_seconds", _env_float),
+}
 
 
 def read_key_file(path: str | Path) -> str:
