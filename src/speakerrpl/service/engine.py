@@ -174,19 +174,19 @@ class SpeakerEngine:
         Raises:
             CorruptModelError: the stored model cannot be loaded (the message says what to run).
         """
+        try:
+            model: LoadedModel | None = self.model()  # a corrupt model stops start-up first
+        except CorruptModelError:
+            raise
+        except RegistryError:
+            logger.info("registry %s is empty", self.registry.path)
+            model = None
         _ = self.frontend
         if not self.registry.read_only:
             # torch.optim imports torch._dynamo on first use (seconds): do it now, in the
             # background, rather than inside the first refit.
             threading.Thread(target=_import_quietly, args=("torch._dynamo",), daemon=True).start()
-        try:
-            model = self.model()
-        except CorruptModelError:
-            raise
-        except RegistryError:
-            logger.info("registry %s is empty", self.registry.path)
-            return
-        if model.refit_pending:
+        if model is not None and model.refit_pending:
             logger.warning(
                 "the model awaits a refit after a removal (run `speakerrpl speakers refit "
                 "--registry %s`); identification uses the previous model meanwhile",
@@ -275,6 +275,7 @@ class SpeakerEngine:
         """
         name = validate_speaker_name(name)
         self.registry.check_writable()
+        self.registry.check_new_name(name)
         waves, sources, duplicates = self._new_clips(name, waves, sources)
         have = {s["name"]: int(s["n_enrollments"]) for s in self.speakers()}.get(name, 0)  # type: ignore[call-overload]
         if not waves and have:  # a retried request: every clip is enrolled already

@@ -280,6 +280,21 @@ class SpeakerRegistry:
             time.sleep(0.05)
         logger.warning("registry %s: WAL checkpoint blocked by a reader", self.path.name)
 
+    def check_new_name(self, name: str) -> None:
+        """Refuse ``name`` when an enrolled name differs from it only in case or look-alikes.
+
+        Raises:
+            InvalidSpeakerNameError: e.g. ``ALICE`` or a Cyrillic ``аlice`` beside ``alice``.
+        """
+        with self._connection() as con:
+            existing = {name_key(n): n for (n,) in con.execute("SELECT name FROM speakers")}
+        twin = existing.get(name_key(name), name)
+        if twin != name:
+            raise InvalidSpeakerNameError(
+                f"speaker name {name!r} is too similar to the enrolled {twin!r} "
+                "(differs only in case or look-alike letters)"
+            )
+
     def enrolled_hashes(self, hashes: Sequence[str]) -> dict[str, str]:
         """``{sha256: speaker name}`` of the given clip hashes already enrolled."""
         if not hashes:

@@ -91,9 +91,13 @@ def build_router(engine: SpeakerEngine) -> APIRouter:
     """Return the router of every endpoint, bound to ``engine``."""
     router = APIRouter(responses=ERROR_RESPONSES)
 
-    @router.api_route("/healthz", methods=["GET", "HEAD"], summary="liveness (reveals nothing)")
+    @router.get("/healthz", summary="liveness (reveals nothing)")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @router.head("/healthz", summary="liveness, headers only")
+    async def healthz_head() -> Response:
+        return Response(status_code=200)
 
     @router.get("/status", summary="model summary (key holders)")
     async def status(caller: KeyHolder) -> dict[str, Any]:
