@@ -138,7 +138,8 @@ def _rss_mib(pid: int) -> dict[str, float]:
 
 
 def _worker(url: str, clips: list[bytes], stop: float, out: list[float], errors: list[str]) -> None:
-    with httpx.Client(base_url=url, timeout=60) as client:
+    headers = {"X-API-Key": "bench-key-123456"}  # identification needs the key
+    with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         i = 0
         while time.monotonic() < stop:
             start = time.perf_counter()

@@ -255,7 +255,8 @@ def prepare_wave(
 
 @dataclass(frozen=True)
 class AudioInfo:
-    """What an audio header promises: frames, channels and sample rate (no decoding)."""
+    """What an audio header promises: frames (-1: unknown, e.g. a streamed FLAC), channels and
+    sample rate (no decoding)."""
 
     frames: int
     channels: int
@@ -263,7 +264,9 @@ class AudioInfo:
 
     @property
     def duration(self) -> float:
-        """Seconds of audio announced by the header."""
+        """Seconds of audio announced by the header (``inf`` when the length is unknown)."""
+        if self.frames < 0:
+            return float("inf")
         return self.frames / self.sample_rate if self.sample_rate > 0 else 0.0
 
     def check(self, source: str, max_duration: float) -> None:
@@ -275,12 +278,13 @@ class AudioInfo:
                 :data:`MAX_SAMPLE_RATE` Hz, or more than ``max_duration`` x
                 :data:`MAX_SAMPLES_PER_SECOND` decoded samples (frames x channels).
         """
-        if self.duration > max_duration:
+        if self.frames >= 0 and self.duration > max_duration:
             raise AudioTooLongError(
                 f"{source}: {self.duration:.1f} s of audio is longer than the "
                 f"{max_duration:g} s cap (raise max_duration to accept it)"
             )
-        samples, budget = self.frames * self.channels, max_duration * MAX_SAMPLES_PER_SECOND
+        samples = max(self.frames, 0) * self.channels  # unknown length: capped while decoding
+        budget = max_duration * MAX_SAMPLES_PER_SECOND
         if self.channels > MAX_CHANNELS or self.sample_rate > MAX_SAMPLE_RATE or samples > budget:
             raise AudioTooLargeError(
                 f"{source}: {self.channels} channel(s) x {self.sample_rate} Hz x "
@@ -311,7 +315,13 @@ def probe_audio_bytes(data: bytes, source: str = "uploaded audio") -> AudioInfo:
     if len(data) == 0:
         raise AudioReadError(f"{source}: no data (0 bytes)")
     with _open(io.BytesIO(data), source) as handle:
-        return AudioInfo(int(handle.frames), int(handle.channels), int(handle.samplerate))
+        return _info(handle)
+
+
+def _info(handle: Any) -> AudioInfo:
+    frames = int(handle.frames)
+    # libsndfile reports an unknown length (FLAC total_samples = 0) as SF_COUNT_MAX
+    return AudioInfo(frames if frames < 2**62 else -1, int(handle.channels), int(handle.samplerate))
 
 
 def _decode(file: Any, source: str, max_duration: float) -> tuple[np.ndarray, float]:
@@ -323,7 +333,7 @@ def _decode(file: Any, source: str, max_duration: float) -> tuple[np.ndarray, fl
     import soundfile as sf
 
     with _open(file, source) as handle:
-        info = AudioInfo(int(handle.frames), int(handle.channels), int(handle.samplerate))
+        info = _info(handle)
         info.check(source, max_duration)
         if info.sample_rate <= 0:
             raise AudioReadError(f"{source}: sample rate {info.sample_rate} in the header")

@@ -28,8 +28,8 @@ def live(
     tmp_path_factory: pytest.TempPathFactory, base_registry: Path, pool_file: Path
 ) -> Iterator[Server]:
     registry = copy_registry(base_registry, tmp_path_factory.mktemp("robust") / "reg.db")
-    env = {"SPEAKERRPL_IDENTIFY_REQUIRES_KEY": "1", "SPEAKERRPL_MAX_UPLOAD_BYTES": str(LIMIT),
-           "SPEAKERRPL_MAX_CLIP_SECONDS": "8"}  # fmt: skip
+    env = {"SPEAKERRPL_MAX_UPLOAD_BYTES": str(LIMIT), "SPEAKERRPL_MAX_CLIP_SECONDS": "8",
+           "SPEAKERRPL_BODY_TIMEOUT": "2"}  # fmt: skip
     server = Server(registry, pool_file, extra_env=env).start()
     yield server
     server.stop()
@@ -76,6 +76,24 @@ def test_auth_limits_and_error_bodies(live: Server) -> None:
         assert c.get("/docs").status_code == 200
         assert "/identify" in c.get("/openapi.json").json()["paths"]
         assert _names(c) == list(ENROLLED)
+
+
+def test_stalled_upload_times_out(live: Server) -> None:
+    """A client that announces a body and stops sending is cut off (408), holding nothing."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as s:
+        start = time.monotonic()
+        s.sendall(b"POST /identify HTTP/1.1\r\nHost: x\r\nX-API-Key: " + API_KEY.encode()
+                  + b"\r\nContent-Type: multipart/form-data; boundary=zz\r\n"
+                  + b"Content-Length: 300000\r\n\r\n--zz\r\n")  # fmt: skip
+        answer = s.recv(4096)
+        waited = time.monotonic() - start
+        while chunk := s.recv(4096):  # the server closes the connection after the answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408") and b"RequestTimeout" in answer
+    assert 1.5 < waited < 10
 
 
 _path_name = st.one_of(

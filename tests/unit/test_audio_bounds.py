@@ -10,7 +10,12 @@ import pytest
 import soundfile as sf
 
 from speakerrpl.audio import SAMPLE_RATE, load_audio_bytes, prepare_wave, probe_audio_bytes
-from speakerrpl.errors import AudioNonFiniteError, AudioTooLargeError, AudioTooLongError
+from speakerrpl.errors import (
+    AudioNonFiniteError,
+    AudioReadError,
+    AudioTooLargeError,
+    AudioTooLongError,
+)
 
 
 def _encode(data: np.ndarray, rate: int, fmt: str = "FLAC", subtype: str | None = None) -> bytes:
@@ -80,3 +85,14 @@ def test_non_finite_samples_are_found_in_blocks() -> None:
     wave[70_000, 0] = np.nan  # in the second block
     with pytest.raises(AudioNonFiniteError, match="1 sample"):
         load_audio_bytes(_encode(wave, 16_000, "WAV", "FLOAT"))
+
+
+def test_unknown_length_is_not_trusted() -> None:
+    """A FLAC whose header gives no length (total_samples = 0) passes no frame-count check:
+    it is capped while decoding (this libsndfile cannot decode such a file at all)."""
+    data = bytearray(_encode(_speech(3.0, 8000, 2), 8000))
+    data[21] &= 0xF0  # STREAMINFO total samples := 0 ("unknown")
+    data[22:26] = b"\x00\x00\x00\x00"
+    assert probe_audio_bytes(bytes(data)).frames == -1
+    with pytest.raises((AudioReadError, AudioTooLongError)):
+        load_audio_bytes(bytes(data), max_duration=2.0)

@@ -25,7 +25,12 @@ __all__ = ["ERROR_RESPONSES", "ErrorBody", "build_router"]
 
 Clips = Annotated[list[UploadFile], File(description="one or several audio clips")]
 Name = Annotated[
-    str, Path(description="speaker name: 1-64 letters, digits, '_', '-', '.', single spaces")
+    str,
+    Path(
+        description="speaker name: 1-64 letters, digits, '_', '-', '.', single spaces",
+        min_length=1,
+        max_length=64,
+    ),
 ]
 
 
@@ -70,7 +75,7 @@ async def _read_clips(
     for blob, name in zip(blobs, names, strict=True):
         info = probe_audio_bytes(blob, source=repr(name))
         info.check(repr(name), s.max_clip_seconds)
-        total += info.duration
+        total += min(info.duration, s.max_clip_seconds)  # unknown length: at most the cap
     if total > s.max_request_seconds:
         raise AudioTooLongError(
             f"{total:.1f} s of audio in one request is over the {s.max_request_seconds:g} s cap"
@@ -97,7 +102,7 @@ def build_router(engine: SpeakerEngine) -> APIRouter:
 
     @router.head("/healthz", summary="liveness, headers only")
     async def healthz_head() -> Response:
-        return Response(status_code=200)
+        return Response(status_code=200, media_type="application/json")
 
     @router.get("/status", summary="model summary (key holders)")
     async def status(caller: KeyHolder) -> dict[str, Any]:

@@ -136,7 +136,7 @@ class ServiceSettings:
     random_state: int = 0
     pool_path: str | None = None
     torch_threads: int = 1
-    inference_slots: int = 2
+    inference_slots: int = 1
     slot_wait_seconds: float = 5.0
 
     def __post_init__(self) -> None:
