@@ -34,7 +34,7 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, s
 def test_cli_registry_workflow(tmp_path: Path, clips: dict, cli_env: None, capsys) -> None:
     reg = tmp_path / "household.db"
     code, out, _ = _run(capsys, "enroll", "--registry", reg, "--name", "alice", *clips["alice"])
-    assert code == 0 and "enrolled 'alice': 4 clip(s)" in out and "(cosine)" in out
+    assert code == 0 and "enrolled 'alice': 4 clip(s)" in out and "(identifier)" in out
     code, out, _ = _run(capsys, "enroll", "--registry", reg, "--name", "bob", *clips["bob"])
     assert code == 0 and "(identifier)" in out and "refit in" in out
 

@@ -65,7 +65,7 @@ def test_enroll_identify_remove_cycle(tmp_path: Path) -> None:
     eng = _engine(tmp_path / "r.db")
     with pytest.raises(RegistryError, match="no speakers"):
         eng.identify(_speaker(1, 1))
-    assert eng.enroll("alice", _speaker(1, 3))["kind"] == "cosine"
+    assert eng.enroll("alice", _speaker(1, 3))["kind"] == "identifier"  # cosine, K = 1
     assert eng.identify(_speaker(1, 1))[0]["speaker"] == "alice"
     assert eng.identify(_speaker(9, 1))[0]["speaker"] == "<unknown>"
     out = eng.enroll("bob", _speaker(2, 3))
@@ -75,7 +75,7 @@ def test_enroll_identify_remove_cycle(tmp_path: Path) -> None:
     assert got[0]["model_version"] == out["model_version"]
     eng.enroll("alice", _moved(_speaker(1, 2)))  # extending refits too
     assert {s["name"]: s["n_enrollments"] for s in eng.speakers()} == {"alice": 5, "bob": 3}
-    assert eng.remove("alice")["kind"] == "cosine"
+    assert eng.remove("alice")["kind"] == "identifier"
     with pytest.raises(SpeakerNotFoundError):
         eng.remove("alice")
     assert eng.remove("bob")["kind"] == "empty"
@@ -151,3 +151,22 @@ def test_audio_is_kept_only_when_asked(tmp_path: Path) -> None:
         with sqlite3.connect(path) as con:
             rows = con.execute("SELECT audio FROM enrollments").fetchall()
         assert [r[0] is not None for r in rows] == [keep, keep]
+
+
+def test_every_k_is_the_estimator_with_its_rule_and_unknown_label(tmp_path: Path) -> None:
+    """K = 1 is OpenSetSpeakerIdentifier(method="cosine"), K >= 2 the configured method; both
+    are stored, loaded and decided exactly as the estimator does (no service scoring code)."""
+    from speakerrpl.identifier.persistence import identifier_from_files
+
+    eng = _engine(tmp_path / "r.db")
+    probe = np.stack(_speaker(1, 2) + _speaker(2, 2) + _speaker(9, 2))
+    for name, seed, method in (("alice", 1, "cosine"), ("bob", 2, "rpl_v2")):
+        eng.enroll(name, _speaker(seed, 3))
+        record = eng.registry.current_model()
+        assert record is not None and record.kind == "identifier"
+        ident = identifier_from_files(OpenSetSpeakerIdentifier, record.files)
+        assert ident.settings.method == method
+        got = [r["speaker"] for r in eng.model().identify(eng.embed(list(probe)))]
+        assert got == ident.predict(probe).tolist()
+        assert ident.settings.unknown_label in got
+    assert ident.threshold_ == pytest.approx(eng.model().threshold)

@@ -1,11 +1,12 @@
 """Turning enrollment data into a storable model and a stored model back into scores.
 
-Three kinds of model, chosen by the number K of enrolled speakers:
+Kinds of model:
 
-- ``"identifier"`` (K >= 2): the SpeakerRPL v2 ensemble (``OpenSetSpeakerIdentifier``), stored as
-  the files of its ``save(dir)`` (JSON + safetensors);
-- ``"cosine"`` (K == 1): the ensemble needs two targets, so the single speaker is scored by the
-  cosine similarity to the mean of its enrollment embeddings, against a fixed threshold;
+- ``"identifier"`` (K >= 1): an ``OpenSetSpeakerIdentifier``, stored as its saved files
+  (``config.json`` + ``weights.safetensors``): the configured method (SpeakerRPL v2 by default)
+  for K >= 2, and ``method="cosine"`` with the fixed ``single_speaker_threshold`` for K = 1 (no
+  negative pool needed). Fitting, storing, loading, scoring, the accept rule and the unknown
+  label are the estimator's, for every K;
 - ``"empty"`` (K == 0): nothing can be identified (:class:`~speakerrpl.errors.RegistryError`);
 - ``"paused"``: a removal committed while no usable model could be restricted to the remaining
   speakers; identification answers 503 until a refit succeeds.
@@ -28,10 +29,8 @@ import numpy as np
 from speakerrpl.errors import IdentificationPausedError, RegistryError
 from speakerrpl.service.registry import ModelRecord, Snapshot
 
-__all__ = ["UNKNOWN", "FittedModel", "LoadedModel", "fit_model", "load_model"]
+__all__ = ["FittedModel", "LoadedModel", "fit_model", "load_model", "restrict"]
 
-UNKNOWN = "<unknown>"
-_CENTROID_FILE = "centroid.f32"
 CONFIG_FILE = "config.json"  # speakerrpl.identifier.persistence.CONFIG_FILE
 
 IdentifierFactory = Callable[..., Any]
@@ -67,11 +66,6 @@ def _default_factory(**kwargs: Any) -> Any:
     return OpenSetSpeakerIdentifier(**kwargs)
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def fit_model(
     snapshot: Snapshot,
     *,
@@ -88,19 +82,19 @@ def fit_model(
         params: keyword arguments of the identifier (method, random_state, far ...).
         pool: the negative pool passed to ``fit(X, y, pool=pool)``; a zero-argument callable
             is called only when an ensemble is fitted.
-        single_speaker_threshold: cosine threshold of the one-speaker model.
+        single_speaker_threshold: threshold of the one-speaker (cosine) identifier.
         threshold: a user-set threshold that overrides the calibrated one, or ``None``.
         factory: builds the identifier from ``params`` (default ``OpenSetSpeakerIdentifier``).
     """
     names = tuple(sorted(snapshot.embeddings))
     if not names:
         return FittedModel("empty", (), {}, {"threshold": threshold})
-    if len(names) == 1:
-        centroid = _normalise(_normalise(snapshot.embeddings[names[0]]).mean(axis=0))
-        one = {"threshold": single_speaker_threshold if threshold is None else threshold}
-        return FittedModel("cosine", names, {_CENTROID_FILE: centroid.astype("<f4").tobytes()}, one)
     x, y = snapshot.arrays()
-    negatives = pool() if callable(pool) else pool
+    if len(names) == 1:  # one person: the centroid, at a fixed threshold, needs no pool
+        params = {**params, "method": "cosine", "threshold": single_speaker_threshold}
+        negatives = None
+    else:
+        negatives = pool() if callable(pool) else pool
     ident = (factory or _default_factory)(**params)
     ident.fit(x, y, pool=negatives)
     files = identifier_files(ident)
@@ -115,12 +109,11 @@ class LoadedModel:
     """A committed model ready to score embeddings (thread-safe for concurrent reads).
 
     Example:
-        >>> from speakerrpl.service.registry import ModelRecord
-        >>> rec = ModelRecord(1, 1, "cosine", ("alice",), {"threshold": 0.5},
-        ...                   {"centroid.f32": np.array([1, 0], "<f4").tobytes()})
-        >>> m = load_model(rec)
-        >>> m.identify(np.array([[1.0, 0.1], [0.0, 1.0]]))[0]["speaker"]
-        'alice'
+        >>> snap = Snapshot(1, "toy", {"alice": np.array([[1.0, 0.0], [0.9, 0.1]])})
+        >>> fitted = fit_model(snap, params={}, pool=None, single_speaker_threshold=0.5)
+        >>> rec = ModelRecord(1, 1, fitted.kind, fitted.classes, fitted.info, fitted.files)
+        >>> [r["speaker"] for r in load_model(rec).identify(np.array([[1.0, 0.1], [0.0, 1.0]]))]
+        ['alice', '<unknown>']
     """
 
     def __init__(
@@ -128,11 +121,13 @@ class LoadedModel:
         record: ModelRecord,
         scorer: Callable[[np.ndarray], np.ndarray],
         threshold: float,
+        unknown_label: str = "",
     ) -> None:
         self.version = record.version
         self.kind = record.kind
         self.classes: tuple[str, ...] = record.classes
         self.threshold = float(threshold)
+        self.unknown_label = unknown_label
         self.refit_pending = bool(record.info.get("refit_pending", False))
         self._scorer = scorer
 
@@ -143,8 +138,12 @@ class LoadedModel:
         return np.asarray(self._scorer(np.asarray(x, dtype=np.float32)), dtype=np.float64)
 
     def identify(self, x: np.ndarray) -> list[dict[str, Any]]:
-        """One decision per row of ``x``: ``speaker`` (name or ``<unknown>``), ``score``,
-        ``threshold`` and the per-speaker ``scores``."""
+        """One decision per row of ``x``: ``speaker`` (name or the identifier's
+        ``unknown_label``), ``score``, ``threshold`` and the per-speaker ``scores``.
+
+        The rule is the estimator's ``predict`` (best score >= threshold, else the unknown
+        label) applied to scores computed once; a test pins the two together.
+        """
         s = self.scores(x)
         out = []
         for row in s:
@@ -152,7 +151,7 @@ class LoadedModel:
             accepted = bool(row[best] >= self.threshold)
             out.append(
                 {
-                    "speaker": self.classes[best] if accepted else UNKNOWN,
+                    "speaker": self.classes[best] if accepted else self.unknown_label,
                     "best_match": self.classes[best],
                     "score": float(row[best]),
                     "threshold": self.threshold,
@@ -170,32 +169,26 @@ def load_model(record: ModelRecord) -> LoadedModel:
         return LoadedModel(record, lambda x: np.zeros((len(x), 0)), float("inf"))
     if record.kind == "paused":
         return LoadedModel(record, _paused, float("inf"))
-    if record.kind == "cosine":
-        centroid = np.frombuffer(record.files[_CENTROID_FILE], dtype="<f4")
-
-        def cosine(x: np.ndarray) -> np.ndarray:
-            if x.ndim != 2 or x.shape[1] != centroid.size:
-                raise RegistryError(f"expected embeddings of size {centroid.size}, got {x.shape}")
-            return _normalise(x) @ centroid[:, None]
-
-        return LoadedModel(record, cosine, float(info["threshold"]))  # type: ignore[arg-type]
-    if record.kind != "identifier":
-        raise RegistryError(f"unknown model kind {record.kind!r} in the registry")
+    if record.kind != "identifier":  # e.g. "cosine" of registries before the estimator did K=1
+        raise RegistryError(f"model kind {record.kind!r} is not loadable by this version")
     from speakerrpl.identifier import OpenSetSpeakerIdentifier
 
     ident = identifier_from_files(OpenSetSpeakerIdentifier, record.files)
     user = info.get("threshold")
     threshold = float(ident.threshold_) if user is None else float(user)  # type: ignore[arg-type]
     classes = [str(c) for c in ident.classes_]
+    label = str(ident.settings.unknown_label)
     if info.get("restricted"):  # a removal's stand-in: the previous model, fewer columns
         missing = sorted(set(record.classes) - set(classes))
         if missing:
             raise RegistryError(f"restricted model lacks the classes {missing}")
         columns = [classes.index(c) for c in record.classes]
-        return LoadedModel(record, lambda x: ident.decision_function(x)[:, columns], threshold)
+        return LoadedModel(
+            record, lambda x: ident.decision_function(x)[:, columns], threshold, label
+        )
     if tuple(classes) != record.classes:
         raise RegistryError(f"stored identifier classes {classes} != record {record.classes}")
-    return LoadedModel(record, ident.decision_function, threshold)
+    return LoadedModel(record, ident.decision_function, threshold, label)
 
 
 def _paused(x: np.ndarray) -> np.ndarray:
@@ -213,7 +206,7 @@ def restrict(record: ModelRecord, keep: Sequence[str]) -> FittedModel:
     refit replaces them); a model that cannot be restricted becomes ``"paused"``.
 
     Example:
-        >>> rec = ModelRecord(1, 1, "cosine", ("alice",), {"threshold": 0.5}, {})
+        >>> rec = ModelRecord(1, 1, "identifier", ("alice",), {"threshold": 0.5}, {})
         >>> restrict(rec, []).kind
         'empty'
     """

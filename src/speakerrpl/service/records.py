@@ -106,7 +106,7 @@ class Enrollment:
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """The committed model: ``kind`` is ``"identifier"``, ``"cosine"``, ``"empty"`` or
+    """The committed model: ``kind`` is ``"identifier"``, ``"empty"`` or
     ``"paused"`` (no usable model until a refit succeeds)."""
 
     version: int

@@ -92,9 +92,9 @@ class SpeakerRegistry:
         >>> reg = SpeakerRegistry(tempfile.mkdtemp() + "/reg.db")
         >>> snap = reg.snapshot()
         >>> v = reg.commit(snap.data_version, "toy", add={"alice": [Enrollment(np.ones(4))]},
-        ...                model_kind="cosine", model_classes=["alice"])
+        ...                model_kind="identifier", model_classes=["alice"])
         >>> reg.speakers()[0]["name"], reg.current_model().kind
-        ('alice', 'cosine')
+        ('alice', 'identifier')
     """
 
     def __init__(
