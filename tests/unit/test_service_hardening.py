@@ -147,6 +147,20 @@ def test_disk_full_is_reported_not_hidden(mount_point: Path) -> None:
         eng.enroll("bob", [tone("bob", s, seconds=20.0) for s in range(4)])  # 2.5 MB of audio
     assert [s["name"] for s in eng.speakers()] == ["alice"]
     assert eng.identify([tone("alice", 9)])[0]["speaker"] == "alice"
+    # over HTTP: 503 with the cause in the JSON body, not a 500
+    from fastapi.testclient import TestClient
+    from service_toys import KEY, wav
+
+    from speakerrpl.service.app import create_app
+
+    web = engine(mount_point / "reg.db", keep_audio=True, api_key=KEY)
+    files = [("file", (f"b{s}.wav", wav(tone("bob", s, seconds=20.0)), "audio/wav"))
+             for s in range(4)]  # fmt: skip
+    r = TestClient(create_app(web)).post(
+        "/speakers/bob/enrollments", files=files, headers={"X-API-Key": KEY}
+    )
+    assert r.status_code == 503 and r.json()["error"] == "RegistryUnavailableError"
+    assert "disk is full" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("mount_point", ["64m"], indirect=True)

@@ -19,22 +19,13 @@ The key travels in ``X-API-Key: KEY`` or ``Authorization: Bearer KEY``; it is pr
 (checked at start-up) and compared in constant time on the raw header bytes.
 """
 
-from __future__ import annotations
-
 import enum
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import HTTPException, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-
 __all__ = ["Access", "Caller", "guard", "redact"]
-
-_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
-                           description="the server's API key")  # fmt: skip
-_BEARER = HTTPBearer(auto_error=False, scheme_name="Bearer", description="the API key")
 
 
 class Access(enum.Enum):
@@ -69,6 +60,8 @@ def decide(
         >>> decide(Access.IDENTIFY, None, False, (None,))
         Caller(has_key=False)
     """
+    from fastapi import HTTPException  # the service extra; this module imports without it
+
     has_key = key is not None and any(_matches(g, key) for g in given)
     if access is Access.PUBLIC or has_key:
         return Caller(has_key)
@@ -82,12 +75,22 @@ def decide(
 
 
 def guard(access: Access) -> Callable[..., Caller]:
-    """A FastAPI dependency enforcing ``access`` (use as ``Depends(guard(Access.X))``)."""
+    """A FastAPI dependency enforcing ``access`` (use as ``Depends(guard(Access.X))``).
+
+    Its two security parameters put the ``ApiKey`` (``X-API-Key``) and ``Bearer`` schemes into
+    the OpenAPI schema of every route that uses it.
+    """
+    from fastapi import Request, Security
+    from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="ApiKey",
+                              description="the server's API key")  # fmt: skip
+    bearer_scheme = HTTPBearer(auto_error=False, scheme_name="Bearer", description="the API key")
 
     def dependency(
         request: Request,
-        api_key: Annotated[str | None, Security(_KEY_HEADER)] = None,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,
+        api_key: Annotated[str | None, Security(key_header)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)] = None,
     ) -> Caller:
         settings = request.app.state.engine.settings
         token = bearer.credentials if bearer is not None else None

@@ -108,7 +108,8 @@ class ServiceSettings:
         torch_threads: intra-op threads the CLI and ``serve`` give torch (0: leave torch's
             default). 1 is fastest here: the adapters are small, and the service gets its
             parallelism from concurrent requests.
-        inference_slots: most requests decoding/embedding audio at once, process-wide.
+        inference_slots: most requests decoding/embedding audio at once, process-wide (each
+            may hold ~250 MB of CAM++ activations for a 60 s clip).
         slot_wait_seconds: how long a request waits for a slot before a 503 (Retry-After).
         pool_path: an embeddings ``.npz`` (``speakerrpl.embeddings.EmbeddingSet``) used as the
             negative pool instead of ``speakerrpl.synth.pool.default_pool``.
@@ -136,7 +137,7 @@ class ServiceSettings:
     random_state: int = 0
     pool_path: str | None = None
     torch_threads: int = 1
-    inference_slots: int = 1
+    inference_slots: int = 2
     slot_wait_seconds: float = 5.0
 
     def __post_init__(self) -> None:
