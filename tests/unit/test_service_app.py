@@ -203,3 +203,46 @@ def test_one_model_load_per_version_from_memory(
         if version == 1:
             eng.enroll("carol", [tone("carol", s) for s in (0, 1)])
     assert list(spool.iterdir()) == []
+
+
+def test_bodies_held_by_all_requests_are_capped() -> None:
+    """The in-flight budget: a second upload beyond it is answered 503 while the first is
+    held; once the first is answered its bytes are released."""
+    import asyncio
+
+    from speakerrpl.service.app import BodyLimitMiddleware
+
+    release = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # holds its request
+        await receive()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    limited = BodyLimitMiddleware(app, limit=6_000, timeout=5.0, budget=10_000)
+
+    async def request(size: int) -> int:
+        sent: list[dict[str, Any]] = []
+        body = [{"type": "http.request", "body": b"x" * size, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            return body.pop() if body else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await limited({"type": "http", "headers": []}, receive, send)
+        return int(sent[0]["status"])
+
+    async def scenario() -> tuple[int, int, int]:
+        first = asyncio.create_task(request(6_000))
+        await asyncio.sleep(0.05)
+        second = await request(6_000)  # 12,000 > 10,000 held
+        release.set()
+        answered = await first
+        third = await request(6_000)  # the first was answered: its bytes are free again
+        return answered, second, third
+
+    assert asyncio.run(scenario()) == (200, 503, 200)
+    assert limited.inflight == 0
