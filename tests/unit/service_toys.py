@@ -65,14 +65,21 @@ def clips(who: str, seeds: range | list[int]) -> list[tuple[str, tuple[str, byte
     return [("file", (f"{who}{s}.wav", wav(tone(who, s)), "audio/wav")) for s in seeds]
 
 
+def _pool_pitches() -> list[float]:
+    """16 pitches of other 'voices', none within 15% of an enrolled or stranger pitch."""
+    grid = 150.0 * (7000.0 / 150.0) ** (np.arange(40) / 39)
+    far = [f for f in grid if all(abs(f / p - 1) > 0.15 for p in PITCH.values())]
+    return [float(f) for f in far[:16]]
+
+
 def pool() -> tuple[np.ndarray, np.ndarray]:
     """Negative pool: 16 other pitches, 3 clips each."""
     front = BandFrontend()
     waves, voices = [], []
-    for i in range(16):
+    for i, pitch in enumerate(_pool_pitches()):
         t = np.arange(16000) / 16000
         for k in range(3):
-            f = 200.0 * 1.23**i * (1 + 0.01 * k)
+            f = pitch * (1 + 0.01 * k)
             waves.append((0.3 * np.sin(2 * np.pi * f * t)).astype("f4"))
             voices.append(f"pool{i}")
     return front.embed(waves), np.asarray(voices)

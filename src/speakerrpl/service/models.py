@@ -4,9 +4,9 @@ Kinds of model:
 
 - ``"identifier"`` (K >= 1): an ``OpenSetSpeakerIdentifier``, stored as its saved files
   (``config.json`` + ``weights.safetensors``): the configured method (SpeakerRPL v2 by default)
-  for K >= 2, and ``method="cosine"`` with the fixed ``single_speaker_threshold`` for K = 1 (no
-  negative pool needed). Fitting, storing, loading, scoring, the accept rule and the unknown
-  label are the estimator's, for every K;
+  for K >= 2, and ``method="cosine"`` (the centroid) for K = 1, both calibrated by the
+  estimator on the negative pool. Fitting, storing, loading, scoring, the threshold, the accept
+  rule and the unknown label are the estimator's, for every K;
 - ``"empty"`` (K == 0): nothing can be identified (:class:`~speakerrpl.errors.RegistryError`);
 - ``"paused"``: a removal committed while no usable model could be restricted to the remaining
   speakers; identification answers 503 until a refit succeeds.
@@ -71,7 +71,6 @@ def fit_model(
     *,
     params: Mapping[str, Any],
     pool: Any,
-    single_speaker_threshold: float,
     threshold: float | None = None,
     factory: IdentifierFactory | None = None,
 ) -> FittedModel:
@@ -81,8 +80,7 @@ def fit_model(
         snapshot: the enrollment data the model must match exactly.
         params: keyword arguments of the identifier (method, random_state, far ...).
         pool: the negative pool passed to ``fit(X, y, pool=pool)``; a zero-argument callable
-            is called only when an ensemble is fitted.
-        single_speaker_threshold: threshold of the one-speaker (cosine) identifier.
+            is called only when someone is enrolled.
         threshold: a user-set threshold that overrides the calibrated one, or ``None``.
         factory: builds the identifier from ``params`` (default ``OpenSetSpeakerIdentifier``).
     """
@@ -90,11 +88,9 @@ def fit_model(
     if not names:
         return FittedModel("empty", (), {}, {"threshold": threshold})
     x, y = snapshot.arrays()
-    if len(names) == 1:  # one person: the centroid, at a fixed threshold, needs no pool
-        params = {**params, "method": "cosine", "threshold": single_speaker_threshold}
-        negatives = None
-    else:
-        negatives = pool() if callable(pool) else pool
+    if len(names) == 1:  # one person: the estimator's centroid model
+        params = {**params, "method": "cosine"}
+    negatives = pool() if callable(pool) else pool
     ident = (factory or _default_factory)(**params)
     ident.fit(x, y, pool=negatives)
     files = identifier_files(ident)
@@ -109,10 +105,13 @@ class LoadedModel:
     """A committed model ready to score embeddings (thread-safe for concurrent reads).
 
     Example:
-        >>> snap = Snapshot(1, "toy", {"alice": np.array([[1.0, 0.0], [0.9, 0.1]])})
-        >>> fitted = fit_model(snap, params={}, pool=None, single_speaker_threshold=0.5)
+        >>> rng = np.random.default_rng(0)
+        >>> alice = np.array([1.0, 0.0, 0.0]) + 0.05 * rng.normal(size=(3, 3))
+        >>> pool = (rng.normal(size=(40, 3)) + [0, 2, 0], np.repeat([f"v{i}" for i in range(8)], 5))
+        >>> snap = Snapshot(1, "toy", {"alice": alice})
+        >>> fitted = fit_model(snap, params={"target_far": 0.05}, pool=pool)
         >>> rec = ModelRecord(1, 1, fitted.kind, fitted.classes, fitted.info, fitted.files)
-        >>> [r["speaker"] for r in load_model(rec).identify(np.array([[1.0, 0.1], [0.0, 1.0]]))]
+        >>> [r["speaker"] for r in load_model(rec).identify(np.array([[1, 0.1, 0], [0, 1, 0]]))]
         ['alice', '<unknown>']
     """
 

@@ -87,8 +87,6 @@ class ServiceSettings:
             tests); empty means the library defaults, i.e. the real method. Validated here,
             at start-up, not at the first refit.
         far: false-acceptance rate the threshold is calibrated to at every refit.
-        single_speaker_threshold: cosine threshold used while exactly one speaker is enrolled
-            (the ensemble needs two targets).
         min_clips: fewest enrollment clips a speaker may have (the ensemble needs 2).
         keep_audio: also store the enrollment audio (16-bit PCM) in the registry. Off by
             default: voiceprints and recordings are biometric data.
@@ -123,7 +121,6 @@ class ServiceSettings:
     method: str = "rpl_v2"
     identifier_params: Mapping[str, Any] = field(default_factory=dict)
     far: float = 0.01
-    single_speaker_threshold: float = 0.5
     min_clips: int = 2
     keep_audio: bool = False
     api_key: str | None = None
@@ -143,10 +140,6 @@ class ServiceSettings:
     def __post_init__(self) -> None:
         if not (isinstance(self.far, (int, float)) and 0.0 < self.far < 1.0):
             raise InvalidInputError(f"far must be in (0, 1), got {self.far!r}")
-        if not -1.0 <= self.single_speaker_threshold <= 1.0:
-            raise InvalidInputError(
-                f"single_speaker_threshold must be in [-1, 1], got {self.single_speaker_threshold}"
-            )
         if not isinstance(self.max_upload_bytes, int) or self.max_upload_bytes < 1024:
             raise InvalidInputError(
                 f"max_upload_bytes must be an integer >= 1024, got {self.max_upload_bytes!r}"

@@ -251,7 +251,6 @@ class RegistryWriter:
         }
         return fit_model(
             snap, params=params, pool=self._negatives,
-            single_speaker_threshold=self.settings.single_speaker_threshold,
             threshold=float(thr_s) if thr_s else None, factory=self._factory,
         )  # fmt: skip
 
