@@ -26,7 +26,8 @@ from wyoming.server import AsyncEventHandler, AsyncTcpServer
 from speakerrpl.service.engine import SpeakerEngine
 from speakerrpl.service.settings import ServiceSettings
 from speakerrpl.wyoming import ProxyOptions, SpeakerProxy, Upstream, start_proxy
-from wyoming_support import RATE, FakeASR, SlowASR, ToneFrontend, free_port, run, tone, utterance
+from toy_audio import RATE, ToneFrontend, tone
+from wyoming_support import FakeASR, SlowASR, free_port, run, utterance
 
 
 @pytest.fixture(scope="module")

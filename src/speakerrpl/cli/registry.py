@@ -44,17 +44,9 @@ def _enroll(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    engine = _engine(args)
-    results = engine.identify(_load(args.files, engine.settings.max_clip_seconds))
-    for path, res in zip(args.files, results, strict=True):
-        res["file"] = str(path)
-    if args.json:
-        print(json.dumps(results, indent=2, sort_keys=True))
-        return 0
-    for res in results:
-        print(f"{res['file']}\t{res['speaker']}\tscore={res['score']:.4f}\t"
-              f"threshold={res['threshold']:.4f}")  # fmt: skip
-    return 0
+    from speakerrpl.cli.batch import run_batch
+
+    return int(run_batch(_engine(args), args.files, out=args.out, as_json=args.json))
 
 
 def _speakers(args: argparse.Namespace) -> int:
@@ -102,7 +94,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("identify", help="name the speaker of each clip or <unknown>")
     _common(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("files", nargs="+", help="audio files to identify")
+    p.add_argument("--out", default=None, help="write the rows to a .csv or .json file")
+    p.add_argument("files", nargs="+", help="audio files or folders of them to identify")
     p.set_defaults(func=_identify)
 
     p = subparsers.add_parser("speakers", help="list or remove enrolled speakers")
