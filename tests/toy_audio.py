@@ -28,3 +28,17 @@ def tone(freq: float, seconds: float = 1.5, rate: int = RATE) -> np.ndarray:
 
 def pcm16(wave: np.ndarray) -> bytes:
     return (wave * 32767).astype("<i2").tobytes()
+
+
+class EnergyVAD:
+    """A stand-in for Silero VAD on tones: a 32 ms frame is 'speech' when its RMS is > 0.01."""
+
+    def __init__(self) -> None:
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def process_block(self, samples: np.ndarray) -> np.ndarray:
+        frames = np.asarray(samples, dtype=np.float32).reshape(-1, 512)
+        return (np.sqrt(np.mean(frames**2, axis=1)) > 0.01).astype(np.float32)

@@ -7,6 +7,7 @@ Thin layer over :class:`speakerrpl.service.engine.SpeakerEngine`; engine setting
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from typing import Any
 
@@ -45,7 +46,10 @@ def _enroll(args: argparse.Namespace) -> int:
 
 def _identify(args: argparse.Namespace) -> int:
     from speakerrpl.cli.batch import run_batch
+    from speakerrpl.cli.stream import run_stream
 
+    if args.stream:
+        return run_stream(_engine(args), args.files, args)
     return int(run_batch(_engine(args), args.files, out=args.out, as_json=args.json))
 
 
@@ -96,6 +100,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", default=None, help="write the rows to a .csv or .json file")
     p.add_argument("files", nargs="+", help="audio files or folders of them to identify")
+    importlib.import_module("speakerrpl.cli.stream").add_stream_arguments(p)
     p.set_defaults(func=_identify)
 
     p = subparsers.add_parser("speakers", help="list or remove enrolled speakers")
