@@ -33,6 +33,7 @@ def folder(tmp_path: Path) -> Path:
     sf.write(tmp_path / "clips" / "more" / "b_stranger.flac", tone(2500, rate=22050), 22050)
     (tmp_path / "clips" / "c_corrupt.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
     sf.write(tmp_path / "clips" / "d_silent.wav", np.zeros(16000, dtype=np.float32), 16000)
+    (tmp_path / "clips" / "e_phone.m4a").write_bytes(b"\x00" * 64)  # a type libsndfile lacks
     (tmp_path / "clips" / "notes.txt").write_text("not audio")
     return tmp_path / "clips"
 
@@ -40,15 +41,17 @@ def folder(tmp_path: Path) -> Path:
 def test_folder_rows_report_bad_clips_without_aborting(engine: SpeakerEngine, folder: Path) -> None:
     files = collect_files([folder, folder / "missing.wav"])
     names = [f.name for f in files]
-    assert names == ["a_alice.wav", "c_corrupt.wav", "d_silent.wav", "b_stranger.flac",
-                     "missing.wav"]  # fmt: skip
+    assert names == ["a_alice.wav", "c_corrupt.wav", "d_silent.wav", "e_phone.m4a",
+                     "b_stranger.flac", "missing.wav"]  # fmt: skip
     rows = {Path(r["file"]).name: r for r in identify_files(engine, files, batch=2)}
     assert rows["a_alice.wav"]["speaker"] == "alice" and rows["a_alice.wav"]["error"] is None
     assert rows["b_stranger.flac"]["speaker"] == "<unknown>"
     assert rows["a_alice.wav"]["confidence"] >= rows["a_alice.wav"]["threshold"]
-    for bad, what in (("c_corrupt.wav", "AudioReadError"), ("d_silent.wav", "AudioTooShortError"),
-                      ("missing.wav", "AudioReadError")):  # fmt: skip
+    bad_rows = (("c_corrupt.wav", "AudioReadError"), ("d_silent.wav", "AudioTooShortError"),
+                ("missing.wav", "AudioReadError"), ("e_phone.m4a", "AudioReadError"))  # fmt: skip
+    for bad, what in bad_rows:
         assert rows[bad]["speaker"] is None and rows[bad]["error"].startswith(what), rows[bad]
+    assert "ffmpeg" in rows["e_phone.m4a"]["error"]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
@@ -57,13 +60,13 @@ def test_out_file_and_exit_code(
 ) -> None:
     out = tmp_path / f"results{suffix}"
     assert run_batch(engine, [folder], out=out) == 1  # some clips could not be read
-    assert "4 row(s)" in capsys.readouterr().out
+    assert "5 row(s)" in capsys.readouterr().out
     if suffix == ".json":
         rows = json.loads(out.read_text())
     else:
         with out.open() as f:
             rows = list(csv.DictReader(f))
-    assert [r["speaker"] or "" for r in rows] == ["alice", "", "", "<unknown>"]
+    assert [r["speaker"] or "" for r in rows] == ["alice", "", "", "", "<unknown>"]
     assert list(rows[0]) == ["file", "speaker", "confidence", "threshold", "error"]
     good = folder / "a_alice.wav"
     assert run_batch(engine, [good], out=out) == 0

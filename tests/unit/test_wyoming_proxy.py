@@ -171,7 +171,8 @@ def test_upstream_that_never_reads_does_not_hang_the_proxy(
 ) -> None:
     async def go() -> tuple[Event, float]:
         port = free_port()
-        silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", port)  # accepts only
+        held: list[object] = []  # keep the streams: a collected writer closes the socket
+        silent = await asyncio.start_server(lambda r, w: held.append((r, w)), "127.0.0.1", port)
         proxy = SpeakerProxy(engine, Upstream(f"tcp://127.0.0.1:{port}", 1.0, 0.5))
         proxy_port = free_port()
         server = await start_proxy(proxy, f"tcp://127.0.0.1:{proxy_port}")

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from speakerrpl.audio import AUDIO_SUFFIXES, UNREADABLE_SUFFIXES
 from speakerrpl.decisions import decision_of
 from speakerrpl.errors import InvalidInputError, SpeakerRPLError
 
 __all__ = [
-    "AUDIO_SUFFIXES",
     "COLUMNS",
     "collect_files",
     "identify_files",
@@ -28,7 +28,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aiff", ".aif"})
 COLUMNS = ("file", "speaker", "confidence", "threshold", "error")
 _BATCH = 16  # clips embedded per call: bounded memory, CAM++ batches them
 
@@ -36,7 +35,9 @@ _BATCH = 16  # clips embedded per call: bounded memory, CAM++ batches them
 def collect_files(paths: Sequence[str | Path]) -> list[Path]:
     """Expand folders to the audio files under them (sorted); files are kept as given.
 
-    A path that does not exist is kept too, so that its row reports the error.
+    Folders contribute every file of :data:`speakerrpl.audio.AUDIO_SUFFIXES`, and those of
+    ``UNREADABLE_SUFFIXES`` too (their rows then say how to convert them). A path that does
+    not exist is kept, so that its row reports the error.
 
     Example:
         >>> import tempfile
@@ -48,8 +49,9 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
+            wanted = set(AUDIO_SUFFIXES) | set(UNREADABLE_SUFFIXES)
             found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
             )
             if not found:
                 logger.warning("%s holds no audio files (%s)", path, ", ".join(AUDIO_SUFFIXES))

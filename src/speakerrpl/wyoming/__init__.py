@@ -4,16 +4,13 @@ Home Assistant sends the audio of a voice command to ``speakerrpl wyoming``; the
 it to the real speech-to-text service (e.g. the faster-whisper add-on), identifies the speaker
 from the same audio with a speaker registry, and returns the upstream ``transcript`` with a
 ``context`` holding ``speaker`` (a name or ``<unknown>``), ``confidence`` and ``threshold``.
-See ``docs/home-assistant.md``. Needs the ``wyoming`` extra (``pip install 'speakerrpl[wyoming]'``).
+See ``docs/home-assistant.md``. Needs the ``wyoming`` extra (``pip install 'speakerrpl[wyoming]'``),
+imported on first use: without it, starting the proxy raises an error naming the extra.
 """
 
-from speakerrpl._optional import require
-
-require("wyoming", "wyoming", "the Home Assistant (Wyoming) proxy")
-
-from speakerrpl.wyoming.proxy import PROGRAM_NAME, ProxyOptions, SpeakerProxy  # noqa: E402
-from speakerrpl.wyoming.server import run_proxy, start_proxy  # noqa: E402
-from speakerrpl.wyoming.upstream import Upstream, UpstreamError  # noqa: E402
+from speakerrpl.wyoming.proxy import PROGRAM_NAME, ProxyOptions, SpeakerProxy
+from speakerrpl.wyoming.server import run_proxy, start_proxy
+from speakerrpl.wyoming.upstream import Upstream, UpstreamError
 
 __all__ = [
     "PROGRAM_NAME",

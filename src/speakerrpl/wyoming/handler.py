@@ -11,32 +11,42 @@ Assistant waits for a transcript and skips other events; a closed connection end
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any
-
-from wyoming.asr import Transcribe
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
-from wyoming.error import Error
-from wyoming.event import Event
-from wyoming.info import Describe
-from wyoming.ping import Ping, Pong
-from wyoming.server import AsyncEventHandler
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from speakerrpl.wyoming.proxy import SpeakerProxy
 from speakerrpl.wyoming.upstream import UpstreamError, UpstreamSession
 
-__all__ = ["ProxyHandler"]
+if TYPE_CHECKING:
+    from wyoming.asr import Transcribe
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.event import Event
+
+__all__ = ["ProxyLogic", "handler_class"]
 
 logger = logging.getLogger(__name__)
 
 
-class ProxyHandler(AsyncEventHandler):
-    """Wyoming event handler of one client connection (built per connection by the server)."""
+@functools.cache
+def handler_class() -> type:
+    """``ProxyHandler``: :class:`ProxyLogic` on the wyoming package's ``AsyncEventHandler``
+    (built on first use, so this module imports without the ``wyoming`` extra)."""
+    from wyoming.server import AsyncEventHandler
+
+    return type("ProxyHandler", (ProxyLogic, AsyncEventHandler), {"__module__": __name__})
+
+
+class ProxyLogic:
+    """Wyoming event handling of one client connection (see :func:`handler_class`)."""
+
+    write_event: Callable[[Event], Awaitable[None]]  # from AsyncEventHandler
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, proxy: SpeakerProxy
     ) -> None:
-        super().__init__(reader, writer)
+        super().__init__(reader, writer)  # type: ignore[call-arg]  # AsyncEventHandler
         self.proxy = proxy
         self._transcribe: Transcribe | None = None
         self._format: AudioStart | None = None
@@ -51,6 +61,11 @@ class ProxyHandler(AsyncEventHandler):
         Returns False (closing the connection) after an ``error`` event: Home Assistant skips
         events that are not a transcript, so only a closed connection ends its wait.
         """
+        from wyoming.asr import Transcribe
+        from wyoming.audio import AudioChunk, AudioStart, AudioStop
+        from wyoming.info import Describe
+        from wyoming.ping import Ping, Pong
+
         if Describe.is_type(event.type):
             return await self._answer_describe()
         if Ping.is_type(event.type):
@@ -81,6 +96,8 @@ class ProxyHandler(AsyncEventHandler):
         return True
 
     async def _audio_start(self, start: AudioStart) -> None:
+        from wyoming.asr import Transcribe
+
         transcribe = self._transcribe or Transcribe()
         await self._reset()
         self._transcribe, self._format = transcribe, start
@@ -91,6 +108,8 @@ class ProxyHandler(AsyncEventHandler):
             await self._fail(exc)
 
     async def _audio_chunk(self, chunk: AudioChunk) -> None:
+        from wyoming.audio import AudioStart
+
         if self._failure is not None:
             return
         if self._format is None:  # audio without audio-start: take its format from the chunk
@@ -108,6 +127,8 @@ class ProxyHandler(AsyncEventHandler):
             await self._fail(exc)
 
     async def _audio_stop(self, stop: AudioStop) -> bool:
+        from wyoming.error import Error
+
         if self._failure is not None:
             await self._error(self._failure, "upstream-failed")
             await self._reset()
@@ -140,6 +161,8 @@ class ProxyHandler(AsyncEventHandler):
         self._failure = exc
 
     async def _error(self, exc: Exception, code: str) -> None:
+        from wyoming.error import Error
+
         logger.warning("%s", exc)
         await self.write_event(Error(text=str(exc), code=code).event())
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from wyoming.asr import Transcript
-from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
 from speakerrpl import __version__
 from speakerrpl.audio import prepare_wave
 from speakerrpl.decisions import UNKNOWN, decision_of
 from speakerrpl.errors import AudioError, InvalidInputError, SpeakerRPLError
 from speakerrpl.wyoming.upstream import Upstream, UpstreamError
+
+if TYPE_CHECKING:
+    from wyoming.asr import Transcript
+    from wyoming.info import Info
 
 __all__ = ["PROGRAM_NAME", "ProxyOptions", "SpeakerProxy", "decode_pcm"]
 
@@ -89,6 +91,8 @@ class SpeakerProxy:
         The upstream is asked every time (so language changes show); when it cannot be reached
         the last answer is reused, and with none an :class:`UpstreamError` is raised.
         """
+        from wyoming.info import AsrModel, AsrProgram, Attribution, Info
+
         try:
             upstream_info = await self.upstream.describe()
         except UpstreamError:
@@ -143,6 +147,8 @@ class SpeakerProxy:
 
     def tag(self, transcript: Transcript, context: dict[str, Any]) -> Transcript:
         """The transcript to return: upstream text tagged or emptied, ``context`` merged in."""
+        from wyoming.asr import Transcript
+
         speaker = context["speaker"]
         text = transcript.text
         if self.options.require_known and speaker == UNKNOWN:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 from urllib.parse import urlparse
 
-from wyoming.server import AsyncServer
-
+from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError
-from speakerrpl.wyoming.handler import ProxyHandler
+from speakerrpl.wyoming.handler import handler_class
 from speakerrpl.wyoming.proxy import SpeakerProxy
 
 __all__ = ["proxy_server", "run_proxy", "start_proxy"]
@@ -19,8 +19,11 @@ logger = logging.getLogger(__name__)
 _LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
-def proxy_server(uri: str) -> AsyncServer:
-    """The Wyoming server for ``uri`` (``tcp://HOST:PORT`` or ``unix://PATH``)."""
+def proxy_server(uri: str) -> Any:
+    """The wyoming package's ``AsyncServer`` for ``uri`` (``tcp://HOST:PORT`` or ``unix://PATH``)."""
+    require("wyoming", "wyoming", "the Home Assistant (Wyoming) proxy")
+    from wyoming.server import AsyncServer
+
     parsed = urlparse(uri)
     if parsed.scheme not in ("tcp", "unix"):
         raise InvalidInputError(f"--uri must be tcp://HOST:PORT or unix://PATH, got {uri!r}")
@@ -40,10 +43,10 @@ def proxy_server(uri: str) -> AsyncServer:
     return AsyncServer.from_uri(uri)
 
 
-async def start_proxy(proxy: SpeakerProxy, uri: str) -> AsyncServer:
+async def start_proxy(proxy: SpeakerProxy, uri: str) -> Any:
     """Start serving ``proxy`` on ``uri`` without blocking; ``await server.stop()`` ends it."""
     server = proxy_server(uri)
-    await server.start(partial(ProxyHandler, proxy=proxy))
+    await server.start(partial(handler_class(), proxy=proxy))
     return server
 
 
@@ -51,4 +54,4 @@ async def run_proxy(proxy: SpeakerProxy, uri: str) -> None:
     """Serve ``proxy`` on ``uri`` until cancelled (or SIGTERM)."""
     server = proxy_server(uri)
     logger.info("speakerrpl Wyoming proxy on %s -> %s", uri, proxy.upstream.uri)
-    await server.run(partial(ProxyHandler, proxy=proxy))
+    await server.run(partial(handler_class(), proxy=proxy))

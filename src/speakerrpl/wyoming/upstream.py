@@ -12,16 +12,17 @@ import asyncio
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from wyoming.asr import Transcribe, Transcript
-from wyoming.audio import AudioChunk, AudioStart, AudioStop
-from wyoming.client import AsyncClient
-from wyoming.error import Error
-from wyoming.event import Event
-from wyoming.info import Describe, Info
-
+from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError, SpeakerRPLError
+
+if TYPE_CHECKING:
+    from wyoming.asr import Transcribe, Transcript
+    from wyoming.audio import AudioChunk, AudioStart, AudioStop
+    from wyoming.client import AsyncClient
+    from wyoming.event import Event
+    from wyoming.info import Info
 
 __all__ = ["Upstream", "UpstreamError", "UpstreamSession"]
 
@@ -61,6 +62,9 @@ class Upstream:
 
     async def connect(self) -> UpstreamSession:
         """Open a connection (one per utterance)."""
+        require("wyoming", "wyoming", "the Home Assistant (Wyoming) proxy")
+        from wyoming.client import AsyncClient
+
         try:
             client = AsyncClient.from_uri(self.uri)
         except ValueError as exc:
@@ -78,6 +82,8 @@ class Upstream:
 
     async def describe(self) -> Info:
         """Ask the upstream for its ``info``."""
+        from wyoming.info import Describe, Info
+
         session = await self.connect()
         try:
             await session.write(Describe().event())
@@ -114,6 +120,8 @@ class UpstreamSession:
     async def read_until(self, wanted: Any, what: str) -> Event:
         """Read events until one with ``wanted(type)`` true arrives, all within ``timeout``."""
 
+        from wyoming.error import Error
+
         async def read() -> Event:
             while True:
                 event = await self._client.read_event()
@@ -142,6 +150,8 @@ class UpstreamSession:
 
     async def finish(self, stop: AudioStop) -> Transcript:
         """Send ``audio-stop`` and wait for the final ``transcript``."""
+        from wyoming.asr import Transcript
+
         await self.write(stop.event())
         event = await self.read_until(Transcript.is_type, "transcript")
         return Transcript.from_event(event)
