@@ -1,11 +1,14 @@
 """One decision per utterance: who spoke (or ``<unknown>``), how confident, against what threshold.
 
 Every consumer that reports a decision to a user (the Wyoming proxy, streaming identification,
-batch identification) goes through :func:`decision_of`, so the confidence scale is defined in one
-place. Today the identifier has no calibrated confidence yet: the confidence is the model's own
-score (higher = more likely that speaker; accepted when ``score >= threshold``), on the model's
-scale (cosine for a one-speaker registry, fused ensemble scores otherwise). When an identification
-carries a calibrated ``confidence`` (with its ``confidence_threshold``), that is used instead.
+batch identification, the REST additions) goes through :func:`decision_of`, so the confidence
+scale is defined in one place:
+
+- an identification that carries the identifier's calibrated ``confidence`` in [0, 1]
+  (``OpenSetSpeakerIdentifier.confidence``: 1 - the estimated share of strangers scoring as high)
+  reports it, with ``confidence_threshold`` (``1 - target_far`` unless pinned);
+- otherwise (a model without calibration) the confidence is the raw best score and the threshold
+  the raw threshold (higher = more likely that speaker; accepted when ``score >= threshold``).
 """
 
 from __future__ import annotations
@@ -63,12 +66,15 @@ def decision_of(identification: Mapping[str, Any]) -> Decision:
         1.5
         >>> decision_of({"speaker": "<unknown>", "score": 0.2, "threshold": 0.8}).known
         False
+        >>> decision_of({"speaker": "bob", "score": 3.1, "threshold": 1.2,
+        ...              "confidence": 0.997, "confidence_threshold": 0.99}).confidence
+        0.997
     """
     if "speaker" not in identification:
         raise InvalidInputError(f"identification without a speaker: {dict(identification)!r}")
-    if "confidence" in identification:
+    if "confidence" in identification and "confidence_threshold" in identification:
         confidence = float(identification["confidence"])
-        threshold = float(identification.get("confidence_threshold", 0.5))
+        threshold = float(identification["confidence_threshold"])
     elif "score" in identification and "threshold" in identification:
         confidence = float(identification["score"])
         threshold = float(identification["threshold"])
@@ -90,7 +96,8 @@ def identify_embeddings(identifier: Any, embeddings: np.ndarray) -> list[dict[st
         embeddings: one row per utterance.
 
     Returns:
-        One mapping per row with ``speaker``, ``best_match``, ``score`` and ``threshold``.
+        One mapping per row with ``speaker``, ``best_match``, ``score`` and ``threshold``, and
+        ``confidence`` / ``confidence_threshold`` when the identifier is calibrated.
     """
     x = np.asarray(embeddings, dtype=np.float32)
     if hasattr(identifier, "identify"):
@@ -98,16 +105,21 @@ def identify_embeddings(identifier: Any, embeddings: np.ndarray) -> list[dict[st
     scores = np.asarray(identifier.decision_function(x), dtype=np.float64)
     classes = [str(c) for c in identifier.classes_]
     threshold = float(identifier.threshold_)
+    calibrated = hasattr(identifier, "confidence") and hasattr(identifier, "confidence_threshold_")
+    if calibrated:
+        confidence = np.asarray(identifier.confidence(x), dtype=np.float64)
     out = []
-    for row in scores:
+    for i, row in enumerate(scores):
         best = int(np.argmax(row))
         accepted = bool(row[best] >= threshold)
-        out.append(
-            {
-                "speaker": classes[best] if accepted else UNKNOWN,
-                "best_match": classes[best],
-                "score": float(row[best]),
-                "threshold": threshold,
-            }
-        )
+        result: dict[str, Any] = {
+            "speaker": classes[best] if accepted else UNKNOWN,
+            "best_match": classes[best],
+            "score": float(row[best]),
+            "threshold": threshold,
+        }
+        if calibrated:
+            result["confidence"] = float(confidence[i])
+            result["confidence_threshold"] = float(identifier.confidence_threshold_)
+        out.append(result)
     return out
