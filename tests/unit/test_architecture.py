@@ -35,8 +35,9 @@ def _imports() -> list[tuple[str, str, list[str]]]:
 
 # top to bottom: a package imports only packages below it (so there are no cycles)
 LAYERS = (
-    "__main__", "cli", "service", "evaluation", "identifier", "synth", "embeddings", "nn",
-    "frontends", "data", "vad", "audio", "metrics", "vectors", "runtime", "_optional", "errors",
+    "__main__", "cli", "wyoming", "streaming", "service", "evaluation", "identifier", "synth",
+    "embeddings", "nn", "frontends", "data", "vad", "decisions", "audio", "metrics", "vectors",
+    "runtime", "_optional", "errors",
 )  # fmt: skip
 
 

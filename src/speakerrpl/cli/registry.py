@@ -9,6 +9,7 @@ Only ``enroll`` creates a registry; the other commands refuse a missing ``--regi
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from typing import Any
 
@@ -51,17 +52,12 @@ def _enroll(args: argparse.Namespace) -> int:
 
 
 def _identify(args: argparse.Namespace) -> int:
-    engine = _engine(args)
-    results = engine.identify(_load(args.files, engine.settings.max_clip_seconds))
-    for path, res in zip(args.files, results, strict=True):
-        res["file"] = str(path)
-    if args.json:
-        print(json.dumps(results, indent=2, sort_keys=True))
-        return 0
-    for res in results:
-        print(f"{res['file']}\t{res['speaker']}\tscore={res['score']:.4f}\t"
-              f"threshold={res['threshold']:.4f}")  # fmt: skip
-    return 0
+    from speakerrpl.cli.batch import run_batch
+    from speakerrpl.cli.stream import run_stream
+
+    if args.stream:
+        return run_stream(_engine(args), args.files, args)
+    return int(run_batch(_engine(args), args.files, out=args.out, as_json=args.json))
 
 
 def _speakers(args: argparse.Namespace) -> int:
@@ -117,7 +113,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("identify", help="name the speaker of each clip or <unknown>")
     _common(p)
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("files", nargs="+", help="audio files to identify")
+    p.add_argument("--out", default=None, help="write the rows to a .csv or .json file")
+    p.add_argument("files", nargs="+", help="audio files or folders of them to identify")
+    importlib.import_module("speakerrpl.cli.stream").add_stream_arguments(p)
     p.set_defaults(func=_identify)
 
     p = subparsers.add_parser("speakers", help="list, remove or refit enrolled speakers")
