@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="synthesise DIR/eval and DIR/pool, then print the cosine baseline per condition",
     )
     build.add_argument("--out", required=True, help="output directory")
-    build.add_argument("--size", default="demo", choices=["demo", "tiny"], help="default demo")
+    build.add_argument(
+        "--size", default="demo", choices=["demo", "full", "tiny"], help="default demo"
+    )
     build.add_argument("--seed", type=int, default=0, help="default 0")
     build.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     build.add_argument(

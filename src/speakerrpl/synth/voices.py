@@ -8,6 +8,11 @@ Two disjoint sets of engine families:
 * ``pool`` (training negatives only) — purely synthetic voices: espeak-ng formant-synthesis
   variants with varied pitch and rate, and (optionally) Kokoro-82M style mixtures.
 
+The eval set also holds espeak-ng voices, but with *variants disjoint from the pool's*
+(:data:`_EVAL_ESPEAK_VARIANTS`: the named variant files of espeak-ng, one voice each, against
+the pool's m1-m7, f1-f5, klatt1-4, croak, whisper, Andy, Annie), so no unknown test speaker is
+a pool voice; their centroid cosine to the pool is measured in ``docs/corpus.md``.
+
 Near-duplicates are dropped from a list of *known* duplicates: the same recorded person reached
 through two engines (flite ``kal``/``kal16`` = festival ``kal_diphone``; festival
 ``cmu_us_slt_arctic_hts`` = flite ``slt``; festival's ``us1_mbrola`` etc. = espeak-ng ``mb-us1``;
@@ -30,7 +35,7 @@ from importlib import resources
 from speakerrpl.errors import DataError
 from speakerrpl.synth.engines import VoiceSpec, engine_available
 
-__all__ = ["eval_voices", "load_texts", "pool_voices"]
+__all__ = ["eval_espeak_voices", "eval_voices", "load_texts", "pool_voices"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +73,28 @@ _ESPEAK_LANGS = ["en-us", "en", "en-us", "de", "fr", "es", "it", "nl", "pl", "sv
 _ESPEAK_VARIANTS = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 6)]
 _ESPEAK_VARIANTS += ["klatt", "klatt2", "klatt3", "klatt4", "croak", "whisper", "Andy", "Annie"]
 _KOKORO = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+# espeak-ng's named variant files outside the pool's variants (robotic and effect variants and
+# names with spaces left out): (variant, gender); pitch >= 150 Hz in the file counts as female
+_EVAL_ESPEAK_VARIANTS = [
+    ("Alex", "M"), ("Alicia", "F"), ("Andrea", "F"), ("AnxiousAndy", "M"), ("Denis", "M"),
+    ("Diogo", "M"), ("Gene", "M"), ("Gene2", "M"), ("Henrique", "M"), ("Hugo", "M"),
+    ("Jacky", "M"), ("Lee", "M"), ("Marco", "M"), ("Mario", "M"), ("Michael", "M"),
+    ("Mike", "M"), ("Nguyen", "M"), ("adam", "M"), ("anika", "F"), ("announcer", "M"),
+    ("antonio", "M"), ("aunty", "F"), ("belinda", "F"), ("benjamin", "M"), ("boris", "M"),
+    ("caleb", "M"), ("david", "M"), ("ed", "M"), ("edward", "M"), ("edward2", "M"),
+    ("grandma", "F"), ("grandpa", "M"), ("gustave", "M"), ("iven", "M"), ("iven2", "M"),
+    ("iven3", "M"), ("iven4", "M"), ("john", "M"), ("kaukovalta", "M"), ("klatt5", "M"),
+    ("klatt6", "M"), ("linda", "F"), ("m8", "M"), ("marcelo", "M"), ("max", "M"),
+    ("michel", "M"), ("miguel", "M"), ("norbert", "M"), ("pablo", "M"), ("paul", "M"),
+    ("pedro", "M"), ("quincy", "M"), ("rob", "M"), ("robert", "M"), ("sandro", "M"),
+    ("shelby", "M"), ("steph", "F"), ("steph2", "F"), ("steph3", "F"), ("travis", "M"),
+    ("victor", "M"), ("whisperf", "F"), ("zac", "F"),
+]  # fmt: skip
+# the languages the eval espeak-ng voices read (each has shipped sentences)
+_EVAL_ESPEAK_LANGS = ["en-us", "de", "fr", "es", "it", "nl", "pl", "sv", "pt", "ro", "hu", "fi",
+                      "el", "tr", "hr", "id", "et", "lt", "ca", "af", "cs", "is"]  # fmt: skip
+# eval espeak-ng variants dropped as near-duplicates (CAM++ centroid cosine, docs/corpus.md)
+_EVAL_ESPEAK_DUPLICATES: frozenset[str] = frozenset()
 
 
 @functools.cache
@@ -110,7 +137,36 @@ def _mbrola_voices() -> list[VoiceSpec]:
     return specs
 
 
-def eval_voices() -> list[VoiceSpec]:
+def eval_espeak_voices(seed: int = 0) -> list[VoiceSpec]:
+    """One eval voice per espeak-ng variant of :data:`_EVAL_ESPEAK_VARIANTS` (none in the pool).
+
+    Each reads a language drawn from ``seed`` (cycling through the eval languages) with the
+    variant's own pitch and a speaking rate of 150-180 words per minute.
+
+    Example:
+        >>> voices = eval_espeak_voices()
+        >>> voices[0].speaker, voices[0].pool
+        ('espeak-Alex', 'eval')
+    """
+    rng = random.Random(f"eval-espeak-{seed}")
+    langs = list(_EVAL_ESPEAK_LANGS)
+    rng.shuffle(langs)
+    specs = []
+    for i, (variant, gender) in enumerate(_EVAL_ESPEAK_VARIANTS):
+        if variant in _EVAL_ESPEAK_DUPLICATES:
+            continue
+        lang = langs[i % len(langs)]
+        options = {"rate": rng.randint(150, 180)}
+        specs.append(
+            VoiceSpec(
+                f"espeak-{variant}", "espeak", f"{lang}+{variant}", lang.split("-")[0], gender,
+                "eval", options,
+            )
+        )  # fmt: skip
+    return specs
+
+
+def eval_voices(seed: int = 0) -> list[VoiceSpec]:
     """Every eval-set voice whose engine is installed here, in a stable order.
 
     A missing engine family is logged as a warning (the corpus then has fewer voices).
@@ -129,6 +185,8 @@ def eval_voices() -> list[VoiceSpec]:
             ]
     if engine_available("piper"):
         specs.append(VoiceSpec("piper-joe", "piper", "en_US-joe-medium", "en", "M", "eval"))
+    if engine_available("espeak"):
+        specs += eval_espeak_voices(seed)
     for engine in ("mbrola", "festival", "flite", "pico", "piper"):
         if not any(s.engine == engine for s in specs):
             logger.warning(
