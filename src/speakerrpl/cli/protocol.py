@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--only", default="", help="comma-separated stems, e.g. household-k4-e3 (default: all)"
     )
     suite.add_argument("--seed", type=int, default=0, help="default 0")
+    suite.add_argument("--dev-folds", type=int, default=None, help="override the dev folds")
+    suite.add_argument("--report-folds", type=int, default=None, help="override the report folds")
     suite.add_argument("--conditions", default="auto", help="as for make (default auto)")
     suite.add_argument("--out", required=True, help="output directory of <stem>-<role>.json")
     suite.set_defaults(func=run_suite)
@@ -123,6 +125,8 @@ def _voices(args: argparse.Namespace) -> dict[str, dict[str, str]] | None:
 
 def run_suite(args: argparse.Namespace) -> int:
     """Draw every deployment's dev and report folds and write them to ``--out``."""
+    from dataclasses import replace
+
     from speakerrpl.data.deployments import DEPLOYMENTS, make_suite, save_suite
     from speakerrpl.errors import InvalidInputError
 
@@ -134,6 +138,11 @@ def run_suite(args: argparse.Namespace) -> int:
             f"unknown deployments {sorted(unknown)}; expected among "
             f"{', '.join(d.stem for d in DEPLOYMENTS)}"
         )
+    overrides = {"dev_folds": args.dev_folds, "report_folds": args.report_folds}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if any(v < 1 for v in overrides.values()):
+        raise InvalidInputError(f"--dev-folds and --report-folds must be >= 1, got {overrides}")
+    deployments = [replace(d, **overrides) for d in deployments]
     ids, speakers = _ids_and_speakers(args)
     suite = make_suite(
         ids, speakers, deployments=deployments, seed=args.seed, voices=_voices(args),

