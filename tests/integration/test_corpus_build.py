@@ -72,7 +72,7 @@ def test_tiny_layout(tiny: Path) -> None:
         assert r["role"] == ("test" if r["utt"].split("__")[0] in tests else "enroll")
         assert r["condition"] != "clean" or r["channel"] == "close-talk"
     rates = {float(r["rate"]) for r in rows if r["condition"] == "clean"}
-    assert len(rates) > 0.8 * len(clean) and min(rates) >= 0.85 and max(rates) <= 1.18
+    assert len(rates) > 0.8 * len(clean) and min(rates) >= 0.8 and max(rates) <= 1.25
 
 
 @needs_tts

@@ -59,10 +59,10 @@ def _match_rms(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def device_colouration(signal: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """A cheap device's frequency response: band limits and two or three resonances.
+    """A cheap device's frequency response: band limits and three to five resonances.
 
-    High-pass at 100-400 Hz, low-pass at 3.5-7 kHz (4th-order Butterworth), peaks/dips of
-    +-3-9 dB at random frequencies; the RMS level is kept.
+    High-pass at 150-500 Hz, low-pass at 3-6.5 kHz (4th-order Butterworth), peaks/dips of
+    +-4-12 dB at random frequencies; the RMS level is kept.
 
     Example:
         >>> x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
@@ -70,13 +70,13 @@ def device_colouration(signal: np.ndarray, rng: np.random.Generator) -> tuple[np
         >>> y.shape, what.startswith("eq hp=")
         ((16000,), True)
     """
-    hp, lp = float(rng.uniform(100, 400)), float(rng.uniform(3500, 7000))
+    hp, lp = float(rng.uniform(150, 500)), float(rng.uniform(3000, 6500))
     sos = [butter(2, hp, "highpass", fs=SAMPLE_RATE, output="sos")]
     sos.append(butter(4, lp, "lowpass", fs=SAMPLE_RATE, output="sos"))
     peaks = []
-    for _ in range(int(rng.integers(2, 4))):
+    for _ in range(int(rng.integers(3, 6))):
         freq = float(np.exp(rng.uniform(np.log(300), np.log(min(lp, 6000)))))
-        gain = float(rng.choice([-1.0, 1.0]) * rng.uniform(3, 9))
+        gain = float(rng.choice([-1.0, 1.0]) * rng.uniform(4, 12))
         sos.append(_peaking(freq, gain, float(rng.uniform(0.7, 2.5))))
         peaks.append(f"{freq:.0f}Hz{gain:+.0f}dB")
     out = sosfilt(np.concatenate(sos), np.asarray(signal, dtype=np.float64))

@@ -31,10 +31,10 @@ __all__ = [
 
 # (low, high) of the uniform per-utterance draws
 PROSODY_RANGES: dict[str, tuple[float, float]] = {
-    "rate": (0.85, 1.18),  # speaking-rate factor
-    "pitch": (-1.5, 1.5),  # pitch level, semitones (native controls)
-    "range": (0.6, 1.6),  # intonation range factor (espeak-ng / MBROLA only)
-    "gain_db": (-10.0, 0.0),  # loudness below the normalised peak of 0.5
+    "rate": (0.8, 1.25),  # speaking-rate factor
+    "pitch": (-2.5, 2.5),  # pitch level, semitones (native controls)
+    "range": (0.5, 1.8),  # intonation range factor (espeak-ng / MBROLA only)
+    "gain_db": (-12.0, 0.0),  # loudness below the normalised peak of 0.5
 }
 # engines whose pitch is shifted by sox after synthesis (formants move with it): a narrower range
 _SOX_PITCH_SCALE = 0.6
@@ -76,7 +76,7 @@ def draw_prosody(rng: np.random.Generator, engine: str) -> Prosody:
 
     Example:
         >>> p = draw_prosody(np.random.default_rng(0), "flite")
-        >>> abs(p.pitch) <= 1.5 * 0.6 and p.range == 1.0
+        >>> abs(p.pitch) <= 2.5 * 0.6 and p.range == 1.0
         True
     """
     r = PROSODY_RANGES
