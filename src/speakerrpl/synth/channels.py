@@ -59,10 +59,12 @@ def _match_rms(out: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 
 def device_colouration(signal: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """A cheap device's frequency response: band limits and three to five resonances.
+    """A cheap device: band limits, three to five resonances and a saturating amplifier.
 
-    High-pass at 150-500 Hz, low-pass at 3-6.5 kHz (4th-order Butterworth), peaks/dips of
-    +-4-12 dB at random frequencies; the RMS level is kept.
+    High-pass at 150-500 Hz, low-pass at 3-5.5 kHz (4th-order Butterworth), peaks/dips of
+    +-4-12 dB at random frequencies, then ``tanh`` saturation with a drive of 1-3.5 at the
+    peak (soft clipping of a small loudspeaker amplifier / mic preamp); the RMS level is kept.
+    No noise is added: this is the clean-but-mismatched channel.
 
     Example:
         >>> x = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
@@ -70,7 +72,7 @@ def device_colouration(signal: np.ndarray, rng: np.random.Generator) -> tuple[np
         >>> y.shape, what.startswith("eq hp=")
         ((16000,), True)
     """
-    hp, lp = float(rng.uniform(150, 500)), float(rng.uniform(3000, 6500))
+    hp, lp = float(rng.uniform(150, 500)), float(rng.uniform(3000, 5500))
     sos = [butter(2, hp, "highpass", fs=SAMPLE_RATE, output="sos")]
     sos.append(butter(4, lp, "lowpass", fs=SAMPLE_RATE, output="sos"))
     peaks = []
@@ -80,7 +82,10 @@ def device_colouration(signal: np.ndarray, rng: np.random.Generator) -> tuple[np
         sos.append(_peaking(freq, gain, float(rng.uniform(0.7, 2.5))))
         peaks.append(f"{freq:.0f}Hz{gain:+.0f}dB")
     out = sosfilt(np.concatenate(sos), np.asarray(signal, dtype=np.float64))
-    return _match_rms(out, signal), f"eq hp={hp:.0f} lp={lp:.0f} peaks={','.join(peaks)}"
+    drive = float(rng.uniform(1.0, 3.5))
+    out = np.tanh(drive * out / (np.abs(out).max() + 1e-12))
+    what = f"eq hp={hp:.0f} lp={lp:.0f} peaks={','.join(peaks)} drive={drive:.1f}"
+    return _match_rms(out, signal), what
 
 
 def _roundtrip(signal: np.ndarray, rate: int, **kwargs: object) -> np.ndarray:

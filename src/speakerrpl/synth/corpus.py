@@ -13,6 +13,7 @@ WAV; everything is deterministic for a seed (generators seeded by seed and file 
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import random
 import time
@@ -63,9 +64,7 @@ class CorpusSize:
 
 SIZES = {
     "demo": CorpusSize(n_eval=100, n_pool=48, n_utts=8, n_rirs=18, n_condition_tests=3),
-    "full": CorpusSize(
-        n_eval=None, n_pool=64, n_utts=11, n_rirs=24, n_condition_tests=6, n_kokoro=24
-    ),
+    "full": CorpusSize(n_eval=None, n_pool=64, n_utts=11, n_rirs=24, n_condition_tests=6),
     "tiny": CorpusSize(
         n_eval=8, n_pool=4, n_utts=4, n_rirs=3, n_babble=3, n_condition_tests=1, n_pool_utts=4
     ),
@@ -78,9 +77,8 @@ def _select_eval(size: CorpusSize, seed: int) -> list[VoiceSpec]:
     if size.n_eval is not None:
         # round-robin over the engine families so a small corpus still mixes them
         groups = [[s for s in specs if s.engine == e] for e in _ENGINE_ORDER]
-        picked = [s for group in zip(*[g for g in groups if g], strict=False) for s in group]
-        rest = [s for g in groups for s in g[min(len(x) for x in groups if x) :]]
-        specs = sorted((picked + rest)[: size.n_eval], key=lambda s: s.speaker)
+        cycled = [s for turn in itertools.zip_longest(*groups) for s in turn if s is not None]
+        specs = sorted(cycled[: size.n_eval], key=lambda s: s.speaker)
     if len(specs) < 4:
         raise TTSError(
             f"only {len(specs)} eval voices are installed (need >= 4): run "

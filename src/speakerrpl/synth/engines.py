@@ -51,7 +51,9 @@ class VoiceSpec:
         language: ISO 639-1 code of the text it reads.
         gender: ``M``, ``F`` or ``?``.
         pool: ``eval`` (targets and test unknowns) or ``pool`` (training negatives only).
-        options: engine options, e.g. ``{"pitch": 40, "rate": 160}`` for espeak-ng.
+        options: engine options, e.g. ``{"pitch": 40, "rate": 160}`` for espeak-ng; any
+            engine takes ``{"shift": semitones}``, a sox shift of pitch and formants together
+            (a vocal-tract-length change) applied to every utterance of the voice.
 
     Example:
         >>> VoiceSpec("flite-slt", "flite", "slt", "en", "F", "eval").engine
@@ -246,8 +248,11 @@ def _festival_batch(
 
 def _finish(audio: np.ndarray, spec: VoiceSpec, prosody: Prosody) -> np.ndarray:
     audio = _check(audio, spec)
+    # a voice-level "shift" (semitones, formants and pitch together) makes a new identity
+    shift = float(spec.options.get("shift", 0.0))
     if spec.engine in ("festival", "flite", "piper", "kokoro"):
-        audio = sox_pitch(audio, prosody.pitch, SAMPLE_RATE)
+        shift += prosody.pitch
+    audio = sox_pitch(audio, shift, SAMPLE_RATE)
     peak = 0.5 * 10.0 ** (prosody.gain_db / 20.0)
     return (peak * audio / (np.abs(audio).max() + 1e-9)).astype(np.float32)
 

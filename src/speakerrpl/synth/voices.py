@@ -35,7 +35,14 @@ from importlib import resources
 from speakerrpl.errors import DataError
 from speakerrpl.synth.engines import VoiceSpec, engine_available
 
-__all__ = ["eval_espeak_voices", "eval_kokoro_voices", "eval_voices", "load_texts", "pool_voices"]
+__all__ = [
+    "eval_espeak_voices",
+    "eval_kokoro_voices",
+    "eval_voices",
+    "load_texts",
+    "pool_voices",
+    "shifted_voices",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -93,9 +100,18 @@ _EVAL_ESPEAK_VARIANTS = [
 # the languages the eval espeak-ng voices read (each has shipped sentences)
 _EVAL_ESPEAK_LANGS = ["en-us", "de", "fr", "es", "it", "nl", "pl", "sv", "pt", "ro", "hu", "fi",
                       "el", "tr", "hr", "id", "et", "lt", "ca", "af", "cs", "is"]  # fmt: skip
-# eval espeak-ng variants dropped as near-duplicates (CAM++ centroid cosine, docs/corpus.md)
-_EVAL_ESPEAK_DUPLICATES: frozenset[str] = frozenset()
+# Near-duplicates, measured (docs/corpus.md): CAM++ clean-centroid cosine >= 0.8 to a voice
+# earlier in sorted order (`speakerrpl corpus duplicates`, then greedy in sorted order).
+# espeak-ng variants: 20 of 63 (e.g. Hugo/Henrique ~ Diogo 0.91, iven2-4 ~ iven 0.91)
+_EVAL_ESPEAK_DUPLICATES = frozenset(
+    "Gene2 Henrique Hugo caleb edward2 gustave iven2 iven3 iven4 john klatt5 klatt6 linda max "
+    "michel miguel pedro steph2 steph3 victor".split()
+)
+# Kokoro mixtures: not measured yet (the full size does not add them by default)
 _EVAL_KOKORO_DUPLICATES: frozenset[str] = frozenset()
+# shifted MBROLA voices: 3 of 22 (br4-vtdown ~ pt1-vtdown 0.85, gr1-vtup ~ it1-vtup 0.81,
+# cz2-vtup ~ mx2-vtup 0.80); every shifted voice is at 0.45-0.63 to its source
+_SHIFTED_DUPLICATES = frozenset({"mbrola-pt1-vtdown", "mbrola-it1-vtup", "mbrola-mx2-vtup"})
 
 
 @functools.cache
@@ -136,6 +152,31 @@ def _mbrola_voices() -> list[VoiceSpec]:
         if _has_texts(language):
             specs.append(VoiceSpec(f"mbrola-{name[3:]}", "mbrola", name, language, gender, "eval"))
     return specs
+
+
+def shifted_voices(specs: list[VoiceSpec], every: int = 3) -> list[VoiceSpec]:
+    """New identities from every ``every``-th voice: pitch and formants shifted 3.5 semitones.
+
+    Like speed perturbation used as new speakers, but keeping the duration (sox ``pitch``):
+    male voices go up (ids ``<speaker>-vtup``), female ones down (``-vtdown``); the shifted
+    voice is checked against its source like any other pair (docs/corpus.md).
+
+    Example:
+        >>> base = [VoiceSpec("mbrola-us2", "mbrola", "mb-us2", "en", "M", "eval")]
+        >>> shifted_voices(base, every=1)[0].options
+        {'shift': 3.5}
+    """
+    out = []
+    for spec in specs[::every]:
+        up = spec.gender != "F"
+        out.append(
+            VoiceSpec(
+                f"{spec.speaker}-vt{'up' if up else 'down'}", spec.engine, spec.voice,
+                spec.language, "F" if up else "M", "eval", {**spec.options,
+                "shift": 3.5 if up else -3.5},
+            )
+        )  # fmt: skip
+    return [s for s in out if s.speaker not in _SHIFTED_DUPLICATES]
 
 
 def eval_espeak_voices(seed: int = 0) -> list[VoiceSpec]:
@@ -204,7 +245,8 @@ def eval_voices(seed: int = 0, kokoro: int = 0) -> list[VoiceSpec]:
     """
     specs: list[VoiceSpec] = []
     if engine_available("mbrola"):
-        specs += _mbrola_voices()
+        mbrola = _mbrola_voices()
+        specs += mbrola + shifted_voices(mbrola)
     for engine, table in (("festival", _FESTIVAL), ("flite", _FLITE), ("pico", _PICO)):
         if engine_available(engine):
             specs += [
