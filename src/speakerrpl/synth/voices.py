@@ -103,10 +103,10 @@ _EVAL_ESPEAK_LANGS = ["en-us", "de", "fr", "es", "it", "nl", "pl", "sv", "pt", "
 # Near-duplicates, measured (docs/corpus.md): CAM++ clean-centroid cosine >= 0.8 to a voice
 # earlier in sorted order (`speakerrpl corpus duplicates`, then greedy in sorted order).
 # espeak-ng variants: 20 of 63 (e.g. Hugo/Henrique ~ Diogo 0.91, iven2-4 ~ iven 0.91)
-_EVAL_ESPEAK_DUPLICATES = frozenset(
-    "Gene2 Henrique Hugo caleb edward2 gustave iven2 iven3 iven4 john klatt5 klatt6 linda max "
-    "michel miguel pedro steph2 steph3 victor".split()
-)
+_EVAL_ESPEAK_DUPLICATES = frozenset({
+    "Gene2", "Henrique", "Hugo", "caleb", "edward2", "gustave", "iven2", "iven3", "iven4", "john",
+    "klatt5", "klatt6", "linda", "max", "michel", "miguel", "pedro", "steph2", "steph3", "victor",
+})  # fmt: skip
 # Kokoro mixtures: not measured yet (the full size does not add them by default)
 _EVAL_KOKORO_DUPLICATES: frozenset[str] = frozenset()
 # shifted MBROLA voices: 3 of 22 (br4-vtdown ~ pt1-vtdown 0.85, gr1-vtup ~ it1-vtup 0.81,
