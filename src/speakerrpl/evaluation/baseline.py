@@ -139,12 +139,12 @@ def corpus_baseline(
 
 
 def _clean_centroids(embeddings: EmbeddingSet) -> tuple[list[str], np.ndarray]:
+    """Sorted speakers and the unit centroids of their clean utterances."""
     clean = clean_utterances(embeddings.utt_ids.tolist(), embeddings.speakers.tolist())
     index = {u: i for i, u in enumerate(embeddings.utt_ids.tolist())}
-    x = _normalise(np.asarray(embeddings.embeddings, dtype=np.float64))
-    speakers = sorted(set(clean.values()))
-    rows = {s: [index[u] for u, spk in clean.items() if spk == s] for s in speakers}
-    return speakers, _normalise(np.stack([x[rows[s]].mean(0) for s in speakers]))
+    rows = [index[u] for u in clean]
+    x = np.asarray(embeddings.embeddings, dtype=np.float64)[rows]
+    return centroids(x, [clean[u] for u in clean])
 
 
 def near_duplicates(

@@ -12,11 +12,11 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
-from scipy.signal import butter, fftconvolve, sosfilt
 
 from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError
@@ -39,6 +39,11 @@ ROOM_SIZES = (
     ("large", (8.0, 6.0, 2.8), (12.0, 9.0, 3.5)),
 )
 _RIR_SECONDS = 0.8
+
+
+def _signal() -> Any:
+    """``scipy.signal`` (the ``corpus`` extra), imported on first use."""
+    return require("scipy.signal", extra="corpus", purpose="channel simulation")
 
 
 def _peaking(freq: float, gain_db: float, q: float) -> np.ndarray:
@@ -73,15 +78,16 @@ def device_colouration(signal: np.ndarray, rng: np.random.Generator) -> tuple[np
         ((16000,), True)
     """
     hp, lp = float(rng.uniform(150, 500)), float(rng.uniform(3000, 5500))
-    sos = [butter(2, hp, "highpass", fs=SAMPLE_RATE, output="sos")]
-    sos.append(butter(4, lp, "lowpass", fs=SAMPLE_RATE, output="sos"))
+    scipy_signal = _signal()
+    sos = [scipy_signal.butter(2, hp, "highpass", fs=SAMPLE_RATE, output="sos")]
+    sos.append(scipy_signal.butter(4, lp, "lowpass", fs=SAMPLE_RATE, output="sos"))
     peaks = []
     for _ in range(int(rng.integers(3, 6))):
         freq = float(np.exp(rng.uniform(np.log(300), np.log(min(lp, 6000)))))
         gain = float(rng.choice([-1.0, 1.0]) * rng.uniform(4, 12))
         sos.append(_peaking(freq, gain, float(rng.uniform(0.7, 2.5))))
         peaks.append(f"{freq:.0f}Hz{gain:+.0f}dB")
-    out = sosfilt(np.concatenate(sos), np.asarray(signal, dtype=np.float64))
+    out = scipy_signal.sosfilt(np.concatenate(sos), np.asarray(signal, dtype=np.float64))
     drive = float(rng.uniform(1.0, 3.5))
     out = np.tanh(drive * out / (np.abs(out).max() + 1e-12))
     what = f"eq hp={hp:.0f} lp={lp:.0f} peaks={','.join(peaks)} drive={drive:.1f}"
@@ -143,8 +149,9 @@ def telephone(signal: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
         >>> y.shape, what.startswith("phone 8kHz")
         ((16000,), True)
     """
-    band = butter(4, [300, 3400], "bandpass", fs=SAMPLE_RATE, output="sos")
-    narrow = sosfilt(band, np.asarray(signal, dtype=np.float64))
+    scipy_signal = _signal()
+    band = scipy_signal.butter(4, [300, 3400], "bandpass", fs=SAMPLE_RATE, output="sos")
+    narrow = scipy_signal.sosfilt(band, np.asarray(signal, dtype=np.float64))
     narrow = 0.5 * narrow / (np.abs(narrow).max() + 1e-12)
     low = soxr.resample(narrow.astype(np.float32), SAMPLE_RATE, 8000).astype(np.float32)
     kind = str(rng.choice(["gsm", "mulaw"]))
@@ -226,7 +233,7 @@ def reverberate(signal: np.ndarray, rir: np.ndarray) -> np.ndarray:
         [1.0, 0.5, 0.0]
     """
     signal = np.asarray(signal, dtype=np.float64)
-    wet = fftconvolve(signal, rir)[: signal.size]
+    wet = _signal().fftconvolve(signal, rir)[: signal.size]
     return (wet * np.abs(signal).max() / (np.abs(wet).max() + 1e-12)).astype(np.float32)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from speakerrpl.data.condition_ids import CONDITIONS, CROP_RANGE_S, SNR_RANGES_DB
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.synth import channels as ch
+from speakerrpl.synth.channels import reverberate
 
 __all__ = [
     "active_region",
@@ -25,6 +26,7 @@ __all__ = [
     "coloured_noise",
     "crop",
     "music",
+    "reverberate",
     "snr_db",
     "stationary_noise",
 ]
