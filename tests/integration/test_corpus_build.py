@@ -37,9 +37,17 @@ def test_tiny_layout(tiny: Path) -> None:
     evals, pool = read_data_dir(tiny / "eval"), read_data_dir(tiny / "pool")
     eval_voices, pool_voices = read_voices(tiny / "eval"), read_voices(tiny / "pool")
     assert len(eval_voices) >= 4 and len(pool_voices) == 4
-    assert {v["engine"] for v in eval_voices.values()}.isdisjoint(
-        v["engine"] for v in pool_voices.values()
+    # eval and pool share no engine voice (espeak-ng: no variant)
+    pool_variants = {v["voice"].split("+")[-1] for v in pool_voices.values()}
+    assert not any(
+        v["voice"].split("+")[-1] in pool_variants
+        for v in eval_voices.values()
+        if v["engine"] == "espeak"
     )
+    assert {v["voice"] for v in eval_voices.values()}.isdisjoint(
+        v["voice"] for v in pool_voices.values()
+    )
+    assert len({v["engine"] for v in eval_voices.values()}) >= 3  # several families
     assert {v["pool"] for v in eval_voices.values()} == {"eval"}
     utt2cond = read_utt2cond(tiny / "eval")
     assert set(utt2cond) == {u.utt_id for u in evals}
@@ -53,9 +61,18 @@ def test_tiny_layout(tiny: Path) -> None:
     for u in clean[:3] + pool[:3]:
         info = sf.info(str(u.path))
         assert (info.samplerate, info.channels) == (16000, 1) and info.duration > 0.5
-    crop = [u for u in evals if utt2cond[u.utt_id] == "crop"]
-    assert all(sf.info(str(u.path)).duration <= 3.0 + 1e-3 for u in crop)
+    short = [u for u in evals if utt2cond[u.utt_id].startswith("short")]
+    assert short and all(0.8 - 1e-3 <= sf.info(str(u.path)).duration <= 1.5 + 1e-3 for u in short)
     assert (tiny / "eval" / "spk2utt").is_file()
+    with open(tiny / "eval" / "utterances.tsv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    assert [r["utt"] for r in rows] == sorted(utt2cond)
+    assert all(r["condition"] == utt2cond[r["utt"]] for r in rows)
+    for r in rows:  # enrollment: clean close-talk; tests: the conditioned subset
+        assert r["role"] == ("test" if r["utt"].split("__")[0] in tests else "enroll")
+        assert r["condition"] != "clean" or r["channel"] == "close-talk"
+    rates = {float(r["rate"]) for r in rows if r["condition"] == "clean"}
+    assert len(rates) > 0.8 * len(clean) and min(rates) >= 0.8 and max(rates) <= 1.25
 
 
 @needs_tts
@@ -70,8 +87,11 @@ def test_tiny_is_deterministic(tiny: Path, engine: str) -> None:
     spec = VoiceSpec(row["speaker"], engine, row["voice"], row["language"], row["gender"], "eval")
     utts = [u for u in read_data_dir(tiny / "eval") if u.speaker == spec.speaker]
     clean = [u for u in utts if "__" not in u.utt_id]
+    from speakerrpl.synth.corpus import _prosody
+
     texts = _texts_for(spec, 4, seed=7)
-    again = synthesize_many(spec, texts)
+    ordered = sorted(clean, key=lambda u: u.utt_id)
+    again = synthesize_many(spec, texts, [_prosody(spec, u.utt_id, 7) for u in ordered])
     for utt, wave in zip(sorted(clean, key=lambda u: u.utt_id), again, strict=True):
         stored, _ = sf.read(str(utt.path), dtype="float32")
         assert np.abs(stored - wave).max() < 1e-3  # 16-bit quantisation only
@@ -84,7 +104,7 @@ def test_protocol_cli_on_tiny(
     out = tmp_path / "p.json"
     args = ["protocol", "make", "--data", str(tiny / "eval"), "--targets", "3", "--enroll", "2"]
     assert main([*args, "--unknowns", "4", "--folds", "2", "--seed", "1", "--out", str(out)]) == 0
-    assert "conditions clean,babble20" in capsys.readouterr().out
+    assert "conditions clean,device,codec" in capsys.readouterr().out
     protocol = load_protocol(out)
     assert len(protocol.folds) == 2 and len(protocol.conditions) == 1 + len(CONDITIONS)
     for fold in protocol.folds:  # tests: the conditioned utterances; enrollment: the others
@@ -182,14 +202,54 @@ def test_condition_copies_do_not_depend_on_the_output_dir(tiny: Path, tmp_path: 
     from speakerrpl.synth import corpus
 
     clean = [u for u in read_data_dir(tiny / "eval") if "__" not in u.utt_id][:3]
-    corpus._init_worker([np.r_[1.0, np.zeros(50), 0.5].astype(np.float32)])
+    from speakerrpl.synth.channels import Room
+
+    rir = np.r_[1.0, np.zeros(50), 0.5].astype(np.float32)
+    corpus._init_worker([Room(rir, "small", (3.0, 3.0, 2.5), 1.5, 0.3)])
     outputs = []
     for name in ("a", "b"):
         folder = tmp_path / name
         folder.mkdir()
         paths = [str(shutil.copy(u.path, folder / u.path.name)) for u in clean]
         written = corpus._condition_task((paths[0], paths[1:], 7))
-        outputs.append([sf.read(p)[0] for p in written])
+        outputs.append([sf.read(p)[0] for p, _ in written])
     assert len(outputs[0]) == len(CONDITIONS)
     for first, second in zip(*outputs, strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def _digests(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@needs_tts
+def test_two_builds_are_byte_identical(tiny: Path, tmp_path: Path) -> None:
+    """Same seed, another directory and another worker count: the same bytes."""
+    build_corpus(tmp_path, size="tiny", seed=7, jobs=1)
+    first, second = _digests(tiny), _digests(tmp_path)
+    assert len(first) > 100 and first == second
+
+
+@needs_tts
+def test_protocol_suite_cli_on_tiny(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["protocol", "suite", "--data", str(tiny / "eval"), "--out", str(tmp_path)]
+    assert main([*args, "--only", "household-k2-e3,household-k4-e1"]) == 0
+    names = sorted(p.name for p in tmp_path.glob("*.json"))
+    assert names == [
+        "household-k2-e3-dev.json", "household-k2-e3-report.json", "household-k4-e1-dev.json",
+        "household-k4-e1-report.json",
+    ]  # fmt: skip
+    report = load_protocol(tmp_path / "household-k4-e1-report.json")
+    assert report.params["role"] == "report" and len(report.folds) == 10
+    assert main(["protocol", "check", str(tmp_path / names[0]), "--data", str(tiny / "eval")]) == 0
+    assert main([*args, "--only", "office-k50-e3"]) == 2  # 8 voices are too few
+    assert main([*args, "--only", "household-k3-e3"]) == 2
+    assert "unknown deployments" in capsys.readouterr().err

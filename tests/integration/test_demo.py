@@ -19,7 +19,7 @@ def test_demo_tiny_end_to_end_and_rerun_uses_caches(tmp_path):
     cmd += ["--data", str(data), "--results", str(results), "--docs", str(docs)]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "Identifying 6 test clips" in first.stdout
+    assert "Identifying 7 test clips" in first.stdout
     assert "$ speakerrpl corpus build" in first.stdout
     data_json = json.loads((results / "results.json").read_text())
     assert data_json["protocol"]["n_folds"] == 2 and "rpl_v2_fusion_sel" in data_json["rows"]

@@ -183,8 +183,8 @@ def test_corpus_protocol_tests_on_the_conditioned_subset(tmp_path: Path) -> None
     path = tmp_path / "p.json"
     save_protocol(protocol, path)
     assert load_protocol(path, full) == protocol
-    del full[condition_utt_id(protocol.folds[0].test_unknown[0], "babble5")]
-    with pytest.raises(ProtocolError, match="babble5' is not in the embeddings"):
+    del full[condition_utt_id(protocol.folds[0].test_unknown[0], "babble")]
+    with pytest.raises(ProtocolError, match="babble' is not in the embeddings"):
         load_protocol(path, full)
 
 

@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="synthesise DIR/eval and DIR/pool, then print the cosine baseline per condition",
     )
     build.add_argument("--out", required=True, help="output directory")
-    build.add_argument("--size", default="demo", choices=["demo", "tiny"], help="default demo")
+    build.add_argument(
+        "--size", default="demo", choices=["demo", "full", "tiny"], help="default demo"
+    )
     build.add_argument("--seed", type=int, default=0, help="default 0")
     build.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     build.add_argument(
@@ -41,7 +43,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     base.add_argument("--embeddings", required=True, help=".npz of DIR/eval (speakerrpl embed)")
     base.add_argument("--data", default=None, help="DIR/eval, for voices.csv stratification")
     base.add_argument("--seed", type=int, default=0, help="default 0")
+    base.add_argument(
+        "--deployments",
+        default="",
+        help="also score these deployments' report folds: comma-separated stems "
+        "(e.g. household-k4-e3,office-k20-e3) or 'all'",
+    )
+    base.add_argument("--role", default="report", choices=["dev", "report"], help="folds")
     base.set_defaults(func=run_baseline)
+    dup = sub.add_parser(
+        "duplicates", help="near-duplicate voices: centroid cosine of clean utterances"
+    )
+    dup.add_argument("--embeddings", required=True, help=".npz of DIR/eval")
+    dup.add_argument("--pool", default=None, help=".npz of DIR/pool: eval-to-pool pairs too")
+    dup.add_argument("--threshold", type=float, default=0.8, help="cosine (default 0.8)")
+    dup.set_defaults(func=run_duplicates)
 
 
 def _print_baseline(results: dict[str, dict[str, float]]) -> None:
@@ -93,12 +109,54 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_deployments(results: dict[str, dict[str, dict[str, float]]], role: str) -> None:
+    stems = list(results)
+    print(f"\ncosine EER % (mean +- std over the {role} folds) per deployment:")
+    print(f"{'condition':<10} " + " ".join(f"{s:>16}" for s in stems))
+    for condition in next(iter(results.values()), {}):
+        cells = [results[s][condition] for s in stems]
+        row = " ".join(f"{100 * c['eer']:>8.2f} +- {100 * c['eer_std']:<5.2f}" for c in cells)
+        print(f"{condition:<10} {row}")
+
+
 def run_baseline(args: argparse.Namespace) -> int:
-    """Print the cosine baseline of an embedded corpus."""
+    """Print the cosine baseline of an embedded corpus (and of deployments, if asked)."""
     from speakerrpl.data.corpus_files import read_voices
+    from speakerrpl.data.deployments import DEPLOYMENTS
     from speakerrpl.embeddings import EmbeddingSet
-    from speakerrpl.evaluation.baseline import corpus_baseline
+    from speakerrpl.errors import InvalidInputError
+    from speakerrpl.evaluation.baseline import corpus_baseline, deployment_baseline
 
     voices = read_voices(args.data) if args.data else None
-    _print_baseline(corpus_baseline(EmbeddingSet.load(args.embeddings), voices, seed=args.seed))
+    embeddings = EmbeddingSet.load(args.embeddings)
+    _print_baseline(corpus_baseline(embeddings, voices, seed=args.seed))
+    if not args.deployments:
+        return 0
+    wanted = [s for s in args.deployments.split(",") if s]
+    chosen = [d for d in DEPLOYMENTS if args.deployments == "all" or d.stem in wanted]
+    if not chosen or (args.deployments != "all" and len(chosen) != len(wanted)):
+        raise InvalidInputError(
+            f"--deployments: expected 'all' or stems among {', '.join(d.stem for d in DEPLOYMENTS)}"
+        )
+    results = deployment_baseline(
+        embeddings, voices, deployments=chosen, role=args.role, seed=args.seed
+    )
+    _print_deployments(results, args.role)
+    return 0
+
+
+def run_duplicates(args: argparse.Namespace) -> int:
+    """Print voice pairs at or above the centroid-cosine threshold."""
+    from speakerrpl.embeddings import EmbeddingSet
+    from speakerrpl.evaluation.baseline import near_duplicates
+
+    emb = EmbeddingSet.load(args.embeddings)
+    sets: list[tuple[str, EmbeddingSet | None]] = [("eval-eval", None)]
+    if args.pool:
+        sets.append(("eval-pool", EmbeddingSet.load(args.pool)))
+    for label, other in sets:
+        pairs = near_duplicates(emb, other, threshold=args.threshold)
+        print(f"{label}: {len(pairs)} pair(s) with centroid cosine >= {args.threshold}")
+        for a, b, cos in pairs:
+            print(f"  {a:<32} {b:<32} {cos:.3f}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``protocol`` subcommand (``make``, ``check``)."""
+    """Add the ``protocol`` subcommand (``make``, ``suite``, ``check``)."""
     parser = subparsers.add_parser(
         "protocol",
         help="make or check few-shot open-set protocols (JSON with a content hash)",
@@ -37,6 +37,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     make.add_argument("--out", required=True, help="output .json")
     make.set_defaults(func=run_make)
+    suite = sub.add_parser(
+        "suite",
+        help="household (K 2/4/8, 1-5 clips) and office (K 20/50) protocols, dev + report folds",
+    )
+    source = suite.add_mutually_exclusive_group(required=True)
+    source.add_argument("--embeddings", help="embeddings .npz (utt_ids, speakers)")
+    source.add_argument("--data", help="Kaldi data dir (e.g. DIR/eval of the corpus)")
+    suite.add_argument("--voices", default=None, help="voices.csv for stratification")
+    suite.add_argument(
+        "--only", default="", help="comma-separated stems, e.g. household-k4-e3 (default: all)"
+    )
+    suite.add_argument("--seed", type=int, default=0, help="default 0")
+    suite.add_argument("--dev-folds", type=int, default=None, help="override the dev folds")
+    suite.add_argument("--report-folds", type=int, default=None, help="override the report folds")
+    suite.add_argument("--conditions", default="auto", help="as for make (default auto)")
+    suite.add_argument("--out", required=True, help="output directory of <stem>-<role>.json")
+    suite.set_defaults(func=run_suite)
     check = sub.add_parser("check", help="validate a protocol against embeddings or a corpus")
     check.add_argument("protocol", help="protocol .json")
     group = check.add_mutually_exclusive_group(required=True)
@@ -90,6 +107,54 @@ def run_make(args: argparse.Namespace) -> int:
         f"({len(fold.test_known)} known / {len(fold.test_unknown)} unknown test utterances in "
         f"fold 0), conditions {','.join(protocol.conditions)}, hash {digest[:12]}"
     )
+    return 0
+
+
+def _voices(args: argparse.Namespace) -> dict[str, dict[str, str]] | None:
+    from pathlib import Path
+
+    from speakerrpl.data.corpus_files import read_voices
+
+    voices_path = args.voices or (
+        str(Path(args.data) / "voices.csv")
+        if args.data and (Path(args.data) / "voices.csv").is_file()
+        else None
+    )
+    return read_voices(Path(voices_path).parent) if voices_path else None
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    """Draw every deployment's dev and report folds and write them to ``--out``."""
+    from dataclasses import replace
+
+    from speakerrpl.data.deployments import DEPLOYMENTS, make_suite, save_suite
+    from speakerrpl.errors import InvalidInputError
+
+    wanted = [s for s in args.only.split(",") if s]
+    deployments = [d for d in DEPLOYMENTS if not wanted or d.stem in wanted]
+    unknown = set(wanted) - {d.stem for d in DEPLOYMENTS}
+    if unknown:
+        raise InvalidInputError(
+            f"unknown deployments {sorted(unknown)}; expected among "
+            f"{', '.join(d.stem for d in DEPLOYMENTS)}"
+        )
+    overrides = {"dev_folds": args.dev_folds, "report_folds": args.report_folds}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if any(v < 1 for v in overrides.values()):
+        raise InvalidInputError(f"--dev-folds and --report-folds must be >= 1, got {overrides}")
+    deployments = [replace(d, **overrides) for d in deployments]
+    ids, speakers = _ids_and_speakers(args)
+    suite = make_suite(
+        ids, speakers, deployments=deployments, seed=args.seed, voices=_voices(args),
+        conditions=args.conditions,
+    )  # fmt: skip
+    hashes = save_suite(suite, args.out)
+    for key, protocol in suite.items():
+        fold = protocol.folds[0]
+        print(
+            f"{args.out}/{key}.json: {len(protocol.folds)} folds, {len(fold.targets)} targets, "
+            f"{len(fold.test_unknown)} unknown tests in fold 0, hash {hashes[key][:12]}"
+        )
     return 0
 
 

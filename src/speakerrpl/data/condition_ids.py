@@ -17,6 +17,8 @@ from speakerrpl.errors import InvalidInputError
 __all__ = [
     "CLEAN",
     "CONDITIONS",
+    "KNOWN_CONDITIONS",
+    "LEGACY_CONDITIONS",
     "available_conditions",
     "clean_utterances",
     "condition_utt_id",
@@ -27,14 +29,32 @@ __all__ = [
 ]
 
 CLEAN = "clean"
-SNRS_DB = (20, 10, 5)
+# test conditions of the corpus builder (docs/corpus.md): channel mismatch, noise, short commands
 CONDITIONS: tuple[str, ...] = (
-    *(f"babble{snr}" for snr in SNRS_DB),
-    *(f"noise{snr}" for snr in SNRS_DB),
-    "reverb",
-    "crop",
+    "device",  # device colouration (EQ): the clean-but-mismatched-channel condition
+    "codec",  # EQ + low-bitrate Opus / Vorbis / MP3
+    "phone",  # 8 kHz telephone band, G.711 mu-law or GSM 06.10
+    "far",  # far-field room, source 1-5 m away, ambient noise
+    "babble",  # other corpus voices
+    "noise",  # stationary noise: white, pink, brown, hum
+    "music",  # music-like noise
+    "short",  # 0.8-1.5 s crop, close-talk
+    "short_far",  # 0.8-1.5 s crop, far-field, babble / noise / music
 )
-CROP_RANGE_S = (1.5, 3.0)
+# SNR (dB) drawn uniformly per test copy
+SNR_RANGES_DB = {
+    "far": (15.0, 25.0),
+    "babble": (3.0, 12.0),
+    "noise": (0.0, 10.0),
+    "music": (0.0, 10.0),
+    "short_far": (5.0, 15.0),
+}
+CROP_RANGE_S = (0.8, 1.5)
+# names of the corpora built before the conditions above (still read: ids, protocols, baseline)
+LEGACY_CONDITIONS: tuple[str, ...] = (
+    "babble20", "babble10", "babble5", "noise20", "noise10", "noise5", "reverb", "crop"
+)  # fmt: skip
+KNOWN_CONDITIONS: tuple[str, ...] = CONDITIONS + LEGACY_CONDITIONS
 _SEPARATOR = "__"
 
 
@@ -49,7 +69,7 @@ def condition_utt_id(utt_id: str, condition: str) -> str:
     """
     if condition == CLEAN:
         return utt_id
-    if condition not in CONDITIONS:
+    if condition not in KNOWN_CONDITIONS:
         raise InvalidInputError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
     return f"{utt_id}{_SEPARATOR}{condition}"
 
@@ -62,7 +82,7 @@ def split_condition(utt_id: str) -> tuple[str, str]:
         (('flite-slt-003', 'noise5'), ('flite-slt-003', 'clean'))
     """
     base, sep, suffix = utt_id.rpartition(_SEPARATOR)
-    if sep and suffix in CONDITIONS:
+    if sep and suffix in KNOWN_CONDITIONS:
         return base, suffix
     return utt_id, CLEAN
 
@@ -126,7 +146,7 @@ def available_conditions(utt_ids: Sequence[str]) -> list[str]:
         if condition != CLEAN:
             copies.setdefault(condition, set()).add(base)
     tested = set().union(*copies.values()) if copies else set()
-    return [CLEAN] + [c for c in CONDITIONS if tested and copies.get(c, set()) >= tested]
+    return [CLEAN] + [c for c in KNOWN_CONDITIONS if tested and copies.get(c, set()) >= tested]
 
 
 def resolve_conditions(spec: str | Sequence[str], utt_ids: Sequence[str]) -> list[str]:
@@ -145,7 +165,7 @@ def resolve_conditions(spec: str | Sequence[str], utt_ids: Sequence[str]) -> lis
             return [CLEAN, *CONDITIONS]
         spec = [c.strip() for c in spec.split(",") if c.strip()]
     names = list(spec)
-    bad = [c for c in names if c != CLEAN and c not in CONDITIONS]
+    bad = [c for c in names if c != CLEAN and c not in KNOWN_CONDITIONS]
     if bad or not names:
         raise InvalidInputError(
             f"unknown conditions {bad or names}; expected 'auto', 'all' or names among "

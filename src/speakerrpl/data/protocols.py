@@ -20,7 +20,7 @@ from typing import Any
 
 from speakerrpl.data.condition_ids import (
     CLEAN,
-    CONDITIONS,
+    KNOWN_CONDITIONS,
     clean_utterances,
     condition_utt_id,
     conditioned_utterances,
@@ -141,9 +141,11 @@ def make_protocol(
         >>> len(p.folds), len(p.folds[0].targets), len(p.folds[0].test_known)
         (2, 2, 4)
     """
-    bad = [c for c in conditions if c != CLEAN and c not in CONDITIONS]
+    bad = [c for c in conditions if c != CLEAN and c not in KNOWN_CONDITIONS]
     if bad or not conditions:
-        raise ProtocolError(f"unknown conditions {bad}; expected among {(CLEAN, *CONDITIONS)}")
+        raise ProtocolError(
+            f"unknown conditions {bad}; expected among {(CLEAN, *KNOWN_CONDITIONS)}"
+        )
     if min(n_targets, n_enroll, n_folds) < 1 or n_unknowns < 0:
         raise ProtocolError("n_targets, n_enroll and n_folds must be >= 1, n_unknowns >= 0")
     by_speaker: dict[str, list[str]] = {}

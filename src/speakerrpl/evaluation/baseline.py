@@ -10,13 +10,18 @@ other clean utterances (:func:`speakerrpl.data.protocols.protocol_candidates`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from speakerrpl import metrics
-from speakerrpl.data.condition_ids import available_conditions, condition_utt_id
+from speakerrpl.data.condition_ids import (
+    available_conditions,
+    clean_utterances,
+    condition_utt_id,
+)
+from speakerrpl.data.deployments import DEPLOYMENTS, Deployment, deployment_protocol
 from speakerrpl.data.protocols import (
     Protocol,
     make_protocol,
@@ -27,7 +32,13 @@ from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import ProtocolError
 from speakerrpl.vectors import centroids, cosine_scores
 
-__all__ = ["corpus_baseline", "cosine_baseline", "embed_and_score_corpus"]
+__all__ = [
+    "corpus_baseline",
+    "cosine_baseline",
+    "deployment_baseline",
+    "embed_and_score_corpus",
+    "near_duplicates",
+]
 
 
 def cosine_baseline(
@@ -36,7 +47,7 @@ def cosine_baseline(
     speakers: np.ndarray,
     protocol: Protocol,
 ) -> dict[str, dict[str, float]]:
-    """Per condition: mean (over folds) open-set ``eer`` and closed-set ``accuracy``.
+    """Per condition: mean (over folds) open-set ``eer``, its ``eer_std`` and ``accuracy``.
 
     Args:
         embeddings: (N, D) embeddings of every clean utterance and condition copy.
@@ -51,7 +62,7 @@ def cosine_baseline(
         >>> spk = np.array(["a", "a", "b", "b", "c"])
         >>> p = Protocol([Fold(["a", "b"], {"a": ["a1"], "b": ["b1"]}, ["a2", "b2"], ["c1"])])
         >>> cosine_baseline(emb, ids, spk, p)["clean"]
-        {'eer': 0.0, 'accuracy': 1.0}
+        {'eer': 0.0, 'eer_std': 0.0, 'accuracy': 1.0}
     """
     utterances = dict(zip(utt_ids.tolist(), speakers.tolist(), strict=True))
     validate_protocol(protocol, utterances)
@@ -75,7 +86,11 @@ def cosine_baseline(
             )
             eers.append(metrics.eer(scores, trial_labels))
             accs.append(metrics.accuracy(known_scores, labels))
-        results[condition] = {"eer": float(np.mean(eers)), "accuracy": float(np.mean(accs))}
+        results[condition] = {
+            "eer": float(np.mean(eers)),
+            "eer_std": float(np.std(eers)),
+            "accuracy": float(np.mean(accs)),
+        }
     return results
 
 
@@ -121,6 +136,79 @@ def corpus_baseline(
         test_candidates=tests,
     )
     return cosine_baseline(embeddings.embeddings, embeddings.utt_ids, embeddings.speakers, protocol)
+
+
+def _clean_centroids(embeddings: EmbeddingSet) -> tuple[list[str], np.ndarray]:
+    """Sorted speakers and the unit centroids of their clean utterances."""
+    clean = clean_utterances(embeddings.utt_ids.tolist(), embeddings.speakers.tolist())
+    index = {u: i for i, u in enumerate(embeddings.utt_ids.tolist())}
+    rows = [index[u] for u in clean]
+    x = np.asarray(embeddings.embeddings, dtype=np.float64)[rows]
+    return centroids(x, [clean[u] for u in clean])
+
+
+def near_duplicates(
+    embeddings: EmbeddingSet, other: EmbeddingSet | None = None, threshold: float = 0.8
+) -> list[tuple[str, str, float]]:
+    """Pairs of voices whose clean-utterance centroids have cosine >= ``threshold``.
+
+    Within ``embeddings`` (each pair once), or between ``embeddings`` and ``other`` (e.g.
+    eval voices against the negative pool) when given; highest cosine first.
+
+    Example:
+        >>> e = np.array([[1.0, 0.0], [1.0, 0.05], [0.0, 1.0], [0.99, 0.1]])
+        >>> es = EmbeddingSet(e, ["a1", "a2", "b1", "c1"], ["a", "a", "b", "c"], "toy")
+        >>> [(a, b) for a, b, _ in near_duplicates(es, threshold=0.9)]
+        [('a', 'c')]
+    """
+    names, centroids = _clean_centroids(embeddings)
+    if other is None:
+        cos = centroids @ centroids.T
+        pairs = [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+        other_names = names
+    else:
+        other_names, other_centroids = _clean_centroids(other)
+        cos = centroids @ other_centroids.T
+        pairs = [(i, j) for i in range(len(names)) for j in range(len(other_names))]
+    found = [(names[i], other_names[j], float(cos[i, j])) for i, j in pairs]
+    return sorted((p for p in found if p[2] >= threshold), key=lambda p: (-p[2], p[0], p[1]))
+
+
+def deployment_baseline(
+    embeddings: EmbeddingSet,
+    voices: Mapping[str, Mapping[str, str]] | None = None,
+    *,
+    deployments: Sequence[Deployment] = DEPLOYMENTS,
+    role: str = "report",
+    seed: int = 0,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Cosine baseline of each deployment's ``role`` folds: stem -> condition -> figures.
+
+    Deployments the corpus is too small for are left out.
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> centres = rng.standard_normal((8, 8))
+        >>> ids = [f"s{s}-{i}" for s in range(8) for i in range(5)]
+        >>> emb = np.repeat(centres, 5, axis=0) + 0.1 * rng.standard_normal((40, 8))
+        >>> es = EmbeddingSet(emb, ids, [u.split("-")[0] for u in ids], "toy")
+        >>> out = deployment_baseline(es, deployments=[Deployment("household", 2, 3)])
+        >>> out["household-k2-e3"]["clean"]["accuracy"]
+        1.0
+    """
+    ids, speakers = embeddings.utt_ids.tolist(), embeddings.speakers.tolist()
+    results = {}
+    for deployment in deployments:
+        try:
+            protocol = deployment_protocol(
+                ids, speakers, deployment, role, seed=seed, voices=voices
+            )
+        except ProtocolError:
+            continue
+        results[deployment.stem] = cosine_baseline(
+            embeddings.embeddings, embeddings.utt_ids, embeddings.speakers, protocol
+        )
+    return results
 
 
 def embed_and_score_corpus(

@@ -1,9 +1,10 @@
 """Realistic test conditions for the synthetic corpus (applied to *test* copies only).
 
-Conditions (see :data:`CONDITIONS`): babble made from other corpus voices and coloured noise at
-20 / 10 / 5 dB SNR, reverberation with simulated room impulse responses (pyroomacoustics image
-method), and random crops to 1.5-3 s. Condition names and the ids of
-condition copies live in :mod:`speakerrpl.data.condition_ids`.
+Conditions (see :data:`CONDITIONS` and ``docs/corpus.md``): device colouration (EQ), a lossy
+codec after it, the telephone band, far-field rooms with ambient noise, additive babble of
+other corpus voices, stationary and music-like noise, short commands (0.8-1.5 s crops) and
+short far-field commands in noise. The channel DSP is :mod:`speakerrpl.synth.channels`;
+condition names and the ids of condition copies live in :mod:`speakerrpl.data.condition_ids`.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from speakerrpl._optional import require
-from speakerrpl.data.condition_ids import CONDITIONS, CROP_RANGE_S
+from speakerrpl.data.condition_ids import CONDITIONS, CROP_RANGE_S, SNR_RANGES_DB
 from speakerrpl.errors import InvalidInputError
+from speakerrpl.synth import channels as ch
+from speakerrpl.synth.channels import reverberate
 
 __all__ = [
+    "active_region",
     "add_noise",
     "apply_condition",
     "babble",
     "coloured_noise",
     "crop",
+    "music",
     "reverberate",
-    "room_impulse_responses",
     "snr_db",
+    "stationary_noise",
 ]
 
 SAMPLE_RATE = 16000
@@ -97,59 +101,98 @@ def babble(length: int, sources: Sequence[np.ndarray], rng: np.random.Generator)
     return (mix / (np.sqrt(np.mean(mix**2)) + 1e-12)).astype(np.float32)
 
 
-def room_impulse_responses(count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` simulated room impulse responses (shoebox rooms, RT60 0.3-0.9 s).
+def music(length: int, rng: np.random.Generator) -> np.ndarray:
+    """Music-like noise, unit power: chords of harmonic tones changing every 0.2-0.6 s, with
+    percussive noise bursts on a beat.
 
     Example:
-        >>> rirs = room_impulse_responses(1, np.random.default_rng(0))  # doctest: +SKIP
-        >>> rirs[0].ndim  # doctest: +SKIP
-        1
+        >>> m = music(16000, np.random.default_rng(0))
+        >>> m.shape, round(float(np.mean(m**2)), 6)
+        ((16000,), 1.0)
     """
-    pra = require("pyroomacoustics", extra="corpus", purpose="reverberation")
-    rirs = []
-    for _ in range(count):
-        dims = rng.uniform([3.0, 3.0, 2.4], [8.0, 7.0, 3.5])
-        rt60 = rng.uniform(0.3, 0.9)
-        absorption, max_order = pra.inverse_sabine(rt60, dims)
-        room = pra.ShoeBox(
-            dims, fs=SAMPLE_RATE, materials=pra.Material(absorption), max_order=min(max_order, 30)
-        )
-        room.add_source(rng.uniform([0.5, 0.5, 1.2], dims - [0.5, 0.5, 1.0]))
-        room.add_microphone(rng.uniform([0.5, 0.5, 0.8], dims - [0.5, 0.5, 1.2]))
-        room.compute_rir()
-        rir = np.asarray(room.rir[0][0], dtype=np.float64)
-        rirs.append((rir / np.abs(rir).max()).astype(np.float32))
-    return rirs
+    t = np.arange(length) / SAMPLE_RATE
+    out = np.zeros(length)
+    start = 0
+    while start < length:
+        stop = min(length, start + int(rng.uniform(0.2, 0.6) * SAMPLE_RATE))
+        seg = t[start:stop] - t[start]
+        envelope = np.exp(-seg * rng.uniform(1.0, 6.0))
+        for _ in range(int(rng.integers(2, 5))):
+            f0 = 110.0 * 2.0 ** (int(rng.integers(0, 36)) / 12.0)
+            for h in range(1, 6):
+                out[start:stop] += envelope * np.sin(2 * np.pi * f0 * h * seg) / h**1.5
+        start = stop
+    beat = int(rng.uniform(0.3, 0.6) * SAMPLE_RATE)
+    burst = rng.standard_normal(min(800, beat)) * np.exp(-np.arange(min(800, beat)) / 150.0)
+    for onset in range(int(rng.integers(beat)), length - burst.size, beat):
+        out[onset : onset + burst.size] += 0.5 * burst
+    return (out / (np.sqrt(np.mean(out**2)) + 1e-12)).astype(np.float32)
 
 
-def reverberate(signal: np.ndarray, rir: np.ndarray) -> np.ndarray:
-    """Convolve with a room impulse response, keep the length, match the input's peak.
+def stationary_noise(length: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """White, pink or brown noise, or mains hum with fan noise (brown + 50/60 Hz harmonics).
 
     Example:
-        >>> out = reverberate(np.r_[1.0, np.zeros(99)], np.r_[1.0, 0.5])
-        >>> out[:3].tolist()
-        [1.0, 0.5, 0.0]
+        >>> n, kind = stationary_noise(16000, np.random.default_rng(0))
+        >>> n.shape, kind in {"white", "pink", "brown", "hum"}
+        ((16000,), True)
     """
-    signal = np.asarray(signal, dtype=np.float64)
-    scipy_signal = require("scipy.signal", extra="corpus", purpose="reverberation")
-    wet = scipy_signal.fftconvolve(signal, rir)[: signal.size]
-    return (wet * np.abs(signal).max() / (np.abs(wet).max() + 1e-12)).astype(np.float32)
+    kind = str(rng.choice(["white", "pink", "brown", "hum"]))
+    if kind != "hum":
+        return coloured_noise(length, rng, {"white": 0.0, "pink": 1.0, "brown": 2.0}[kind]), kind
+    t = np.arange(length) / SAMPLE_RATE
+    mains = float(rng.choice([50.0, 60.0]))
+    hum = sum(np.sin(2 * np.pi * mains * h * t + rng.uniform(0, 6.3)) / h for h in range(1, 8))
+    noise = coloured_noise(length, rng, 2.0) + 0.7 * hum / np.sqrt(np.mean(hum**2))
+    return (noise / np.sqrt(np.mean(noise**2))).astype(np.float32), kind
+
+
+def active_region(signal: np.ndarray, threshold: float = 0.05) -> np.ndarray:
+    """The signal without leading and trailing silence (samples under ``threshold`` x peak).
+
+    Example:
+        >>> active_region(np.r_[np.zeros(5), np.ones(3), np.zeros(4)]).size
+        3
+    """
+    loud = np.flatnonzero(np.abs(signal) > threshold * (np.abs(signal).max() + 1e-12))
+    return signal if loud.size == 0 else signal[loud[0] : loud[-1] + 1]
 
 
 def crop(
     signal: np.ndarray, rng: np.random.Generator, seconds: tuple[float, float] = CROP_RANGE_S
 ) -> np.ndarray:
-    """A random segment of 1.5-3 s (the whole signal when it is shorter than the drawn length).
+    """A random segment of the speech (0.8-1.5 s), taken inside the active region.
+
+    The whole active region is returned when it is shorter than the drawn length.
 
     Example:
-        >>> crop(np.zeros(80000), np.random.default_rng(0)).size / 16000 <= 3.0
+        >>> x = np.sin(np.arange(80000) * 0.05).astype(np.float32)
+        >>> 0.8 <= crop(x, np.random.default_rng(0)).size / 16000 <= 1.5
         True
     """
     length = int(rng.uniform(*seconds) * SAMPLE_RATE)
-    if signal.size <= length:
-        return np.asarray(signal, dtype=np.float32)
-    start = int(rng.integers(signal.size - length + 1))
-    return np.asarray(signal[start : start + length], dtype=np.float32)
+    speech = active_region(np.asarray(signal, dtype=np.float32))
+    if speech.size <= length:
+        return speech
+    start = int(rng.integers(speech.size - length + 1))
+    return speech[start : start + length]
+
+
+def _mix(
+    signal: np.ndarray, kind: str, snr: float, rng: np.random.Generator, babble_sources: Sequence
+) -> tuple[np.ndarray, str]:
+    if kind == "babble":
+        noise, what = babble(signal.size, babble_sources, rng), f"babble of {len(babble_sources)}"
+    elif kind == "music":
+        noise, what = music(signal.size, rng), "music"
+    else:
+        noise, what = stationary_noise(signal.size, rng)
+    return add_noise(signal, noise, snr), f"{what} at {snr:.1f} dB"
+
+
+def _snr(rng: np.random.Generator, condition: str) -> float:
+    low, high = SNR_RANGES_DB[condition]
+    return round(float(rng.uniform(low, high)), 1)
 
 
 def apply_condition(
@@ -157,26 +200,45 @@ def apply_condition(
     condition: str,
     rng: np.random.Generator,
     babble_sources: Sequence[np.ndarray] = (),
-    rirs: Sequence[np.ndarray] = (),
-) -> np.ndarray:
+    rooms: Sequence[ch.Room] = (),
+) -> tuple[np.ndarray, str]:
     """Apply one named condition of :data:`CONDITIONS` to a clean 16 kHz signal.
+
+    Returns:
+        The test copy and a description of what was drawn (listed per utterance).
 
     Example:
         >>> rng = np.random.default_rng(0)
         >>> x = np.sin(np.arange(32000) * 0.05).astype(np.float32)
-        >>> apply_condition(x, "noise10", rng).shape
-        (32000,)
+        >>> out, what = apply_condition(x, "noise", rng)
+        >>> out.shape, what.endswith("dB")
+        ((32000,), True)
     """
-    if condition.startswith("babble"):
-        noise = babble(signal.size, babble_sources, rng)
-        return add_noise(signal, noise, float(condition[len("babble") :]))
-    if condition.startswith("noise"):
-        noise = coloured_noise(signal.size, rng, exponent=float(rng.choice([0.0, 1.0, 2.0])))
-        return add_noise(signal, noise, float(condition[len("noise") :]))
-    if condition == "reverb":
-        if not rirs:
-            raise InvalidInputError("reverb needs at least one room impulse response")
-        return reverberate(signal, rirs[int(rng.integers(len(rirs)))])
-    if condition == "crop":
-        return crop(signal, rng)
-    raise InvalidInputError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
+    if condition not in CONDITIONS:
+        raise InvalidInputError(f"unknown condition {condition!r}; expected one of {CONDITIONS}")
+    parts = []
+    if condition.startswith("short"):
+        signal = crop(signal, rng)
+        parts.append(f"crop {signal.size / SAMPLE_RATE:.2f}s")
+    if condition in ("device", "codec"):
+        signal, what = ch.device_colouration(signal, rng)
+        parts.append(what)
+    if condition == "codec":
+        signal, what = ch.codec(signal, rng)
+        parts.append(what)
+    elif condition == "phone":
+        signal, what = ch.telephone(signal, rng)
+        parts.append(what)
+    elif condition in ("far", "short_far"):
+        signal, what = ch.far_field(signal, rng, rooms)
+        kind = "noise" if condition == "far" else str(rng.choice(["babble", "noise", "music"]))
+        if kind == "babble" and not babble_sources:
+            kind = "noise"
+        signal, noise = _mix(signal, kind, _snr(rng, condition), rng, babble_sources)
+        parts += [what, noise]
+    elif condition in ("babble", "noise", "music"):
+        if condition == "babble" and not babble_sources:
+            raise InvalidInputError("babble needs at least one source utterance")
+        signal, what = _mix(signal, condition, _snr(rng, condition), rng, babble_sources)
+        parts.append(what)
+    return np.asarray(signal, dtype=np.float32), "; ".join(parts) or "close-talk"

