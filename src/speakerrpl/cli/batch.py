@@ -50,9 +50,7 @@ def collect_files(paths: Sequence[str | Path]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             wanted = set(AUDIO_SUFFIXES) | set(UNREADABLE_SUFFIXES)
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted
-            )
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in wanted)
             if not found:
                 logger.warning("%s holds no audio files (%s)", path, ", ".join(AUDIO_SUFFIXES))
             out.extend(found)
