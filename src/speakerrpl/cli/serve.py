@@ -61,8 +61,8 @@ def bound_malloc(threshold: int = 1 << 20) -> bool:
 
     glibc raises the threshold after each large free, so later large blocks (CAM++'s activations
     for a long clip, ~4-5 MB per second of audio) come from per-thread arenas that keep the
-    memory: measured with ``benchmarks/bench_hostile_uploads.py``, peak server RSS 1,141 MiB
-    with the dynamic threshold and 622 MiB with it fixed at 1 MiB (``MALLOC_MMAP_THRESHOLD_``).
+    memory. Measured with ``benchmarks/bench_hostile_uploads.py`` (one inference slot): peak
+    server RSS 1,141 MiB with the dynamic threshold, 622 MiB with it fixed at 1 MiB.
     Returns whether it was applied.
     """
     import ctypes
