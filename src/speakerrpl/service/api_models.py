@@ -11,8 +11,12 @@ __all__ = [
     "Clip",
     "ClipList",
     "EnrollWarning",
+    "IdentifyResult",
+    "IdentifyResults",
     "JobState",
     "SpeakerDetail",
+    "SpeakerList",
+    "SpeakerSummary",
     "ThresholdChange",
     "ThresholdInfo",
     "VerifyResult",
@@ -119,3 +123,40 @@ class JobState(BaseModel):
     result: dict[str, Any] | None = Field(None, description="the enrollment's answer when done")
     status_code: int | None = Field(None, description="the HTTP status it failed with")
     error: dict[str, Any] | None = Field(None, description="the error body when failed")
+
+
+class IdentifyResult(BaseModel):
+    """One clip's decision. Callers without the key get ``speaker`` (and ``score`` when
+    accepted) only; ``error`` replaces the decision for an unreadable clip (``partial=true``)."""
+
+    model_config = ConfigDict(extra="allow")
+    file: str
+    speaker: str | None = Field(description="the enrolled name, <unknown>, or null on error")
+    confidence: float | None = Field(None, description="see speakerrpl.decisions")
+    confidence_threshold: float | None = None
+    score: float | None = Field(None, description="raw best score")
+    threshold: float | None = Field(None, description="raw threshold")
+    best_match: str | None = None
+    scores: dict[str, float] | None = None
+    model_version: int | None = None
+    error: dict[str, Any] | None = None
+
+
+class IdentifyResults(BaseModel):
+    """``POST /identify``: one result per uploaded clip, in upload order."""
+
+    results: list[IdentifyResult]
+
+
+class SpeakerSummary(BaseModel):
+    """One enrolled person in ``GET /speakers``."""
+
+    name: str
+    created: float = Field(description="Unix time of the first enrollment")
+    n_enrollments: int
+
+
+class SpeakerList(BaseModel):
+    """``GET /speakers``."""
+
+    speakers: list[SpeakerSummary]

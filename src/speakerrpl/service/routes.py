@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from speakerrpl.audio import load_audio_bytes, probe_audio_bytes
 from speakerrpl.errors import AudioTooLongError, InvalidInputError
+from speakerrpl.service.api_models import ChangeResult, IdentifyResults, SpeakerList
 from speakerrpl.service.auth import Access, Caller, guard, redact
 from speakerrpl.service.engine import SpeakerEngine
 from speakerrpl.service.voiceprints import apply_request_threshold
@@ -112,11 +113,12 @@ def build_router(engine: SpeakerEngine) -> APIRouter:
     async def status(caller: KeyHolder) -> dict[str, Any]:
         return await run_in_threadpool(engine.status)
 
-    @router.get("/speakers", summary="list enrolled speakers")
+    @router.get("/speakers", summary="list enrolled speakers", response_model=SpeakerList)
     async def list_speakers(caller: KeyHolder) -> dict[str, Any]:
         return {"speakers": await run_in_threadpool(engine.speakers)}
 
-    @router.post("/speakers/{name}/enrollments", status_code=201, summary="enroll audio clips")
+    @router.post("/speakers/{name}/enrollments", status_code=201, summary="enroll audio clips",
+                 response_model=ChangeResult)  # fmt: skip
     async def enroll(name: Name, file: Clips, caller: Writer, response: Response) -> dict[str, Any]:
         from speakerrpl.service.registry import validate_speaker_name
 
@@ -129,16 +131,19 @@ def build_router(engine: SpeakerEngine) -> APIRouter:
             response.status_code = 200  # a retried request: nothing new was enrolled
         return {"name": name, "clips": len(waves), **out}
 
-    @router.delete("/speakers/{name}", summary="remove a speaker at once, then refit")
+    @router.delete("/speakers/{name}", summary="remove a speaker at once, then refit",
+                   response_model=ChangeResult)  # fmt: skip
     async def remove(name: Name, caller: Writer) -> dict[str, Any]:
         out = await run_in_threadpool(engine.remove, name)
         return {"removed": name, **out}
 
-    @router.post("/refit", summary="refit the model on the stored enrollments")
+    @router.post("/refit", summary="refit the model on the stored enrollments",
+                 response_model=ChangeResult)  # fmt: skip
     async def refit(caller: Writer) -> dict[str, Any]:
         return await run_in_threadpool(engine.refit)
 
-    @router.post("/identify", summary="name the speaker of each clip, or <unknown>")
+    @router.post("/identify", summary="name the speaker of each clip, or <unknown>",
+                 response_model=IdentifyResults, response_model_exclude_unset=True)  # fmt: skip
     async def identify(
         file: Clips,
         caller: Identifier,
