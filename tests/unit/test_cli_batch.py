@@ -19,7 +19,8 @@ from toy_audio import ToneFrontend, tone
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> SpeakerEngine:
-    eng = SpeakerEngine(tmp_path_factory.mktemp("batch") / "reg.db", ServiceSettings(),
+    settings = ServiceSettings(min_enroll_speech=0)  # tones are not speech
+    eng = SpeakerEngine(tmp_path_factory.mktemp("batch") / "reg.db", settings,
                         frontend=ToneFrontend())  # fmt: skip
     eng.enroll("alice", [tone(300), tone(305)])
     return eng

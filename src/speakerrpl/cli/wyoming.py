@@ -34,7 +34,7 @@ def _wyoming(args: argparse.Namespace) -> int:
                         timeout=args.upstream_timeout)  # fmt: skip
     settings = ServiceSettings.from_env()
     apply_torch_threads(settings)
-    engine = SpeakerEngine(args.registry, settings)
+    engine = SpeakerEngine(args.registry, settings, create=False)  # only read
     engine.warm_up()
     options = ProxyOptions(tag_text=args.tag_text, require_known=args.require_known,
                            max_seconds=min(settings.max_clip_seconds, 30.0))  # fmt: skip

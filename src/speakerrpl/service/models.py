@@ -121,6 +121,7 @@ class LoadedModel:
         scorer: Callable[[np.ndarray], np.ndarray],
         threshold: float,
         unknown_label: str = "",
+        confidence: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.version = record.version
         self.kind = record.kind
@@ -129,6 +130,22 @@ class LoadedModel:
         self.unknown_label = unknown_label
         self.refit_pending = bool(record.info.get("refit_pending", False))
         self._scorer = scorer
+        self._confidence = confidence
+        self.confidence_threshold: float | None = None
+        if confidence is not None and np.isfinite(self.threshold):
+            self.confidence_threshold = float(confidence(np.array([self.threshold]))[0])
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether scores map to the identifier's calibrated confidence (see
+        :mod:`speakerrpl.decisions`)."""
+        return self._confidence is not None and self.confidence_threshold is not None
+
+    def confidence_of(self, scores: np.ndarray) -> np.ndarray:
+        """Calibrated confidence of target scores ``(N,)`` (when :attr:`calibrated`)."""
+        if self._confidence is None:
+            raise RegistryError("this model has no calibrated confidence")
+        return np.asarray(self._confidence(np.asarray(scores, dtype=np.float64)), dtype=float)
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         """Scores ``(N, K)``, higher = more likely that speaker."""
@@ -138,14 +155,17 @@ class LoadedModel:
 
     def identify(self, x: np.ndarray) -> list[dict[str, Any]]:
         """One decision per row of ``x``: ``speaker`` (name or the identifier's
-        ``unknown_label``), ``score``, ``threshold`` and the per-speaker ``scores``.
+        ``unknown_label``), ``score``, ``threshold`` and the per-speaker ``scores``; with a
+        calibrated identifier also ``confidence`` in [0, 1] and ``confidence_threshold`` (the
+        confidence at ``threshold``).
 
         The rule is the estimator's ``predict`` (best score >= threshold, else the unknown
         label) applied to scores computed once; a test pins the two together.
         """
         s = self.scores(x)
+        conf = self._confidence(s.max(axis=1)) if self._confidence is not None and s.size else None
         out = []
-        for row in s:
+        for i, row in enumerate(s):
             best = int(np.argmax(row))
             accepted = bool(row[best] >= self.threshold)
             out.append(
@@ -158,6 +178,9 @@ class LoadedModel:
                     "scores": {c: float(v) for c, v in zip(self.classes, row, strict=True)},
                 }
             )
+            if conf is not None:  # the identifier's calibrated scale (speakerrpl.decisions)
+                out[-1]["confidence"] = float(conf[i])
+                out[-1]["confidence_threshold"] = self.confidence_threshold
         return out
 
 
@@ -177,17 +200,19 @@ def load_model(record: ModelRecord) -> LoadedModel:
     threshold = float(ident.threshold_) if user is None else float(user)  # type: ignore[arg-type]
     classes = [str(c) for c in ident.classes_]
     label = str(ident.settings.unknown_label)
+    decision = getattr(ident, "decision_", None)
+    conf = decision.confidence if decision is not None else None
     if info.get("restricted"):  # a removal's stand-in: the previous model, fewer columns
         missing = sorted(set(record.classes) - set(classes))
         if missing:
             raise RegistryError(f"restricted model lacks the classes {missing}")
         columns = [classes.index(c) for c in record.classes]
         return LoadedModel(
-            record, lambda x: ident.decision_function(x)[:, columns], threshold, label
+            record, lambda x: ident.decision_function(x)[:, columns], threshold, label, conf
         )
     if tuple(classes) != record.classes:
         raise RegistryError(f"stored identifier classes {classes} != record {record.classes}")
-    return LoadedModel(record, ident.decision_function, threshold, label)
+    return LoadedModel(record, ident.decision_function, threshold, label, conf)
 
 
 def _paused(x: np.ndarray) -> np.ndarray:

@@ -173,6 +173,33 @@ class SpeakerRegistry:
             rows = con.execute(sql).fetchall()
         return [{"name": n, "created": c, "n_enrollments": k} for n, c, k in rows]
 
+    def enrollments(self, name: str, with_embeddings: bool = False) -> list[dict[str, object]]:
+        """The enrollment clips of ``name``: ``id``, ``source``, ``created``, ``has_audio``,
+        ``frontend`` (and ``embedding`` as float32 when ``with_embeddings``), oldest first.
+
+        Raises:
+            SpeakerNotFoundError: ``name`` is not enrolled.
+        """
+        sql = (
+            "SELECT e.id, e.source, e.created, e.audio IS NOT NULL, e.dim, e.embedding, "
+            "e.frontend FROM enrollments e JOIN speakers s ON s.id = e.speaker_id "
+            "WHERE s.name=? ORDER BY e.id"
+        )
+        with self._connection() as con:
+            rows = con.execute(sql, (name,)).fetchall()
+        if not rows:
+            raise SpeakerNotFoundError(f"no enrolled speaker named {name!r}")
+        out: list[dict[str, object]] = []
+        for cid, source, created, has_audio, dim, blob, frontend in rows:
+            row: dict[str, object] = {
+                "id": cid, "source": source, "created": created,
+                "has_audio": bool(has_audio), "frontend": frontend,
+            }  # fmt: skip
+            if with_embeddings:
+                row["embedding"] = np.frombuffer(blob, dtype="<f4", count=dim).copy()
+            out.append(row)
+        return out
+
     def snapshot(self) -> Snapshot:
         """Read all enrollment embeddings at one consistent ``data_version``."""
         with self._connection() as con:
@@ -228,6 +255,7 @@ class SpeakerRegistry:
         *,
         add: Mapping[str, Sequence[Enrollment]] | None = None,
         remove: Sequence[str] = (),
+        remove_enrollments: Sequence[int] = (),
         model_kind: str,
         model_classes: Sequence[str],
         model_files: Mapping[str, bytes] | None = None,
@@ -248,8 +276,9 @@ class SpeakerRegistry:
             try:
                 version = self._check_version(con, expected_data_version, frontend)
                 self._remove(con, remove)
+                self._remove_enrollments(con, remove_enrollments)
                 self._add(con, frontend, add)
-                if add or remove:
+                if add or remove or remove_enrollments:
                     version += 1
                 new_model = self._write_model(
                     con, version, model_kind, model_classes, model_files or {}, model_info or {}
@@ -328,6 +357,12 @@ class SpeakerRegistry:
             cur = con.execute("DELETE FROM speakers WHERE name=?", (name,))
             if cur.rowcount == 0:
                 raise SpeakerNotFoundError(f"no enrolled speaker named {name!r}")
+
+    @staticmethod
+    def _remove_enrollments(con: sqlite3.Connection, ids: Sequence[int]) -> None:
+        for cid in ids:
+            if con.execute("DELETE FROM enrollments WHERE id=?", (int(cid),)).rowcount == 0:
+                raise SpeakerNotFoundError(f"no enrollment clip with id {cid}")
 
     @staticmethod
     def _add(

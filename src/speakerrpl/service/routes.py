@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Path, Response, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Response, UploadFile
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from speakerrpl.audio import load_audio_bytes, probe_audio_bytes
 from speakerrpl.errors import AudioTooLongError, InvalidInputError
+from speakerrpl.service.api_models import ChangeResult, IdentifyResults, SpeakerList
 from speakerrpl.service.auth import Access, Caller, guard, redact
 from speakerrpl.service.engine import SpeakerEngine
+from speakerrpl.service.voiceprints import apply_request_threshold
 
 __all__ = ["ERROR_RESPONSES", "ErrorBody", "build_router"]
 
@@ -55,6 +57,9 @@ _WHY = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": why} for code, why in _WHY.items()
 }
+_THRESHOLD = "this request's raw-score threshold instead of the registry's (key holders only)"
+_FLOOR = "accept only at or above this confidence (stricter only; see speakerrpl.decisions)"
+_PARTIAL = "an unreadable clip gets its error in its result instead of failing the request"
 KeyHolder = Annotated[Caller, Depends(guard(Access.VOICEPRINTS))]
 Writer = Annotated[Caller, Depends(guard(Access.WRITE))]
 Identifier = Annotated[Caller, Depends(guard(Access.IDENTIFY))]
@@ -108,11 +113,12 @@ def build_router(engine: SpeakerEngine) -> APIRouter:
     async def status(caller: KeyHolder) -> dict[str, Any]:
         return await run_in_threadpool(engine.status)
 
-    @router.get("/speakers", summary="list enrolled speakers")
+    @router.get("/speakers", summary="list enrolled speakers", response_model=SpeakerList)
     async def list_speakers(caller: KeyHolder) -> dict[str, Any]:
         return {"speakers": await run_in_threadpool(engine.speakers)}
 
-    @router.post("/speakers/{name}/enrollments", status_code=201, summary="enroll audio clips")
+    @router.post("/speakers/{name}/enrollments", status_code=201, summary="enroll audio clips",
+                 response_model=ChangeResult)  # fmt: skip
     async def enroll(name: Name, file: Clips, caller: Writer, response: Response) -> dict[str, Any]:
         from speakerrpl.service.registry import validate_speaker_name
 
@@ -125,23 +131,43 @@ def build_router(engine: SpeakerEngine) -> APIRouter:
             response.status_code = 200  # a retried request: nothing new was enrolled
         return {"name": name, "clips": len(waves), **out}
 
-    @router.delete("/speakers/{name}", summary="remove a speaker at once, then refit")
+    @router.delete("/speakers/{name}", summary="remove a speaker at once, then refit",
+                   response_model=ChangeResult)  # fmt: skip
     async def remove(name: Name, caller: Writer) -> dict[str, Any]:
         out = await run_in_threadpool(engine.remove, name)
         return {"removed": name, **out}
 
-    @router.post("/refit", summary="refit the model on the stored enrollments")
+    @router.post("/refit", summary="refit the model on the stored enrollments",
+                 response_model=ChangeResult)  # fmt: skip
     async def refit(caller: Writer) -> dict[str, Any]:
         return await run_in_threadpool(engine.refit)
 
-    @router.post("/identify", summary="name the speaker of each clip, or <unknown>")
-    async def identify(file: Clips, caller: Identifier) -> dict[str, Any]:
+    @router.post("/identify", summary="name the speaker of each clip, or <unknown>",
+                 response_model=IdentifyResults, response_model_exclude_unset=True)  # fmt: skip
+    async def identify(
+        file: Clips,
+        caller: Identifier,
+        threshold: Annotated[float | None, Query(description=_THRESHOLD)] = None,
+        min_confidence: Annotated[float | None, Query(description=_FLOOR)] = None,
+        partial: Annotated[bool, Query(description=_PARTIAL)] = False,
+    ) -> dict[str, Any]:
+        from speakerrpl.service.routes_manage import identify_each
+
+        if threshold is not None and not caller.has_key:
+            raise HTTPException(403, "a per-request threshold needs the API key; "
+                                     "use min_confidence to be stricter")  # fmt: skip
         await run_in_threadpool(engine.model)  # an empty registry answers 409 before decoding
-        blobs, names = await _read_clips(engine, file)
-        waves = await run_in_threadpool(_decode, engine, blobs, names)
-        results = await run_in_threadpool(engine.identify, waves)
-        for name, res in zip(names, results, strict=True):
-            res["file"] = name
-        return {"results": [redact(r, caller) for r in results]}
+        if partial:
+            results = await identify_each(engine, file)
+        else:
+            blobs, names = await _read_clips(engine, file)
+            waves = await run_in_threadpool(_decode, engine, blobs, names)
+            results = await run_in_threadpool(engine.identify, waves)
+            results = [{**r, "file": n} for r, n in zip(results, names, strict=True)]
+        ok = [r for r in results if "error" not in r]
+        decided = apply_request_threshold(ok, threshold, min_confidence)
+        for res, new in zip(ok, decided, strict=True):
+            res.update(new)
+        return {"results": [r if "error" in r else redact(r, caller) for r in results]}
 
     return router

@@ -109,6 +109,8 @@ class ServiceSettings:
         inference_slots: most requests decoding/embedding audio at once, process-wide (each
             may hold ~250 MB of CAM++ activations for a 60 s clip).
         slot_wait_seconds: how long a request waits for a slot before a 503 (Retry-After).
+        min_enroll_speech: seconds of speech (after voice activity detection, see
+            :mod:`speakerrpl.service.hygiene`) each enrollment clip needs; 0 turns it off.
         pool_path: an embeddings ``.npz`` (``speakerrpl.embeddings.EmbeddingSet``) used as the
             negative pool instead of ``speakerrpl.synth.pool.default_pool``.
 
@@ -136,6 +138,7 @@ class ServiceSettings:
     torch_threads: int = 1
     inference_slots: int = 2
     slot_wait_seconds: float = 5.0
+    min_enroll_speech: float = 0.5
 
     def __post_init__(self) -> None:
         if not (isinstance(self.far, (int, float)) and 0.0 < self.far < 1.0):
@@ -152,6 +155,8 @@ class ServiceSettings:
             )
         for name in ("max_clip_seconds", "max_request_seconds", "body_timeout_seconds"):
             _positive(getattr(self, name), name)
+        if not (math.isfinite(self.min_enroll_speech) and self.min_enroll_speech >= 0):
+            raise InvalidInputError(f"min_enroll_speech must be >= 0, got {self.min_enroll_speech}")
         if not (math.isfinite(self.slot_wait_seconds) and self.slot_wait_seconds >= 0):
             raise InvalidInputError(f"slot_wait_seconds must be >= 0, got {self.slot_wait_seconds}")
         for name, low in (("min_clips", 1), ("inference_slots", 1), ("torch_threads", 0),
@@ -188,8 +193,8 @@ class ServiceSettings:
         ``SPEAKERRPL_MAX_CLIP_SECONDS``,
         ``SPEAKERRPL_MAX_REQUEST_SECONDS``, ``SPEAKERRPL_POOL`` (pool ``.npz``),
         ``SPEAKERRPL_TORCH_THREADS``, ``SPEAKERRPL_INFERENCE_SLOTS``,
-        ``SPEAKERRPL_SLOT_WAIT``. Every value is checked: ``nan``, ``inf`` or a fraction
-        where a whole number is expected are errors.
+        ``SPEAKERRPL_SLOT_WAIT``, ``SPEAKERRPL_MIN_ENROLL_SPEECH``. Every value is checked:
+        ``nan``, ``inf`` or a fraction where a whole number is expected are errors.
 
         Example:
             >>> ServiceSettings.from_env({"SPEAKERRPL_FAR": "0.02"}).far
@@ -248,6 +253,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SPEAKERRPL_BODY_TIMEOUT": ("body_timeout_seconds", _env_float),
     "SPEAKERRPL_MAX_CLIP_SECONDS": ("max_clip_seconds", _env_float),
     "SPEAKERRPL_MAX_REQUEST_SECONDS": ("max_request_seconds", _env_float),
+    "SPEAKERRPL_MIN_ENROLL_SPEECH": ("min_enroll_speech", _env_float),
 }
 
 

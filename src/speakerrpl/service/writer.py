@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from speakerrpl.errors import InvalidInputError, RegistryError, SpeakerNotFoundError
+from speakerrpl.service.hygiene import check_speech, enrollment_warnings
 from speakerrpl.service.models import FittedModel, LoadedModel, fit_model, restrict
 from speakerrpl.service.registry import (
     ConcurrentChangeError,
@@ -84,7 +85,10 @@ class RegistryWriter:
         """Add ``name`` (or extend it) with the given clips, refit and commit atomically.
 
         A speaker needs at least ``settings.min_clips`` clips in total (the ensemble holds out
-        enrollment clips); fewer raise :class:`InvalidInputError` and change nothing.
+        enrollment clips); fewer raise :class:`InvalidInputError` and change nothing, as does a
+        clip with under ``settings.min_enroll_speech`` seconds of speech. The answer's
+        ``warnings`` name ignored duplicates and clips that sound like another enrolled person
+        (:mod:`speakerrpl.service.hygiene`).
         """
         name = validate_speaker_name(name)
         self.registry.check_writable()
@@ -92,12 +96,15 @@ class RegistryWriter:
         waves, sources, duplicates = self._new_clips(name, waves, sources)
         have = {s["name"]: int(s["n_enrollments"]) for s in self.speakers()}.get(name, 0)  # type: ignore[call-overload]
         if not waves and have:  # a retried request: every clip is enrolled already
-            return {**self._summary(), "duplicates": duplicates, "refit_seconds": 0.0}
+            ignored = enrollment_warnings(None, name, np.zeros((0, 0)), None, duplicates)
+            return {**self._summary(), "duplicates": duplicates, "refit_seconds": 0.0,
+                    "warnings": ignored}  # fmt: skip
         if have + len(waves) < self.settings.min_clips:
             raise InvalidInputError(
                 f"speaker {name!r} needs at least {self.settings.min_clips} enrollment clips "
                 f"(utterances) in total, got {have + len(waves)}"
             )
+        check_speech(waves, sources, self.settings.min_enroll_speech)
         with self.work_slot():
             emb = self.embed(waves)
         keep = self.settings.keep_audio
@@ -106,7 +113,8 @@ class RegistryWriter:
             for i, (e, w, h) in enumerate(zip(emb, waves, map(clip_hash, waves), strict=True))
         ]
         out = self._change(lambda snap: _with_added(snap, name, emb), add={name: items})
-        return {**out, "duplicates": duplicates}
+        warnings = enrollment_warnings(self.model(), name, emb, sources, duplicates)
+        return {**out, "duplicates": duplicates, "warnings": warnings}
 
     def _new_clips(
         self, name: str, waves: Sequence[np.ndarray], sources: Sequence[str] | None
