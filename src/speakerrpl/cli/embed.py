@@ -27,6 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="default cpu")
     parser.add_argument("--batch-size", type=int, default=16, help="utterances per batch")
     parser.add_argument("--jobs", type=int, default=1, help="audio decoding threads")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="embedding processes, one thread each (default: one per CPU for large inputs)",
+    )
     parser.add_argument("--cache-dir", default=None, help="default $SPEAKERRPL_CACHE or ~/.cache")
     parser.add_argument(
         "--model-path", default=None, help="model file/dir for the onnx and wavlm frontends"
@@ -63,13 +69,15 @@ def run(args: argparse.Namespace) -> int:
 
     check_frontend_name(args.frontend)
     utterances = discover_audio(args.data)
-    frontend = get_frontend(args.frontend, **_frontend_kwargs(args))
+    kwargs = _frontend_kwargs(args)
+    frontend = get_frontend(args.frontend, **kwargs)
     embeddings, failures = extract_embeddings(
         utterances,
         frontend,
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         jobs=args.jobs,
+        workers=args.workers,
         progress=sys.stderr.isatty(),
         min_duration=args.min_duration,
         max_duration=args.max_duration,
