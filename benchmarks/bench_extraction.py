@@ -121,21 +121,21 @@ def main() -> int:
         args.n_clips, args.configs = 24, ["torch-1thread", "default"]
     utts, seconds = clips(args.data, args.n_clips)
     print(f"{len(utts)} clips, {seconds:.0f} s of audio, load {os.getloadavg()[0]:.1f}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for busy in (False, True):
         for name in args.configs:
             rows.append(run_one(name, utts, seconds, busy))
-    write_json(
-        args.out,
-        {
-            "machine": machine_info(),
-            "loadavg_end": os.getloadavg(),
-            "n_clips": len(utts),
-            "audio_seconds": round(seconds, 1),
-            "note": "shared machine: compare rows of one run; see loadavg_1m_before",
-            "rows": rows,
-        },
-    )
+            write_json(  # after every row: a long run that is stopped keeps what it measured
+                args.out,
+                {
+                    "machine": machine_info(),
+                    "loadavg_now": os.getloadavg(),
+                    "n_clips": len(utts),
+                    "audio_seconds": round(seconds, 1),
+                    "note": "shared machine: compare rows of one run; see loadavg_1m_before",
+                    "rows": rows,
+                },
+            )
     return 0
 
 
