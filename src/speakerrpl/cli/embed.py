@@ -33,6 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="embedding processes, one thread each (default: one per CPU for large inputs)",
     )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="embed on Ray actors (needs speakerrpl[ray]); ADDRESS of a cluster, else local",
+    )
+    parser.add_argument("--ray-actors", type=int, default=None, help="Ray actors (default: CPUs)")
+    parser.add_argument(
+        "--ray-gpus", type=float, default=0.0, help="GPUs per Ray actor (e.g. 0.25; default 0)"
+    )
     parser.add_argument("--cache-dir", default=None, help="default $SPEAKERRPL_CACHE or ~/.cache")
     parser.add_argument(
         "--model-path", default=None, help="model file/dir for the onnx and wavlm frontends"
@@ -70,7 +82,15 @@ def run(args: argparse.Namespace) -> int:
     check_frontend_name(args.frontend)
     utterances = discover_audio(args.data)
     kwargs = _frontend_kwargs(args)
-    frontend = get_frontend(args.frontend, **kwargs)
+    frontend = get_frontend(
+        args.frontend, **{**kwargs, "device": "cpu" if args.ray else args.device}
+    )
+    engine = None
+    if args.ray:
+        from speakerrpl.embeddings.ray_extraction import RayEngine
+
+        extra = {k: v for k, v in kwargs.items() if k != "device"}
+        engine = RayEngine(args.ray, args.ray_actors, args.ray_gpus, extra)
     embeddings, failures = extract_embeddings(
         utterances,
         frontend,
@@ -78,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         jobs=args.jobs,
         workers=args.workers,
+        engine=engine,
         progress=sys.stderr.isatty(),
         min_duration=args.min_duration,
         max_duration=args.max_duration,
