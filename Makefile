@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo docs test test-all lint bench clean
+.PHONY: install demo docs test test-all test-ray lint bench clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "not gpu"
+
+# the Ray scale-out paths (the ray extra is not in `all`: a 79 MB wheel); minutes on 2 cores
+test-ray: $(STAMP)
+	$(PY) -m pip install -q -e ".[ray]"
+	$(PY) -m pytest -q -m slow tests/integration/test_ray.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples

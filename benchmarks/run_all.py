@@ -1,6 +1,7 @@
 """Run every benchmark script in ``benchmarks/`` (what ``make bench`` runs; not a test).
 
-Each ``bench_*.py`` runs in its own process, in name order; ``--quick`` and ``--device`` are
+Each ``bench_*.py`` runs in its own process, in name order, then ``gpu_check.sh`` (its
+``--dry-run`` on a CPU); ``--quick`` and ``--device`` are
 passed on to the scripts whose ``--help`` lists them. Each writes its JSON under ``results/``.
 
 Usage:
@@ -10,6 +11,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -62,6 +64,12 @@ def main() -> int:
         if subprocess.run(cmd, check=False).returncode != 0:
             failed.append(script.name)
         print(f"=== {script.name}: {time.perf_counter() - start:.0f} s", flush=True)
+    # the GPU check: on a CPU its dry run (tiny sizes), so the GPU path keeps working
+    gpu_cmd = ["bash", str(HERE / "gpu_check.sh")] + (["--dry-run"] if args.device == "cpu" else [])
+    print(f"\n=== {' '.join(gpu_cmd[1:])}", flush=True)
+    env = {**os.environ, "PY": sys.executable}  # the same interpreter as the other scripts
+    if subprocess.run(gpu_cmd, check=False, env=env).returncode != 0:
+        failed.append("gpu_check.sh")
     if failed:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

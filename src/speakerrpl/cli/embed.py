@@ -27,6 +27,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="default cpu")
     parser.add_argument("--batch-size", type=int, default=16, help="utterances per batch")
     parser.add_argument("--jobs", type=int, default=1, help="audio decoding threads")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="embedding processes, one thread each (default: one per CPU for large inputs)",
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="embed on Ray actors (needs speakerrpl[ray]); ADDRESS of a cluster, else local",
+    )
+    parser.add_argument("--ray-actors", type=int, default=None, help="Ray actors (default: CPUs)")
+    parser.add_argument(
+        "--ray-gpus", type=float, default=0.0, help="GPUs per Ray actor (e.g. 0.25; default 0)"
+    )
     parser.add_argument("--cache-dir", default=None, help="default $SPEAKERRPL_CACHE or ~/.cache")
     parser.add_argument(
         "--model-path", default=None, help="model file/dir for the onnx and wavlm frontends"
@@ -63,13 +81,24 @@ def run(args: argparse.Namespace) -> int:
 
     check_frontend_name(args.frontend)
     utterances = discover_audio(args.data)
-    frontend = get_frontend(args.frontend, **_frontend_kwargs(args))
+    kwargs = _frontend_kwargs(args)
+    frontend = get_frontend(
+        args.frontend, **{**kwargs, "device": "cpu" if args.ray else args.device}
+    )
+    engine = None
+    if args.ray:
+        from speakerrpl.embeddings.ray_extraction import RayEngine
+
+        extra = {k: v for k, v in kwargs.items() if k != "device"}
+        engine = RayEngine(args.ray, args.ray_actors, args.ray_gpus, extra)
     embeddings, failures = extract_embeddings(
         utterances,
         frontend,
         cache_dir=args.cache_dir,
         batch_size=args.batch_size,
         jobs=args.jobs,
+        workers=args.workers,
+        engine=engine,
         progress=sys.stderr.isatty(),
         min_duration=args.min_duration,
         max_duration=args.max_duration,

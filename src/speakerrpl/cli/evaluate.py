@@ -58,6 +58,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="one Ray task per method x split (needs speakerrpl[ray]); ADDRESS, else local",
+    )
+    parser.add_argument(
         "--markdown",
         default=None,
         help="also publish the report to this .md (figures copied beside it), e.g. docs/results.md",
@@ -145,6 +153,11 @@ def run(args: argparse.Namespace) -> int:
     once = _OncePerMessage()
     for handler in logging.getLogger().handlers:
         handler.addFilter(once)
+    runner = None
+    if args.ray:
+        from speakerrpl.evaluation.ray_runner import ray_unit_runner
+
+        runner = ray_unit_runner(args.ray, gpus_per_task=1.0 if args.device != "cpu" else 0.0)
     results = run_evaluation(
         args.embeddings,
         args.pool,
@@ -154,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
         command=_command(args),
         figures=not args.no_figures,
+        runner=runner,
     )
     out = Path(args.out)
     print(render_summary(results))

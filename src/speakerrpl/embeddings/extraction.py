@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from speakerrpl.audio import DEFAULT_MAX_DURATION, DEFAULT_MIN_DURATION, load_audio
+from speakerrpl.audio import DEFAULT_MAX_DURATION, DEFAULT_MIN_DURATION
 from speakerrpl.data.audio_folders import discover_audio
 from speakerrpl.data.kaldi import Utterance
 from speakerrpl.embeddings.cache import EmbeddingCache, file_sha256
+from speakerrpl.embeddings.parallel import (
+    auto_workers,
+    decode,
+    embed_in_processes,
+    embed_loaded,
+)
 from speakerrpl.embeddings.set import EmbeddingSet
-from speakerrpl.errors import InvalidInputError, SpeakerRPLError
+from speakerrpl.errors import InvalidInputError
 from speakerrpl.frontends import Frontend, get_frontend
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Failure", "extract_embeddings"]
+__all__ = ["Engine", "Failure", "extract_embeddings"]
+
+#: ``engine(frontend, paths, batch_size, min_duration, max_duration, done)``: embeds ``paths``
+#: and calls ``done(start, outcomes)`` for each finished batch (outcome: embedding or error).
+Engine = Callable[..., None]
 
 
 @dataclass(frozen=True)
@@ -32,25 +43,6 @@ class Failure:
     reason: str
 
 
-def _batches(items: Sequence[Utterance], size: int) -> Iterator[Sequence[Utterance]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _embed_isolating(frontend: Frontend, waves: list[np.ndarray]) -> list[np.ndarray | Exception]:
-    """Embed a batch; if it fails, embed one by one so one bad input cannot sink the rest."""
-    try:
-        return list(frontend.embed(waves))
-    except SpeakerRPLError:
-        results: list[np.ndarray | Exception] = []
-        for wave in waves:
-            try:
-                results.append(frontend.embed([wave])[0])
-            except SpeakerRPLError as exc:
-                results.append(exc)
-        return results
-
-
 def extract_embeddings(
     source: str | Path | Sequence[Utterance],
     frontend: str | Frontend = "campplus",
@@ -58,6 +50,8 @@ def extract_embeddings(
     cache_dir: str | Path | None = None,
     batch_size: int = 16,
     jobs: int = 1,
+    workers: int | None = None,
+    engine: Engine | None = None,
     progress: bool = False,
     min_duration: float = DEFAULT_MIN_DURATION,
     max_duration: float = DEFAULT_MAX_DURATION,
@@ -74,7 +68,12 @@ def extract_embeddings(
         frontend: a frontend name or instance.
         cache_dir: cache root (default ``$SPEAKERRPL_CACHE`` or ``~/.cache/speakerrpl``).
         batch_size: utterances loaded and embedded together.
-        jobs: threads decoding and resampling audio in parallel.
+        jobs: threads decoding and resampling audio in parallel (single-process path).
+        workers: processes embedding in parallel, each with its own model and one thread
+            (:mod:`~speakerrpl.embeddings.parallel`); ``None``: one per CPU when there are
+            enough files to repay their start-up, 1: embed in this process.
+        engine: runs the extraction elsewhere instead, e.g.
+            :class:`~speakerrpl.embeddings.ray_extraction.RayEngine` (caching stays here).
         progress: show a tqdm progress bar on stderr.
         min_duration: minimum seconds of speech per file.
         max_duration: maximum seconds per file.
@@ -92,8 +91,10 @@ def extract_embeddings(
         >>> emb.embeddings.shape, failures
         ((1, 192), [])
     """
-    if batch_size < 1 or jobs < 1:
-        raise InvalidInputError(f"batch_size and jobs must be >= 1, got {batch_size}, {jobs}")
+    if batch_size < 1 or jobs < 1 or (workers is not None and workers < 1):
+        raise InvalidInputError(
+            f"batch_size, jobs and workers must be >= 1, got {batch_size}, {jobs}, {workers}"
+        )
     model = get_frontend(frontend) if isinstance(frontend, str) else frontend
     utterances = discover_audio(source) if isinstance(source, (str, Path)) else list(source)
     cache = EmbeddingCache(cache_dir, model)
@@ -108,24 +109,31 @@ def extract_embeddings(
     pending = _unique_pending(utterances, digests, found)
     logger.info("%d utterances, %d cached, %d to embed", len(utterances), len(found), len(pending))
 
-    def load(utt: Utterance) -> np.ndarray | Exception:
-        try:
-            return load_audio(utt.path, min_duration=min_duration, max_duration=max_duration)
-        except SpeakerRPLError as exc:
-            return exc
+    def record(batch: Sequence[Utterance], outcomes: Sequence[np.ndarray | str]) -> None:
+        for utt, outcome in zip(batch, outcomes, strict=True):
+            digest = digests[utt.utt_id]
+            if isinstance(outcome, str):
+                errors[digest] = outcome
+            else:
+                cache.put(digest, outcome)
+                found[digest] = outcome
+        bar(len(batch))
 
     bar = _progress_bar(len(pending), progress)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for batch in _batches(pending, batch_size):
-            outcomes = _embed_loaded(model, list(pool.map(load, batch)))
-            for utt, outcome in zip(batch, outcomes, strict=True):
-                digest = digests[utt.utt_id]
-                if isinstance(outcome, Exception):
-                    errors[digest] = f"{type(outcome).__name__}: {outcome}"
-                else:
-                    cache.put(digest, outcome)
-                    found[digest] = outcome
-            bar(len(batch))
+    n_workers = auto_workers(len(pending)) if workers is None else min(workers, len(pending))
+    if engine is None and n_workers > 1:
+        engine = partial(embed_in_processes, workers=n_workers)
+    if engine is not None:
+        engine(
+            model,
+            [u.path for u in pending],
+            batch_size,
+            min_duration,
+            max_duration,
+            lambda start, outs: record(pending[start : start + len(outs)], outs),
+        )
+    else:
+        _embed_here(pending, model, batch_size, jobs, min_duration, max_duration, record)
     failures = [
         Failure(u.utt_id, u.path, errors.get(u.utt_id) or errors[digests[u.utt_id]])
         for u in utterances
@@ -134,17 +142,21 @@ def extract_embeddings(
     return _assemble(utterances, digests, found, model.name, model.dim), failures
 
 
-def _embed_loaded(
-    frontend: Frontend, loaded: list[np.ndarray | Exception]
-) -> list[np.ndarray | Exception]:
-    """Embed the waveforms of a batch, keeping the load errors in place."""
-    good = [i for i, wave in enumerate(loaded) if not isinstance(wave, Exception)]
-    waves = [wave for wave in loaded if not isinstance(wave, Exception)]
-    outcomes = list(loaded)
-    if waves:
-        for index, result in zip(good, _embed_isolating(frontend, waves), strict=True):
-            outcomes[index] = result
-    return outcomes
+def _embed_here(
+    pending: Sequence[Utterance],
+    frontend: Frontend,
+    batch_size: int,
+    jobs: int,
+    min_duration: float,
+    max_duration: float,
+    record: Callable[[Sequence[Utterance], Sequence[np.ndarray | str]], None],
+) -> None:
+    """Embed in this process, decoding each batch's files in ``jobs`` threads."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for start in range(0, len(pending), batch_size):
+            batch = pending[start : start + batch_size]
+            waves = list(pool.map(lambda u: decode(u.path, min_duration, max_duration), batch))
+            record(batch, embed_loaded(frontend, waves))
 
 
 def _unique_pending(

@@ -14,7 +14,7 @@ everything it depends on; a re-run skips the units whose fingerprint matches.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,8 +179,28 @@ def _progress(total: int, done: int, enabled: bool) -> Any:
     return tqdm(total=total, initial=done, unit="fit", desc="evaluate", dynamic_ncols=True)
 
 
+#: ``runner(work, inputs, config)`` fits the ``(unit, split)`` pairs of ``work`` and yields
+#: ``(unit, split, result, arrays)`` as each finishes, e.g. on Ray (evaluation.ray_runner).
+UnitRunner = Callable[[list[tuple[Unit, int]], EvalInputs, "EvalConfig"], Iterable[Any]]
+
+
+def run_units_here(
+    work: list[tuple[Unit, int]], inputs: EvalInputs, config: EvalConfig
+) -> Iterator[tuple[Unit, int, dict[str, Any], dict[str, Any]]]:
+    """The default :data:`UnitRunner`: fit the units one after the other in this process."""
+    for unit, f in work:
+        seed = config.random_state + f
+        result, arrays = fit_and_score(unit, inputs, f, seed, config.far, config.identifier_params)
+        yield unit, f, result, arrays
+
+
 def _run_units(
-    units: Sequence[Unit], inputs: EvalInputs, config: EvalConfig, out: Path, progress: bool
+    units: Sequence[Unit],
+    inputs: EvalInputs,
+    config: EvalConfig,
+    out: Path,
+    progress: bool,
+    runner: UnitRunner | None = None,
 ) -> dict[tuple[str, int], dict[str, Any]]:
     n_folds = len(inputs.protocol.folds)
     todo, stored = [], {}
@@ -195,11 +215,12 @@ def _run_units(
     if stored:
         logger.info("resuming: %d of %d fits already done", len(stored), len(units) * n_folds)
     bar = _progress(len(units) * n_folds, len(stored), progress)
-    for unit, f, fp in todo:
+    fps = {(unit.name, f): fp for unit, f, fp in todo}
+    work = (runner or run_units_here)([(unit, f) for unit, f, _ in todo], inputs, config)
+    for unit, f, result, arrays in work:
+        fp = fps[(unit.name, f)]
         if bar is not None:
             bar.set_postfix_str(f"{unit.name} split {f + 1}/{n_folds}")
-        seed = config.random_state + f
-        result, arrays = fit_and_score(unit, inputs, f, seed, config.far, config.identifier_params)
         save_unit(out, unit, f, fp, result, arrays)
         stored[(unit.name, f)] = {"fingerprint": fp, **result}
         if bar is not None:
@@ -233,6 +254,7 @@ def run_evaluation(
     progress: bool = False,
     command: str = "",
     figures: bool = True,
+    runner: UnitRunner | None = None,
 ) -> dict[str, Any]:
     """Evaluate every method of ``config`` on every split; write results.json/.md + figures.
 
@@ -245,6 +267,7 @@ def run_evaluation(
         progress: show a progress bar with ETA on stderr.
         command: the command line, recorded in the report.
         figures: also write the PNG figures.
+        runner: where the fits run (default :func:`run_units_here`).
 
     Returns:
         The ``results.json`` content.
@@ -276,7 +299,7 @@ def run_evaluation(
     out = Path(out_dir)
     inputs = load_inputs(embeddings, pool, protocol, config.conditions)
     units = plan_units(config)
-    stored = _run_units(units, inputs, config, out, progress)
+    stored = _run_units(units, inputs, config, out, progress, runner)
     paths = {"embeddings": embeddings, "pool": pool, "protocol": protocol}
     results = describe(inputs, config.to_dict(), paths, command)
     n_folds = len(inputs.protocol.folds)

@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CAMPPlusFrontend", "find_campplus_checkpoint", "load_campplus"]
 
+BACKENDS = ("auto", "torch", "onnxruntime")
 MIN_FRAMES = 10  # shortest feature sequence accepted (0.1 s + one window)
 
 
@@ -79,7 +80,11 @@ class CAMPPlusFrontend(Frontend):
             published model has none, and it separates speakers better without).
         batch_size: most waveforms per forward pass.
         fbank: feature settings (the default matches the checkpoint's training recipe).
-        num_threads: torch threads used while embedding (None: torch's current setting).
+        num_threads: threads used while embedding (None: torch's current setting; one for
+            onnxruntime).
+        backend: ``"auto"`` (default: onnxruntime on CPU when the ``onnx`` extra is installed
+            and its embeddings agree with torch's, see :mod:`~speakerrpl.frontends.campplus_ort`;
+            else torch), ``"torch"`` or ``"onnxruntime"`` (an error when it cannot be used).
 
     Example:
         >>> import numpy as np
@@ -99,17 +104,58 @@ class CAMPPlusFrontend(Frontend):
         batch_size: int = 16,
         fbank: FbankConfig | None = None,
         num_threads: int | None = None,
+        backend: str = "auto",
     ) -> None:
         super().__init__(device)
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        if backend not in BACKENDS:
+            raise InvalidInputError(f"backend must be one of {BACKENDS}, got {backend!r}")
         self.checkpoint = Path(checkpoint) if checkpoint else find_campplus_checkpoint()
         self.final_relu = final_relu
         self.batch_size = batch_size
         self.fbank = fbank or FbankConfig()
-        self.num_threads = num_threads
+        self._num_threads = num_threads
         self.model = load_campplus(self.checkpoint, final_relu=final_relu).to(self.device)
         self._digest = file_sha256(self.checkpoint)
+        self.backend = self._choose_backend(backend)
+
+    def _choose_backend(self, asked: str) -> str:
+        self._ort: Any = None
+        if asked == "torch" or (asked == "auto" and (self.device != "cpu" or self.final_relu)):
+            return "torch"
+        from speakerrpl.frontends.campplus_ort import ort_session
+
+        self._ort = None if self.final_relu else ort_session(self, self._num_threads)
+        if self._ort is None and asked == "onnxruntime":
+            raise ModelLoadError(
+                "backend 'onnxruntime' needs the onnx extra (pip install 'speakerrpl[onnx]'), "
+                "a CPU device, no final_relu, and an export that agrees with torch (see log)"
+            )
+        return "torch" if self._ort is None else "onnxruntime"
+
+    @property
+    def num_threads(self) -> int | None:
+        """Threads used while embedding; setting it rebuilds an onnxruntime session."""
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, count: int | None) -> None:
+        changed = count != self._num_threads
+        self._num_threads = count
+        if changed and self._ort is not None:
+            self.backend = self._choose_backend("onnxruntime")
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable state (a worker process rebuilds the onnxruntime session)."""
+        state = self.__dict__.copy()
+        state["_ort"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.backend == "onnxruntime":
+            self._choose_backend("onnxruntime")
 
     @property
     def dim(self) -> int:
@@ -161,7 +207,13 @@ class CAMPPlusFrontend(Frontend):
             )
         return self.model(feats).float().cpu().numpy()
 
+    def _run_ort(self, feats: np.ndarray) -> np.ndarray:
+        out = self._ort.run(None, {"feats": np.ascontiguousarray(feats, dtype=np.float32)})[0]
+        return np.asarray(out, dtype=np.float32)
+
     def _embed(self, waves: list[np.ndarray]) -> np.ndarray:
         feats = [self.features(wave) for wave in waves]
+        if self._ort is not None:
+            return embed_by_length(feats, self.batch_size, self.dim, self._run_ort)
         with torch_threads(self.num_threads):
             return embed_by_length(feats, self.batch_size, self.dim, self.embed_features)

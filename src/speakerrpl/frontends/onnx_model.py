@@ -139,6 +139,7 @@ class OnnxFrontend(Frontend):
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
+        self._num_threads = num_threads
         self.session = _session(self.model_path, self.device, num_threads)
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
@@ -152,6 +153,27 @@ class OnnxFrontend(Frontend):
         self.fbank = fbank or self._fbank_from_model(model_input.shape)
         self._digest = file_sha256(self.model_path)
         self._dim = self._find_dim()
+
+    @property
+    def num_threads(self) -> int | None:
+        """onnxruntime intra-op threads; setting it rebuilds the session."""
+        return self._num_threads
+
+    @num_threads.setter
+    def num_threads(self, count: int | None) -> None:
+        if count != self._num_threads:
+            self._num_threads = count
+            self.session = _session(self.model_path, self.device, count)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable state (worker processes rebuild the onnxruntime session)."""
+        state = self.__dict__.copy()
+        del state["session"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.session = _session(self.model_path, self.device, self._num_threads)
 
     def _fbank_from_model(self, shape: list[Any]) -> FbankConfig | None:
         if self.input_kind != "fbank":
