@@ -140,3 +140,22 @@ def test_long_file_is_streamed_with_bounded_memory(
     assert result.duration == pytest.approx(1200.0)
     assert {int(s.start // 300) for s in result.segments} == {0, 1, 2, 3}
     assert peak < 60e6, f"peak traced memory {peak / 1e6:.0f} MB"
+
+
+@pytest.mark.gpu
+def test_gpu_embedding_stage_matches_the_cpu(
+    diarizer: Diarizer, dialogue: tuple[Path, list]
+) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    path, _ = dialogue
+    cpu = diarizer.analyse(path)
+    gpu = Diarizer(device="cuda").analyse(path)
+    np.testing.assert_allclose(gpu.windows, cpu.windows)
+    cos = np.sum(gpu.embeddings * cpu.embeddings, axis=1) / (
+        np.linalg.norm(gpu.embeddings, axis=1) * np.linalg.norm(cpu.embeddings, axis=1)
+    )
+    assert cos.min() > 0.99
+    assert [s.label for s in Diarizer(device="cuda")(path)] == [s.label for s in diarizer(path)]

@@ -98,3 +98,14 @@ def test_noise_sets_the_snr_and_bad_sources_are_refused() -> None:
 def test_trim_silence_keeps_the_loud_part() -> None:
     wave = np.r_[np.zeros(8000), 0.5 * np.ones(16000), 1e-4 * np.ones(8000)].astype(np.float32)
     assert trim_silence(wave).size == 16000
+
+
+def test_naming_rates_in_overlap_and_with_a_collar() -> None:
+    ref = [(0.0, 4.0, "ann"), (2.0, 4.0, "x"), (4.0, 8.0, "x")]
+    hyp = [(0.0, 4.5, "ann"), (4.5, 8.0, "SPEAKER_01")]
+    plain = naming_rates(ref, hyp, {"ann"})
+    # "ann" over the stranger's speech is an error only where ann is silent (4.0-4.5)
+    assert plain["stranger_as_enrolled"] == pytest.approx(0.5 / 6.0)
+    collar = naming_rates(ref, hyp, {"ann"}, collar=1.0)  # 0.5 s each side of 0, 2, 4, 8
+    assert collar["stranger_as_enrolled"] == pytest.approx(0.0)
+    assert collar["correct_name"] == 1.0

@@ -183,3 +183,55 @@ def test_settings_reject_bad_values() -> None:
         DiarizerSettings(hop=2.0, window=1.0)
     with pytest.raises(InvalidInputError):
         DiarizerSettings(vad_threshold=1.0)
+
+
+# --- identifier-guided clustering ---------------------------------------------------------
+
+
+def test_a_stranger_merged_into_an_enrolled_cluster_is_split_out() -> None:
+    from speakerrpl.diarization.guided import split_rejected
+
+    rng = np.random.default_rng(4)  # alice-stranger cosine distance 0.43, bob ~1 from both
+    alice = rng.normal(size=16)
+    stranger = alice + 1.2 * rng.normal(size=16)  # close enough for coarse AHC to merge
+    bob = rng.normal(size=16)
+    x = np.concatenate([m + 0.1 * rng.normal(size=(10, 16)) for m in (alice, stranger, bob)])
+    coarse = AgglomerativeClustering(threshold=0.8)
+    fine = AgglomerativeClustering(threshold=0.2)
+    merged = coarse(x)
+    assert len(set(merged.tolist())) == 2  # plain clustering: the stranger joins alice
+
+    def scores(z: np.ndarray) -> np.ndarray:
+        zn = z / np.linalg.norm(z, axis=1, keepdims=True)
+        refs = np.stack([alice, bob]) / np.linalg.norm(np.stack([alice, bob]), axis=1)[:, None]
+        return zn @ refs.T
+
+    scorer = Scorer(("alice", "bob"), threshold=0.8, scores=scores)
+    assert scores(x[:20].mean(0, keepdims=True))[0, 0] > 0.8  # the merged cluster passes
+    assert scores(x[10:20].mean(0, keepdims=True)).max() < 0.8  # its stranger part does not
+    labels, names = split_rejected(x, np.ones(30), merged, ["alice", "bob"], scorer, fine, coarse)
+    assert [names[i] for i in labels[:10]] == ["alice"] * 10
+    assert [names[i] for i in labels[20:]] == ["bob"] * 10
+    assert all(names[i] is None for i in labels[10:20]) and len(set(labels[10:20])) == 1
+
+
+def test_diarizer_label_uses_guided_naming_with_an_identifier() -> None:
+    from speakerrpl.diarization import Diarization, Diarizer
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=8), rng.normal(size=8)
+    emb = np.concatenate([a + 0.05 * rng.normal(size=(6, 8)), b + 0.05 * rng.normal(size=(6, 8))])
+    regions = [(0.0, 9.75)]
+    windows = plan_windows(regions, window=1.5, hop=0.75)[:12]
+    analysed = Diarization([], 10.0, regions, windows, embeddings=emb.astype(np.float32))
+
+    def scores(z: np.ndarray) -> np.ndarray:
+        zn = z / np.linalg.norm(z, axis=1, keepdims=True)
+        return zn @ (a / np.linalg.norm(a))[:, None]
+
+    diarizer = Diarizer(frontend=_MeanFrontend(), vad=object())
+    named = diarizer.label(analysed, Scorer(("ann",), 0.9, scores))
+    assert [s.label for s in named.segments] == ["ann", "SPEAKER_01"]
+    assert named.segments[0].score > 0.9 > named.segments[1].score
+    anonymous = diarizer.label(analysed)
+    assert [s.label for s in anonymous.segments] == ["SPEAKER_01", "SPEAKER_02"]

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from speakerrpl.diarization.clustering import AgglomerativeClustering
-from speakerrpl.diarization.naming import Naming, as_scorer, name_clusters
+from speakerrpl.diarization.guided import cluster_means, split_rejected
+from speakerrpl.diarization.naming import Naming, Scorer, as_scorer, name_clusters, stranger_label
 from speakerrpl.diarization.resegment import reassign, smooth, turns
 from speakerrpl.diarization.segments import Segment
 from speakerrpl.diarization.settings import DiarizerSettings
@@ -137,11 +138,23 @@ class Diarizer:
         if len(windows) == 0:
             return analysed
         durations = np.diff(windows, axis=1)[:, 0]
+        scorer = as_scorer(identifier)
         labels = np.asarray(self.clusterer(emb, durations), dtype=np.int64)
         labels = reassign(emb, labels, s.reassign_iterations)
         labels = smooth(windows, labels, analysed.regions, s.min_run)
         labels = reassign(emb, labels, 0)  # renumber 0..C-1
-        naming = self._name(emb, labels, durations, identifier)
+        naming = self._name(emb, labels, durations, scorer)
+        if scorer is not None and s.guided_threshold is not None:
+            fine = AgglomerativeClustering(s.guided_threshold, 0.0, s.max_cluster_points)
+            names = [
+                lab if ok else None for lab, ok in zip(naming.labels, naming.enrolled, strict=True)
+            ]
+            labels, names = split_rejected(
+                emb, durations, labels, names, scorer, fine, self.clusterer
+            )
+            labels = smooth(windows, labels, analysed.regions, s.min_run)
+            naming = _guided_naming(emb, labels, durations, names, scorer)
+            labels = reassign(emb, labels, 0)  # renumber 0..C-1 as naming did
         out = [
             Segment(round(a, 3), round(b, 3), naming.labels[c], float(naming.scores[c]))
             for a, b, c in turns(windows, labels, analysed.regions)
@@ -181,17 +194,30 @@ class Diarizer:
         return probs, total / SAMPLE_RATE
 
     def _name(
-        self, emb: np.ndarray, labels: np.ndarray, durations: np.ndarray, identifier: Any
+        self, emb: np.ndarray, labels: np.ndarray, durations: np.ndarray, scorer: Scorer | None
     ) -> Naming:
         count = int(labels.max()) + 1
-        scorer = as_scorer(identifier)
         if scorer is None:
             return name_clusters(np.zeros((count, 0)))
-        weights = durations[:, None]
-        means = np.stack(
-            [(emb[labels == c] * weights[labels == c]).sum(0) / weights[labels == c].sum()
-             for c in range(count)]
-        )  # fmt: skip
-        scores = np.asarray(scorer.scores(means), dtype=np.float64)
+        scores = np.asarray(scorer.scores(cluster_means(emb, labels, durations)), np.float64)
         margin = self.settings.duplicate_margin
         return name_clusters(scores, scorer.classes, scorer.threshold, margin)
+
+
+def _guided_naming(
+    emb: np.ndarray,
+    labels: np.ndarray,
+    durations: np.ndarray,
+    names: list[str | None],
+    scorer: Scorer,
+) -> Naming:
+    """Naming of guided labels: enrolled names kept, strangers numbered by first appearance."""
+    present, first = np.unique(labels, return_index=True)
+    kept = [names[int(c)] for c in present]
+    order = np.argsort(first)
+    anonymous = [int(i) for i in order if kept[i] is None]
+    strangers = {i: stranger_label(k) for k, i in enumerate(anonymous)}
+    final = [name if name is not None else strangers[i] for i, name in enumerate(kept)]
+    _, dense = np.unique(labels, return_inverse=True)
+    scores = np.asarray(scorer.scores(cluster_means(emb, dense, durations)), np.float64)
+    return Naming(final, scores.max(axis=1), [n is not None for n in kept])

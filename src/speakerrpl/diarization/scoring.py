@@ -2,9 +2,12 @@
 
 Turns are ``(start, end, label)`` tuples. :func:`naming_rates` is our own frame-based measure
 (10 ms frames): of the enrolled speakers' speech time, the share whose hypothesis label at that
-instant is the speaker's own name; of the strangers' speech time, the share labelled with any
-enrolled name (the error that matters most). In overlap, a reference speaker counts as named
-when any hypothesis label at that instant is its name.
+instant is the speaker's own name; of the strangers' speech time, the share labelled with the
+name of an enrolled person who is not speaking at that instant (the error that matters most).
+In overlap, a reference speaker counts as named when any hypothesis label at that instant is
+its name, and a stranger talking over Alice while the system says "Alice" is no error. Like
+DER, the rates can leave out a ``collar`` around reference boundaries (pyannote's convention:
+``collar / 2`` on each side).
 """
 
 from __future__ import annotations
@@ -64,7 +67,11 @@ def _frames(turns: Turns, labels: Sequence[str], n: int, step: float) -> np.ndar
 
 
 def naming_rates(
-    reference: Turns, hypothesis: Turns, enrolled: Collection[str], step: float = 0.01
+    reference: Turns,
+    hypothesis: Turns,
+    enrolled: Collection[str],
+    collar: float = 0.0,
+    step: float = 0.01,
 ) -> dict[str, float]:
     """Open-set naming quality (see the module docstring).
 
@@ -72,6 +79,8 @@ def naming_rates(
         reference: true turns, labelled with real speaker names.
         hypothesis: system turns (enrolled names or anything else for strangers).
         enrolled: the names of the enrolled speakers.
+        collar: seconds left out around each reference boundary (half on each side).
+        step: frame length in seconds.
 
     Returns:
         ``correct_name`` (share of enrolled speakers' speech with their name; ``nan`` if none),
@@ -91,16 +100,26 @@ def naming_rates(
     ref = _frames(reference, ref_labels, n, step)
     hyp = _frames(hypothesis, hyp_labels, n, step)
     enrolled = set(enrolled)
-    named_any = hyp[[i for i, h in enumerate(hyp_labels) if h in enrolled]].any(axis=0)
+    keep = np.ones(n, dtype=bool)
+    half = round(collar / 2 / step)
+    for a, b, _ in reference if half else ():
+        for edge in (round(a / step), round(b / step)):
+            keep[max(edge - half, 0) : edge + half] = False
+    wrong_name = np.zeros(n, dtype=bool)  # an enrolled name given while that person is silent
+    for j, label in enumerate(hyp_labels):
+        if label in enrolled:
+            silent = ~ref[ref_labels.index(label)] if label in ref_labels else np.ones(n, bool)
+            wrong_name |= hyp[j] & silent
     known_total = known_ok = stranger_total = stranger_bad = 0
     for i, speaker in enumerate(ref_labels):
+        mine = ref[i] & keep
         if speaker in enrolled:
-            known_total += int(ref[i].sum())
+            known_total += int(mine.sum())
             if speaker in hyp_labels:
-                known_ok += int((ref[i] & hyp[hyp_labels.index(speaker)]).sum())
+                known_ok += int((mine & hyp[hyp_labels.index(speaker)]).sum())
         else:
-            stranger_total += int(ref[i].sum())
-            stranger_bad += int((ref[i] & named_any).sum())
+            stranger_total += int(mine.sum())
+            stranger_bad += int((mine & wrong_name).sum())
     return {
         "correct_name": known_ok / known_total if known_total else float("nan"),
         "stranger_as_enrolled": stranger_bad / stranger_total if stranger_total else float("nan"),

@@ -15,6 +15,10 @@ __all__ = ["DiarizerSettings"]
 class DiarizerSettings:
     """Every knob of the diarizer; unknown keys and bad values are errors.
 
+    The defaults of the VAD, clustering and splitting knobs were chosen on 10 development
+    conversations (seeds 1000-1009 of ``benchmarks/bench_diarization.py``; see
+    ``docs/diarization.md``).
+
     Args:
         vad_threshold, min_speech, min_silence, vad_pad: speech detection (see
             :func:`speakerrpl.vad.probabilities_to_segments`).
@@ -28,24 +32,28 @@ class DiarizerSettings:
         reassign_iterations: nearest-centroid steps after clustering.
         min_run: shortest run of windows kept between two runs of another label.
         duplicate_margin: how far above the identifier's threshold a second cluster must
-            score to share an enrolled name (``inf``: never).
+            score to share an enrolled name (``inf``: never); plain naming only.
+        guided_threshold: with an identifier, the over-clustering threshold inside each named
+            cluster whose parts the identifier must accept for the name, else they leave it
+            (:mod:`speakerrpl.diarization.guided`); ``None``: no such check.
         chunk_seconds: audio read per chunk when streaming.
     """
 
-    vad_threshold: float = 0.5
+    vad_threshold: float = 0.3
     min_speech: float = 0.25
-    min_silence: float = 0.1
+    min_silence: float = 0.3
     vad_pad: float = 0.03
     window: float = 1.5
     hop: float = 0.75
     min_window: float = 0.25
     batch_size: int = 64
     cluster_threshold: float = 0.6
-    min_cluster_seconds: float = 2.0
+    min_cluster_seconds: float = 4.0
     max_cluster_points: int = 4000
     reassign_iterations: int = 2
     min_run: int = 2
     duplicate_margin: float = math.inf
+    guided_threshold: float | None = 0.4
     chunk_seconds: float = 60.0
 
     def __post_init__(self) -> None:
@@ -64,6 +72,10 @@ class DiarizerSettings:
                 raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.chunk_seconds < 1.0:
             raise InvalidInputError(f"chunk_seconds must be >= 1, got {self.chunk_seconds}")
+        if self.guided_threshold is not None and not 0.0 < self.guided_threshold < 2.0:
+            raise InvalidInputError(
+                f"guided_threshold must be in (0, 2) or None, got {self.guided_threshold}"
+            )
         if self.duplicate_margin < 0 or self.min_cluster_seconds < 0:
             raise InvalidInputError("duplicate_margin and min_cluster_seconds must be >= 0")
 
