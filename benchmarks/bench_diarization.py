@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,7 @@ GRID = {
     "min_cluster_seconds": [0.0, 2.0, 4.0],
 }
 GUIDED_GRID = [0.3, 0.4, 0.5]
+SPLIT_MARGINS = [0.0, 0.25, 0.5]
 VAD_GRID = {"vad_threshold": [0.3, 0.4, 0.5], "min_silence": [0.1, 0.3]}
 METRICS = ("der_c25", "der_c0", "jer_c25", "correct_name", "stranger_as_enrolled",
            "correct_name_c0", "stranger_as_enrolled_c0")  # fmt: skip
@@ -134,21 +136,21 @@ SYSTEMS = {  # name: (identifier, guided clustering)
 
 def tune_guided(
     base: Diarizer, cases: list[Case], analysed: list[Diarization], pool: Any
-) -> float | None:
-    """The guided over-clustering threshold (or None: plain naming) with the lowest mean
+) -> dict[str, Any]:
+    """The split's over-clustering threshold (None: no split) and margin with the lowest mean
     DER (collar 0.25) + strangers labelled as enrolled, with SpeakerRPL v2 naming, on dev."""
     fitted = [identifiers(c, pool)["rpl_v2"] for c in cases]
-    best: tuple[float, float | None] = (math.inf, None)
-    for value in [None, *GUIDED_GRID]:
-        diarizer = Diarizer(base.settings.replace(guided_threshold=value),
-                            frontend=base.frontend, vad=base.vad)  # fmt: skip
-        rows = [
-            score(c, diarizer.label(a, f)) for c, a, f in zip(cases, analysed, fitted, strict=True)
-        ]
+    best: tuple[float, dict[str, Any]] = (math.inf, {})
+    grid = [(None, 0.0), *itertools.product(GUIDED_GRID, SPLIT_MARGINS)]
+    for value, margin in grid:
+        knobs = {"guided_threshold": value, "split_margin": margin}
+        diarizer = Diarizer(base.settings.replace(**knobs), frontend=base.frontend, vad=base.vad)
+        triples = zip(cases, analysed, fitted, strict=True)
+        rows = [score(c, diarizer.label(a, f)) for c, a, f in triples]
         loss = mean_std(rows, "der_c25")["mean"] + mean_std(rows, "stranger_as_enrolled")["mean"]
-        print(f"  dev guided_threshold={value}: DER + stranger-as-enrolled {loss:.4f}", flush=True)
+        print(f"  dev {knobs}: DER + stranger-as-enrolled {loss:.4f}", flush=True)
         if loss < best[0]:
-            best = (loss, value)
+            best = (loss, knobs)
     return best[1]
 
 
@@ -206,7 +208,7 @@ def quality(args: Any, corpus: Corpus) -> dict[str, Any]:
     print(f"analysed {audio_s:.0f} s of audio in {embed_s:.1f} s", flush=True)
     chosen = {**vad_knobs, **tune(base, dev, dev_an)}
     tuned = Diarizer(base.settings.replace(**chosen), frontend=base.frontend, vad=base.vad)
-    chosen["guided_threshold"] = tune_guided(tuned, dev, dev_an, corpus.pool)
+    chosen.update(tune_guided(tuned, dev, dev_an, corpus.pool))
     tuned = Diarizer(base.settings.replace(**chosen), frontend=base.frontend, vad=base.vad)
     real = [pocketsphinx_case(base.frontend, corpus, who) for who in ("librivox", "cards")]
     real_an = [analyse(tuned, c, cache) for c in real]
@@ -220,7 +222,10 @@ def quality(args: Any, corpus: Corpus) -> dict[str, Any]:
 
 
 def speed(args: Any, corpus: Corpus) -> dict[str, Any]:
-    """Write a 10-minute conversation to a WAV file and diarize it in a fresh process."""
+    """Write a 10-minute conversation to a WAV file and diarize it in a fresh process.
+
+    Peak memory is the child's VmHWM (ru_maxrss would include the forking parent's peak).
+    """
     import soundfile as sf
 
     from speakerrpl.synth.conditions import room_impulse_responses
@@ -239,20 +244,24 @@ def speed(args: Any, corpus: Corpus) -> dict[str, Any]:
         wav = Path(tmp) / "ten_minutes.wav"
         sf.write(wav, conv.wave, 16000)
         code = (
-            "import resource, sys, time, torch; from speakerrpl.diarization import Diarizer\n"
+            "import sys, time, torch; from speakerrpl.diarization import Diarizer\n"
             "t = int(sys.argv[2]); torch.set_num_threads(t)\n"
             "d = Diarizer(num_threads=t); d.frontend; d.vad\n"
-            "s = time.perf_counter(); segs = d(sys.argv[1]); w = time.perf_counter() - s\n"
-            "print(w, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(segs))\n"
+            "c = time.process_time(); s = time.perf_counter(); segs = d(sys.argv[1])\n"
+            "w, c = time.perf_counter() - s, time.process_time() - c\n"
+            "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]\n"
+            "print(w, c, int(hwm.split()[1]) / 1024, len(segs))\n"
         )
         out = {}
-        for threads in sorted({1, 2}):
+        for threads in args.speed_threads:
             done = subprocess.run([sys.executable, "-c", code, str(wav), str(threads)],
                                   capture_output=True, text=True, check=True)  # fmt: skip
-            wall, rss, n = done.stdout.split()
+            wall, cpu, rss, n = done.stdout.split()
             out[f"threads{threads}"] = {
-                "wall_s": float(wall), "peak_rss_mb": float(rss), "segments": int(n),
-                "x_real_time": conv.duration / float(wall),
+                "wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mb": float(rss),
+                "segments": int(n), "x_real_time": conv.duration / float(wall),
+                "x_real_time_per_cpu_second": conv.duration / float(cpu),
+                "loadavg_1m_after": os.getloadavg()[0],
             }  # fmt: skip
             print(f"  speed {threads} thread(s): {out[f'threads{threads}']}", flush=True)
     return {"audio_seconds": conv.duration, **out}
@@ -262,6 +271,8 @@ def main() -> None:
     parser = base_parser(__doc__ or "", str(ROOT / "results" / "diarization.json"))
     parser.add_argument("--parts", nargs="+", default=["quality", "speed"])
     parser.add_argument("--dev", type=int, default=10, help="development conversations")
+    parser.add_argument("--speed-threads", type=int, nargs="+", default=[1, 2],
+                        help="torch threads of the speed runs")  # fmt: skip
     parser.add_argument("--report", type=int, default=10, help="report conversations")
     default_demo = ROOT / "data" / "demo"
     if not default_demo.is_dir():

@@ -213,6 +213,16 @@ def test_a_stranger_merged_into_an_enrolled_cluster_is_split_out() -> None:
     assert [names[i] for i in labels[:10]] == ["alice"] * 10
     assert [names[i] for i in labels[20:]] == ["bob"] * 10
     assert all(names[i] is None for i in labels[10:20]) and len(set(labels[10:20])) == 1
+    # a lenient identifier accepts the stranger's part; the margin still takes it out
+    lenient = Scorer(("alice", "bob"), threshold=0.5, scores=scores)
+    assert 0.5 < scores(x[10:20].mean(0, keepdims=True))[0, 0] < 0.7
+    kept, names = split_rejected(x, np.ones(30), merged, ["alice", "bob"], lenient, fine, coarse)
+    assert [names[i] for i in kept[10:20]] == ["alice"] * 10
+    out, names = split_rejected(
+        x, np.ones(30), merged, ["alice", "bob"], lenient, fine, coarse, margin=0.5
+    )
+    assert [names[i] for i in out[:10]] == ["alice"] * 10
+    assert all(names[i] is None for i in out[10:20])
 
 
 def test_diarizer_label_uses_guided_naming_with_an_identifier() -> None:

@@ -46,12 +46,16 @@ def split_rejected(
     scorer: Scorer,
     fine: Clusterer,
     coarse: Clusterer,
+    margin: float = 0.0,
 ) -> tuple[np.ndarray, list[str | None]]:
     """Take the parts of named clusters that the identifier rejects out of them.
 
-    Each cluster named ``X`` is over-clustered by ``fine``; a part whose mean embedding the
-    identifier scores below its threshold for ``X`` leaves the cluster. Those windows and the
-    windows of the anonymous clusters are clustered again by ``coarse`` into anonymous speakers.
+    Each cluster named ``X`` is over-clustered by ``fine``; a part whose mean embedding scores
+    below ``t + margin * (s_best - t)`` for ``X`` leaves the cluster (``t`` the identifier's
+    threshold, ``s_best`` the best part's score: with ``margin`` > 0 a part must also be
+    nearly as sure as the cluster's core, since averaged embeddings of a stranger can pass the
+    per-utterance threshold). Those windows and the windows of the anonymous clusters are
+    clustered again by ``coarse`` into anonymous speakers.
 
     Args:
         emb: window embeddings ``(N, D)``.
@@ -61,6 +65,7 @@ def split_rejected(
         scorer: the identifier (see :func:`~speakerrpl.diarization.naming.as_scorer`).
         fine: the over-clustering applied inside each named cluster.
         coarse: the clustering of the anonymous windows.
+        margin: in [0, 1), see above.
 
     Returns:
         New window labels and, per label, its enrolled name or ``None``.
@@ -73,7 +78,9 @@ def split_rejected(
         parts = np.asarray(fine(emb[rows], durations[rows]), dtype=np.int64)
         column = scorer.classes.index(name)
         part_scores = scorer.scores(cluster_means(emb[rows], parts, durations[rows]))
-        rejected = np.asarray(part_scores, dtype=np.float64)[:, column] < scorer.threshold
+        own = np.asarray(part_scores, dtype=np.float64)[:, column]
+        bar = scorer.threshold + margin * max(own.max() - scorer.threshold, 0.0)
+        rejected = own < bar
         anonymous[rows[rejected[parts]]] = True
     kept = sorted({names[int(c)] for c in labels[~anonymous]} - {None})  # type: ignore[type-var]
     index = {name: i for i, name in enumerate(kept)}

@@ -150,7 +150,7 @@ class Diarizer:
                 lab if ok else None for lab, ok in zip(naming.labels, naming.enrolled, strict=True)
             ]
             labels, names = split_rejected(
-                emb, durations, labels, names, scorer, fine, self.clusterer
+                emb, durations, labels, names, scorer, fine, self.clusterer, s.split_margin
             )
             labels = smooth(windows, labels, analysed.regions, s.min_run)
             naming = _guided_naming(emb, labels, durations, names, scorer)

@@ -36,6 +36,8 @@ class DiarizerSettings:
         guided_threshold: with an identifier, the over-clustering threshold inside each named
             cluster whose parts the identifier must accept for the name, else they leave it
             (:mod:`speakerrpl.diarization.guided`); ``None``: no such check.
+        split_margin: in [0, 1): how close to the cluster core's score a part must be to stay
+            (see :func:`~speakerrpl.diarization.guided.split_rejected`).
         chunk_seconds: audio read per chunk when streaming.
     """
 
@@ -54,6 +56,7 @@ class DiarizerSettings:
     min_run: int = 2
     duplicate_margin: float = math.inf
     guided_threshold: float | None = 0.4
+    split_margin: float = 0.0
     chunk_seconds: float = 60.0
 
     def __post_init__(self) -> None:
@@ -76,6 +79,8 @@ class DiarizerSettings:
             raise InvalidInputError(
                 f"guided_threshold must be in (0, 2) or None, got {self.guided_threshold}"
             )
+        if not 0.0 <= self.split_margin < 1.0:
+            raise InvalidInputError(f"split_margin must be in [0, 1), got {self.split_margin}")
         if self.duplicate_margin < 0 or self.min_cluster_seconds < 0:
             raise InvalidInputError("duplicate_margin and min_cluster_seconds must be >= 0")
 
