@@ -37,6 +37,10 @@ def test_diarize_names_enrolled_speakers(
     assert body["file"] == "talk.wav" and body["model_version"] >= 1
     assert {"alice", "bob"} <= set(body["speakers"])
     assert all(s["end"] > s["start"] for s in body["segments"])
+    # no API key: a stranger's turns carry no score (it would tell how close they are to whom)
+    for seg in body["segments"]:
+        named = seg["label"] in ("alice", "bob")
+        assert (seg["score"] is not None) == named, seg
 
 
 def test_empty_registry_is_anonymous_and_bad_uploads_are_4xx(
