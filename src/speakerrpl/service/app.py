@@ -186,6 +186,7 @@ def create_app(engine: SpeakerEngine) -> Any:
     """
     require("fastapi", "service", "the REST service")
     require("python_multipart", "service", "audio uploads")
+    from speakerrpl.service.diarize import build_router as diarize_router
     from speakerrpl.service.routes import build_router
     from speakerrpl.service.routes_manage import build_manage_router
 
@@ -222,6 +223,7 @@ def create_app(engine: SpeakerEngine) -> Any:
 
     app.include_router(build_router(engine))
     app.include_router(build_manage_router(engine))
+    app.include_router(diarize_router(engine))
     s = engine.settings
     app.add_middleware(
         BodyLimitMiddleware, limit=s.max_upload_bytes, timeout=s.body_timeout_seconds,
