@@ -235,7 +235,9 @@ def reference_fusion(clf: OpenSetSpeakerIdentifier, xt: np.ndarray, keep: np.nda
 def test_scoring_runs_only_kept_members_and_equals_fusing_their_scores(fusion: str) -> None:
     """decision_function scores a sliced copy of the kept members; same result as slicing after."""
     xe, ye, xt, _, pool, _ = data()
-    clf = OpenSetSpeakerIdentifier(**{**SMALL, "n_models": 6, "selection_r": 1, "fusion": fusion})
+    clf = OpenSetSpeakerIdentifier(
+        **{**SMALL, "method": "rpl_v2", "n_models": 6, "selection_r": 1, "fusion": fusion}
+    )
     clf.fit(xe, ye, pool)
     assert 0 < len(clf.members_) < 6
     got = clf.decision_function(xt)
@@ -250,7 +252,8 @@ def test_zscore_statistics_are_each_members_target_score_moments() -> None:
     """Without a pool the statistics come from the enrollment rows alone: check with numpy."""
     xe, ye, _, _, _, _ = data()
     with pytest.warns(UserWarning, match="pool=None"):
-        clf = OpenSetSpeakerIdentifier(**{**SMALL, "fusion": "zscore"}).fit(xe, ye)
+        params = {**SMALL, "method": "rpl_v2", "fusion": "zscore"}
+        clf = OpenSetSpeakerIdentifier(**params).fit(xe, ye)
     scores = clf.member_scores(xe)  # (M, N, K)
     np.testing.assert_allclose(clf.zstats_[0], scores.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(clf.zstats_[1], scores.std(axis=(1, 2)), rtol=1e-4, atol=1e-6)
@@ -259,7 +262,7 @@ def test_zscore_statistics_are_each_members_target_score_moments() -> None:
 def test_refitting_one_estimator_equals_a_fresh_fit() -> None:
     """A refit forgets the old model: scores, threshold and kept-members cache all renew."""
     xe, ye, xt, _, pool, _ = data()
-    params = {**SMALL, "n_models": 4, "selection_r": 1}
+    params = {**SMALL, "method": "rpl_v2", "n_models": 4, "selection_r": 1}
     fresh = OpenSetSpeakerIdentifier(random_state=6, **params).fit(xe, ye, pool)
     clf = OpenSetSpeakerIdentifier(random_state=1, **params).fit(xe, ye, pool)
     first = clf.decision_function(xt)
@@ -328,15 +331,20 @@ def test_one_enrolled_speaker_without_pool_is_a_clear_error() -> None:
 def test_selection_r_is_checked_before_training_and_scales_with_the_ensemble() -> None:
     """2 r < M is required up front; unset, r is M // 3 (10 of 30, none of 2)."""
     with pytest.raises(InvalidInputError, match="selection_r"):
-        OpenSetSpeakerIdentifier(n_models=5, selection_r=3)
+        OpenSetSpeakerIdentifier(method="rpl_v2", n_models=5, selection_r=3)
     with pytest.raises(InvalidInputError, match="selection_r"):
-        OpenSetSpeakerIdentifier(n_models=5).set_params(selection_r=10)
+        OpenSetSpeakerIdentifier(method="rpl_v2", n_models=5).set_params(selection_r=10)
     assert OpenSetSpeakerIdentifier(n_models=5, selection_r=3, selection="none")  # no selection
     assert OpenSetSpeakerIdentifier(method="rpl_v1", n_models=5, selection_r=3)  # no points
-    sizes = {m: OpenSetSpeakerIdentifier(n_models=m).settings.members_dropped for m in (2, 5, 30)}
+    sizes = {
+        m: OpenSetSpeakerIdentifier(method="rpl_v2", n_models=m).settings.members_dropped
+        for m in (2, 5, 30)
+    }
     assert sizes == {2: 0, 5: 1, 30: 10}
     xe, ye, _, _, pool, _ = data()
-    clf = OpenSetSpeakerIdentifier(**{**SMALL, "n_models": 5, "selection_r": None})
+    clf = OpenSetSpeakerIdentifier(
+        **{**SMALL, "method": "rpl_v2", "n_models": 5, "selection_r": None}
+    )
     clf.fit(xe, ye, pool)
     assert 3 <= len(clf.members_) <= 4  # one dropped per criterion
 

@@ -57,7 +57,9 @@ def recipe(settings: Any) -> dict[str, Any]:
     if not spec.has_points:
         out.pop("selection", None)
         out.pop("selection_r", None)
-    for name in ("tau", "use_logitnorm", "score", "weight_margin", "temperature", "beta"):
+    for name in (
+        "tau", "use_logitnorm", "centre_init", "score", "weight_margin", "temperature", "beta",
+    ):  # fmt: skip
         if name not in spec.loss_params and name != "score":
             out.pop(name, None)
     if not spec.has_points:
