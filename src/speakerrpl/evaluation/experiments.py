@@ -69,6 +69,17 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any] | None]] = {
     "v2 without adaptive anchors": ("no-anchors", {"n_anchors": 0}),
     "v2 without synthetic unknowns": ("no-unknowns", {"n_unknown": 0}),
     "v2 with tau = 0.04": ("tau-0.04", {"tau": 0.04}),
+    "v2 with unit-sphere centre points + tau = 0.04": (
+        "sphere-tau",
+        {"centre_init": "sphere", "tau": 0.04},
+    ),
+    "v2 with the radius trained without momentum": ("radius-plain", {"radius_plain": True}),
+    "v2 with per-sample normalisation (LayerNorm)": ("layer-norm", {"norm": "layer"}),
+    "v2 with embedding-level enrollment augmentation": ("augment", {"augment": 2}),
+    "v2 with all three repairs (sphere + tau 0.04 + plain radius)": (
+        "repaired",
+        {"centre_init": "sphere", "tau": 0.04, "radius_plain": True},
+    ),
     "v2 fusion without selection": ("no-selection", None),
     "v2 selection keeping high-variance models": ("high-variance", None),
 }
