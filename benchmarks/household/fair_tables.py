@@ -52,7 +52,7 @@ def main() -> None:
     del path
     config = EvalConfig(
         methods=tuple(args.methods), n_models=30, n_seeds=3, ablation=args.ablation,
-        conditions=CONDITIONS,
+        conditions=CONDITIONS, default_row=True,
     )  # fmt: skip
     command = f"PYTHONPATH=src python benchmarks/household/fair_tables.py --k {args.k} " + (
         f"--folds {args.folds}" + (" --ablation" if args.ablation else "")

@@ -71,7 +71,6 @@ def _config(**kw):
         "n_models": 3,
         "n_seeds": 2,
         "identifier_params": FAST,
-        "default_row": False,
     }
     return experiments.EvalConfig(**{**base, **kw})
 

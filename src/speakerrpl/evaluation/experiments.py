@@ -116,7 +116,7 @@ class EvalConfig:
     conditions: tuple[str, ...] | None = None
     far: float = 0.01
     random_state: int = 0
-    default_row: bool = True
+    default_row: bool = False
     identifier_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,7 +159,8 @@ def plan_units(config: EvalConfig) -> list[Unit]:
     default configuration (``OpenSetSpeakerIdentifier()``) gets its own row.
 
     Example:
-        >>> [u.name for u in plan_units(EvalConfig(methods=("cosine", "rpl_v2")))]
+        >>> config = EvalConfig(methods=("cosine", "rpl_v2"), default_row=True)
+        >>> [u.name for u in plan_units(config)]
         ['cosine', 'cosine_asnorm', 'rpl_v2', 'default']
     """
     units = []
