@@ -17,6 +17,8 @@ from speakerrpl.errors import (
     NotFittedError,
     SpeakerRPLError,
 )
+from speakerrpl.identifier.settings import IdentifierSettings
+from speakerrpl.identifier.tails import table_tail
 from speakerrpl.nn.methods import METHODS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -319,8 +321,8 @@ def test_one_enrolled_speaker_without_pool_is_a_clear_error() -> None:
     one = ye == "spk0"
     with pytest.raises(InvalidInputError, match="pool"):
         OpenSetSpeakerIdentifier(method="rpl_v1", **SMALL).fit(xe[one], ye[one])
-    with pytest.raises(InvalidInputError, match="pass pool="):  # no measured tail for this
-        OpenSetSpeakerIdentifier(method="cosine", input_norm="none").fit(xe[one], ye[one])
+    with pytest.raises(InvalidInputError, match="pass pool="):  # no tail for this frontend
+        OpenSetSpeakerIdentifier(method="cosine", frontend="resemblyzer").fit(xe[one], ye[one])
     # the default cosine recipe has a measured stranger tail: no pool needed
     clf = OpenSetSpeakerIdentifier(method="cosine").fit(xe[one], ye[one])
     assert clf.decision_.source == "table" and clf.confidence_threshold_ == 0.99
@@ -455,6 +457,9 @@ def test_asnorm_cosine_equals_a_numpy_reference_and_survives_save(tmp_path: Path
     )
     np.testing.assert_allclose(clf.decision_function(xt), want, rtol=1e-4, atol=1e-4)
     assert clf.decision_.source == "fitted"  # no measured tail for AS-norm scores
+    other = OpenSetSpeakerIdentifier(method="rpl_v2", selection_r=10, frontend="campplus")
+    assert table_tail(other.settings)[1] == "table"  # selection_r=None resolves to 10 of 30
+    assert table_tail(IdentifierSettings(method="rpl_v2", n_models=12))[1] == "table-approx"
     assert np.mean(clf.predict(xt) == yt) >= 0.75
     loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.decision_function(xt), clf.decision_function(xt))
