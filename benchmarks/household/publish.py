@@ -88,8 +88,10 @@ def _fair(k: int, out: Path) -> list[str]:
         results_fig = [f"{prefix}{Path(r).relative_to('figures')}" for r in results["figures"]]
     if results.get("figures"):
         results["figures"] = results_fig
-    text = render_markdown(results).replace("# Evaluation results", f"## Fair table, K = {k}")
-    return ["", *[line.replace("\n## ", "\n### ") for line in text.splitlines()]]
+    text = render_markdown(results)
+    lines = ["#" + line if line.startswith("## ") else line for line in text.splitlines()]
+    lines = [f"## Fair table, K = {k}" if x == "# Evaluation results" else x for x in lines]
+    return ["", *lines]
 
 
 def main() -> None:

@@ -89,6 +89,11 @@ METRICS: tuple[MetricSpec, ...] = metric_specs()
 """The table metrics at the default DIR@FAR false-alarm rate."""
 
 
+def _dir_title(results: Mapping[str, Any]) -> str:
+    spec = next(m for m in _specs(results) if m.key.startswith("dir_far"))
+    return spec.title.removesuffix(" %")
+
+
 def _specs(results: Mapping[str, Any]) -> tuple[MetricSpec, ...]:
     """The metrics of a results dictionary: DIR@FAR at its configured rate."""
     return metric_specs(float(results.get("config", {}).get("far", DEFAULT_FAR)))
@@ -236,8 +241,11 @@ def _header(results: Mapping[str, Any]) -> list[str]:
         f"- configuration: `{json.dumps(results.get('config', {}), sort_keys=True)}`",
         "- EER and minDCF over identification trials (every test utterance x enrolled "
         "target; unknown speakers give non-target trials only); ACC closed-set on targets; "
-        f"OSCR/AUROC/{_specs(results)[-1].title.removesuffix(' %')} targets vs unknown "
-        "speakers. Bold: best per column. "
+        f"OSCR/AUROC/{_dir_title(results)} targets vs unknown "
+        "speakers. FA / FR (deployed): at the threshold the identifier deploys (calibrated to "
+        "the configured rate), strangers accepted and targets missed or misnamed; FA − asked: "
+        "FA minus that rate (n/a for rows that deploy no threshold of their own). "
+        "Bold: best per column. "
         "fit s: wall-clock seconds of the fit the row comes from, mean over splits.",
     ]
 
