@@ -363,7 +363,7 @@ def test_each_method_trains_at_its_documented_tau() -> None:
 def test_centre_score_is_minus_the_dot_with_the_centre_points() -> None:
     """score="centre": each kept member scores -<z, Q_k>; fusion averages the kept members."""
     xe, ye, xt, _, pool, _ = data()
-    clf = OpenSetSpeakerIdentifier(score="centre", **SMALL).fit(xe, ye, pool)
+    clf = OpenSetSpeakerIdentifier(method="rpl_v2", score="centre", **SMALL).fit(xe, ye, pool)
     per_member = [
         -clf.features(xt, member=m) @ clf.points(member=m)["centre"][:4].T for m in clf.members_
     ]
@@ -405,7 +405,8 @@ def test_input_norm_prepares_inputs_as_documented(input_norm: str) -> None:
 def test_without_logitnorm_the_centre_points_never_move() -> None:
     """use_logitnorm=False drops the only loss term on Q: its zero start stays zero."""
     xe, ye, xt, _, pool, _ = data()
-    off = OpenSetSpeakerIdentifier(use_logitnorm=False, **SMALL).fit(xe, ye, pool)
+    off = OpenSetSpeakerIdentifier(method="rpl_v2", use_logitnorm=False, **SMALL)
+    off.fit(xe, ye, pool)
     assert all(not off.points(m)["centre"].any() for m in range(SMALL["n_models"]))
     assert fitted("rpl_v2").points(0)["centre"].any()
     assert np.isfinite(off.decision_function(xt)).all()

@@ -140,7 +140,9 @@ class EvalConfig:
             raise InvalidInputError(f"identifier_params may not set {sorted(reserved)}")
         IdentifierSettings.from_dict(dict(self.identifier_params))  # unknown keys, bad values
         if "rpl_v2" in self.methods:  # an impossible selection fails here, not after training
-            IdentifierSettings(n_models=self.n_models, selection_r=self.selection_r)
+            IdentifierSettings(
+                method="rpl_v2", n_models=self.n_models, selection_r=self.selection_r
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
