@@ -115,6 +115,7 @@ def fit_one(
         "enroll_y": np.asarray([targets.index(t) for t in ye]),
         "pool_free_spk": pool.speakers[free],
         "training_classes": np.asarray(est.training_classes_),
+        "decision": np.asarray(json.dumps(est.decision_.to_dict())),
     }
     spk = emb.speakers[[index[u] for u in fold.test_known]]
     out["known_y"] = np.asarray([targets.index(s) for s in spk])

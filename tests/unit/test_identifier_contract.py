@@ -17,6 +17,8 @@ from speakerrpl.errors import (
     NotFittedError,
     SpeakerRPLError,
 )
+from speakerrpl.identifier.settings import IdentifierSettings
+from speakerrpl.identifier.tails import table_tail
 from speakerrpl.nn.methods import METHODS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -235,7 +237,9 @@ def reference_fusion(clf: OpenSetSpeakerIdentifier, xt: np.ndarray, keep: np.nda
 def test_scoring_runs_only_kept_members_and_equals_fusing_their_scores(fusion: str) -> None:
     """decision_function scores a sliced copy of the kept members; same result as slicing after."""
     xe, ye, xt, _, pool, _ = data()
-    clf = OpenSetSpeakerIdentifier(**{**SMALL, "n_models": 6, "selection_r": 1, "fusion": fusion})
+    clf = OpenSetSpeakerIdentifier(
+        **{**SMALL, "method": "rpl_v2", "n_models": 6, "selection_r": 1, "fusion": fusion}
+    )
     clf.fit(xe, ye, pool)
     assert 0 < len(clf.members_) < 6
     got = clf.decision_function(xt)
@@ -250,7 +254,8 @@ def test_zscore_statistics_are_each_members_target_score_moments() -> None:
     """Without a pool the statistics come from the enrollment rows alone: check with numpy."""
     xe, ye, _, _, _, _ = data()
     with pytest.warns(UserWarning, match="pool=None"):
-        clf = OpenSetSpeakerIdentifier(**{**SMALL, "fusion": "zscore"}).fit(xe, ye)
+        params = {**SMALL, "method": "rpl_v2", "fusion": "zscore"}
+        clf = OpenSetSpeakerIdentifier(**params).fit(xe, ye)
     scores = clf.member_scores(xe)  # (M, N, K)
     np.testing.assert_allclose(clf.zstats_[0], scores.mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(clf.zstats_[1], scores.std(axis=(1, 2)), rtol=1e-4, atol=1e-6)
@@ -259,7 +264,7 @@ def test_zscore_statistics_are_each_members_target_score_moments() -> None:
 def test_refitting_one_estimator_equals_a_fresh_fit() -> None:
     """A refit forgets the old model: scores, threshold and kept-members cache all renew."""
     xe, ye, xt, _, pool, _ = data()
-    params = {**SMALL, "n_models": 4, "selection_r": 1}
+    params = {**SMALL, "method": "rpl_v2", "n_models": 4, "selection_r": 1}
     fresh = OpenSetSpeakerIdentifier(random_state=6, **params).fit(xe, ye, pool)
     clf = OpenSetSpeakerIdentifier(random_state=1, **params).fit(xe, ye, pool)
     first = clf.decision_function(xt)
@@ -316,8 +321,8 @@ def test_one_enrolled_speaker_without_pool_is_a_clear_error() -> None:
     one = ye == "spk0"
     with pytest.raises(InvalidInputError, match="pool"):
         OpenSetSpeakerIdentifier(method="rpl_v1", **SMALL).fit(xe[one], ye[one])
-    with pytest.raises(InvalidInputError, match="pass pool="):  # no measured tail for this
-        OpenSetSpeakerIdentifier(method="cosine", input_norm="none").fit(xe[one], ye[one])
+    with pytest.raises(InvalidInputError, match="pass pool="):  # no tail for this frontend
+        OpenSetSpeakerIdentifier(method="cosine", frontend="resemblyzer").fit(xe[one], ye[one])
     # the default cosine recipe has a measured stranger tail: no pool needed
     clf = OpenSetSpeakerIdentifier(method="cosine").fit(xe[one], ye[one])
     assert clf.decision_.source == "table" and clf.confidence_threshold_ == 0.99
@@ -328,15 +333,20 @@ def test_one_enrolled_speaker_without_pool_is_a_clear_error() -> None:
 def test_selection_r_is_checked_before_training_and_scales_with_the_ensemble() -> None:
     """2 r < M is required up front; unset, r is M // 3 (10 of 30, none of 2)."""
     with pytest.raises(InvalidInputError, match="selection_r"):
-        OpenSetSpeakerIdentifier(n_models=5, selection_r=3)
+        OpenSetSpeakerIdentifier(method="rpl_v2", n_models=5, selection_r=3)
     with pytest.raises(InvalidInputError, match="selection_r"):
-        OpenSetSpeakerIdentifier(n_models=5).set_params(selection_r=10)
+        OpenSetSpeakerIdentifier(method="rpl_v2", n_models=5).set_params(selection_r=10)
     assert OpenSetSpeakerIdentifier(n_models=5, selection_r=3, selection="none")  # no selection
     assert OpenSetSpeakerIdentifier(method="rpl_v1", n_models=5, selection_r=3)  # no points
-    sizes = {m: OpenSetSpeakerIdentifier(n_models=m).settings.members_dropped for m in (2, 5, 30)}
+    sizes = {
+        m: OpenSetSpeakerIdentifier(method="rpl_v2", n_models=m).settings.members_dropped
+        for m in (2, 5, 30)
+    }
     assert sizes == {2: 0, 5: 1, 30: 10}
     xe, ye, _, _, pool, _ = data()
-    clf = OpenSetSpeakerIdentifier(**{**SMALL, "n_models": 5, "selection_r": None})
+    clf = OpenSetSpeakerIdentifier(
+        **{**SMALL, "method": "rpl_v2", "n_models": 5, "selection_r": None}
+    )
     clf.fit(xe, ye, pool)
     assert 3 <= len(clf.members_) <= 4  # one dropped per criterion
 
@@ -353,7 +363,7 @@ def test_each_method_trains_at_its_documented_tau() -> None:
 def test_centre_score_is_minus_the_dot_with_the_centre_points() -> None:
     """score="centre": each kept member scores -<z, Q_k>; fusion averages the kept members."""
     xe, ye, xt, _, pool, _ = data()
-    clf = OpenSetSpeakerIdentifier(score="centre", **SMALL).fit(xe, ye, pool)
+    clf = OpenSetSpeakerIdentifier(method="rpl_v2", score="centre", **SMALL).fit(xe, ye, pool)
     per_member = [
         -clf.features(xt, member=m) @ clf.points(member=m)["centre"][:4].T for m in clf.members_
     ]
@@ -395,7 +405,8 @@ def test_input_norm_prepares_inputs_as_documented(input_norm: str) -> None:
 def test_without_logitnorm_the_centre_points_never_move() -> None:
     """use_logitnorm=False drops the only loss term on Q: its zero start stays zero."""
     xe, ye, xt, _, pool, _ = data()
-    off = OpenSetSpeakerIdentifier(use_logitnorm=False, **SMALL).fit(xe, ye, pool)
+    off = OpenSetSpeakerIdentifier(method="rpl_v2", use_logitnorm=False, **SMALL)
+    off.fit(xe, ye, pool)
     assert all(not off.points(m)["centre"].any() for m in range(SMALL["n_models"]))
     assert fitted("rpl_v2").points(0)["centre"].any()
     assert np.isfinite(off.decision_function(xt)).all()
@@ -447,6 +458,9 @@ def test_asnorm_cosine_equals_a_numpy_reference_and_survives_save(tmp_path: Path
     )
     np.testing.assert_allclose(clf.decision_function(xt), want, rtol=1e-4, atol=1e-4)
     assert clf.decision_.source == "fitted"  # no measured tail for AS-norm scores
+    other = OpenSetSpeakerIdentifier(method="rpl_v2", selection_r=10, frontend="campplus")
+    assert table_tail(other.settings)[1] == "table"  # selection_r=None resolves to 10 of 30
+    assert table_tail(IdentifierSettings(method="rpl_v2", n_models=12))[1] == "table-approx"
     assert np.mean(clf.predict(xt) == yt) >= 0.75
     loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
     np.testing.assert_array_equal(loaded.decision_function(xt), clf.decision_function(xt))

@@ -158,3 +158,28 @@ def test_bad_arguments_raise() -> None:
         SpeakerRPLv2Loss(C, D, tau=0.0)
     with pytest.raises(InvalidInputError):
         LogitNormLoss(C, D, tau=-1.0)
+
+
+def test_v2_sphere_centres_are_unit_and_a_plain_radius_does_not_overshoot() -> None:
+    import torch
+
+    from speakerrpl.errors import InvalidInputError
+    from speakerrpl.nn.adapter import Adapter
+    from speakerrpl.nn.losses import SpeakerRPLv2Loss
+    from speakerrpl.nn.train import TrainSettings, train_single
+
+    g = torch.Generator().manual_seed(0)
+    loss = SpeakerRPLv2Loss(3, 4, generator=g, centre_init="sphere")
+    assert torch.allclose(loss.centre_points.norm(dim=-1), torch.ones(1, 3))
+    with pytest.raises(InvalidInputError, match="centre_init"):
+        SpeakerRPLv2Loss(3, 4, centre_init="ones")
+    x, y = torch.randn(24, 8, generator=g), torch.arange(24) % 3
+    radii = {}
+    for plain in (False, True):
+        gen = torch.Generator().manual_seed(1)
+        net, lo = Adapter(8, 4, hidden=(6,), generator=gen), SpeakerRPLv2Loss(3, 4, generator=gen)
+        settings = TrainSettings(epochs=30, batch_size=8, lr=0.01, radius_plain=plain)
+        train_single(net, lo, x, y, torch.Generator().manual_seed(2), settings)
+        radii[plain] = float(lo.radius.detach()[0])
+    # without momentum R rises only while the hinge is active: it stays below the momentum run
+    assert 0 < radii[True] < radii[False]

@@ -19,13 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from speakerrpl import __version__
 from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.evaluation.figures import write_figures
 from speakerrpl.evaluation.report import write_report
 from speakerrpl.evaluation.tables import (
-    REFERENCE_ROW,
     aggregate,
     describe,
     split_ablation,
@@ -68,6 +69,17 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any] | None]] = {
     "v2 without adaptive anchors": ("no-anchors", {"n_anchors": 0}),
     "v2 without synthetic unknowns": ("no-unknowns", {"n_unknown": 0}),
     "v2 with tau = 0.04": ("tau-0.04", {"tau": 0.04}),
+    "v2 with unit-sphere centre points + tau = 0.04": (
+        "sphere-tau",
+        {"centre_init": "sphere", "tau": 0.04},
+    ),
+    "v2 with the radius trained without momentum": ("radius-plain", {"radius_plain": True}),
+    "v2 with per-sample normalisation (LayerNorm)": ("layer-norm", {"norm": "layer"}),
+    "v2 with embedding-level enrollment augmentation": ("augment", {"augment": 2}),
+    "v2 with all three repairs (sphere + tau 0.04 + plain radius)": (
+        "repaired",
+        {"centre_init": "sphere", "tau": 0.04, "radius_plain": True},
+    ),
     "v2 fusion without selection": ("no-selection", None),
     "v2 selection keeping high-variance models": ("high-variance", None),
 }
@@ -87,6 +99,7 @@ class EvalConfig:
         conditions: test conditions to score (``None``: all of the protocol's).
         far: false-alarm rate of DIR@FAR.
         random_state: base seed; split ``i`` is fitted with ``random_state + i``.
+        default_row: also evaluate the shipped default, ``OpenSetSpeakerIdentifier()``.
         identifier_params: extra ``OpenSetSpeakerIdentifier`` keywords for every method
             (e.g. ``{"epochs": 20, "device": "cuda"}``).
 
@@ -103,6 +116,7 @@ class EvalConfig:
     conditions: tuple[str, ...] | None = None
     far: float = 0.01
     random_state: int = 0
+    default_row: bool = False
     identifier_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -126,7 +140,9 @@ class EvalConfig:
             raise InvalidInputError(f"identifier_params may not set {sorted(reserved)}")
         IdentifierSettings.from_dict(dict(self.identifier_params))  # unknown keys, bad values
         if "rpl_v2" in self.methods:  # an impossible selection fails here, not after training
-            IdentifierSettings(n_models=self.n_models, selection_r=self.selection_r)
+            IdentifierSettings(
+                method="rpl_v2", n_models=self.n_models, selection_r=self.selection_r
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
@@ -138,30 +154,40 @@ class EvalConfig:
 def plan_units(config: EvalConfig) -> list[Unit]:
     """The (identifier configuration, table rows) units an evaluation fits on every split.
 
+    Fusion is method-agnostic: every trained method is fitted once as an ``M``-member ensemble
+    and reported as single adapters (the first ``n_seeds`` members scored alone), as the fusion
+    of all ``M`` and, where the method has points, as the fusion of the members kept by
+    eigenvalue-variance selection. Cosine is reported plain and with AS-norm; the shipped
+    default configuration (``OpenSetSpeakerIdentifier()``) gets its own row.
+
     Example:
-        >>> [u.name for u in plan_units(EvalConfig(methods=("cosine", "rpl_v2")))]
-        ['cosine', 'rpl_v2']
+        >>> config = EvalConfig(methods=("cosine", "rpl_v2"), default_row=True)
+        >>> [u.name for u in plan_units(config)]
+        ['cosine', 'cosine_asnorm', 'rpl_v2', 'default']
     """
     units = []
     for method in config.methods:
         spec = METHODS[method]
         if not spec.trains:
             units.append(Unit(method, {"method": method}, {method: FUSION_SEL}))
-        elif spec.has_points:
-            rows = {
-                "rpl_v2_single": SINGLE,
-                "rpl_v2_fusion_all": FUSION_ALL,
-                REFERENCE_ROW: FUSION_SEL,
-            }
-            if config.ablation:
+            asn = {"method": method, "score_norm": "asnorm"}
+            units.append(Unit(f"{method}_asnorm", asn, {f"{method}_asnorm": FUSION_SEL}))
+            continue
+        rows = {f"{method}_single": SINGLE, f"{method}_fusion_all": FUSION_ALL}
+        params: dict[str, Any] = {"method": method, "n_models": config.n_models}
+        if spec.has_points:
+            rows[f"{method}_fusion_sel"] = FUSION_SEL
+            params.update(selection="low", selection_r=config.selection_r)
+            if config.ablation and method == "rpl_v2":
                 rows["v2 fusion without selection"] = FUSION_ALL
                 rows["v2 selection keeping high-variance models"] = FUSION_HIGH
-            params = {"method": method, "n_models": config.n_models, "selection": "low"}
-            params["selection_r"] = config.selection_r
-            units.append(Unit("rpl_v2", params, rows, projection=True))
         else:
-            params = {"method": method, "n_models": config.n_seeds, "selection": "none"}
-            units.append(Unit(method, params, {method: SINGLE}))
+            params["selection"] = "none"
+        units.append(
+            Unit(method, params, rows, projection=method == "rpl_v2", n_single=config.n_seeds)
+        )
+    if config.default_row:
+        units.append(Unit("default", {}, {"default": FUSION_SEL}))
     if config.ablation:
         base = next(u for u in units if u.name == "rpl_v2")
         for name, (slug, overrides) in ABLATIONS.items():
@@ -169,6 +195,18 @@ def plan_units(config: EvalConfig) -> list[Unit]:
                 params = {**base.params, **overrides}
                 units.append(Unit(f"ablation-{slug}", params, {name: FUSION_SEL}))
     return units
+
+
+def _figure_conditions(tables: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The first condition and the one where the rows' EERs differ most (figures of both).
+
+    Clean is often saturated (every curve flat at zero), so the figures also show the
+    condition with the widest spread of mean EER between rows.
+    """
+    conds = list(tables)
+    spread = {c: float(np.ptp([r["mean"]["eer"] for r in tables[c].values()])) for c in conds}
+    hard = max(conds, key=lambda c: spread[c])
+    return conds[:1] if hard == conds[0] else [conds[0], hard]
 
 
 def _progress(total: int, done: int, enabled: bool) -> Any:
@@ -311,7 +349,6 @@ def run_evaluation(
             results["ablation"][cond] = ablation
     results["rows"] = list(next(iter(results["results"].values())))
     if figures:
-        # figures of the first condition (normally clean); the tables cover every condition
-        results["figures"] = write_figures(out, units, inputs.conditions[:1])
+        results["figures"] = write_figures(out, units, _figure_conditions(results["results"]))
     write_report(results, out)
     return results

@@ -6,13 +6,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from speakerrpl import metrics
 from speakerrpl.evaluation import plots
 from speakerrpl.evaluation.report import ROW_TITLES
 from speakerrpl.evaluation.units import Unit, load_arrays
 
 # Rows whose score histograms are drawn (when present).
-HISTOGRAM_ROWS = ("cosine", "rpl_v2_fusion_sel")
+HISTOGRAM_ROWS = ("cosine", "rpl_v2_fusion_sel", "default")
 
 
 def _safe(name: str) -> str:
@@ -38,12 +40,17 @@ def write_figures(out: Path, units: Sequence[Unit], conditions: Sequence[str]) -
         suffix = "" if len(conditions) == 1 else f"_{_safe(cond)}"
         det: dict[str, Any] = {}
         oscr: dict[str, Any] = {}
+        points: dict[str, tuple[float, float]] = {}
         for row, data in rows:
             known, unknown = data[f"{row}|{cond}|known"], data[f"{row}|{cond}|unknown"]
             labels = data[f"{cond}|labels"]
             title = ROW_TITLES[row]
             det[title] = metrics.identification_trials(known, labels, unknown)
             oscr[title] = (known, labels, unknown)
+            if f"{row}|threshold" in data:
+                thr = float(data[f"{row}|threshold"])
+                miss = (known.argmax(axis=1) != labels) | (known.max(axis=1) < thr)
+                points[title] = (float(np.mean(unknown.max(axis=1) >= thr)), float(miss.mean()))
             if row in HISTOGRAM_ROWS:
                 written.append(
                     plots.plot_score_histograms(
@@ -55,7 +62,11 @@ def write_figures(out: Path, units: Sequence[Unit], conditions: Sequence[str]) -
                     )
                 )
         written.append(plots.plot_det(det, fig_dir / f"det{suffix}.png"))
-        written.append(plots.plot_oscr(oscr, fig_dir / f"oscr{suffix}.png"))
+        written.append(
+            plots.plot_oscr(
+                oscr, fig_dir / f"oscr{suffix}.png", points, f"Open-set classification, {cond}"
+            )
+        )
     proj = arrays.get("rpl_v2")
     if proj is not None and "proj|known" in proj:
         written.append(

@@ -86,12 +86,20 @@ def plot_det(curves: Mapping[str, tuple[ArrayLike, ArrayLike]], path: str | Path
     return _save(fig, path)
 
 
-def plot_oscr(curves: Mapping[str, OpenSetScores], path: str | Path) -> Path:
+def plot_oscr(
+    curves: Mapping[str, OpenSetScores],
+    path: str | Path,
+    points: Mapping[str, tuple[float, float]] | None = None,
+    title: str = "Open-set classification rate",
+) -> Path:
     """OSCR curves: correct-classification rate on targets vs false-positive rate on unknowns.
 
     Args:
         curves: method name -> (known_scores (N, K), known_labels (N,), unknown_scores (M, K)).
         path: the PNG to write.
+        points: method name -> deployed operating point ``(FA, FR)`` at the calibrated
+            threshold, drawn as a marker at ``(FA, 1 - FR)`` on that method's curve.
+        title: the figure title.
 
     Example:
         >>> import tempfile, os
@@ -105,13 +113,16 @@ def plot_oscr(curves: Mapping[str, OpenSetScores], path: str | Path) -> Path:
     for name, (known, labels, unknown) in curves.items():
         fpr, ccr = metrics.oscr_curve(known, labels, unknown)
         area = metrics.oscr(known, labels, unknown)
-        ax.step(fpr, ccr, where="post", label=f"{name} (OSCR {100 * area:.1f}%)")
+        (line,) = ax.step(fpr, ccr, where="post", label=f"{name} (OSCR {100 * area:.1f}%)")
+        if points and name in points:
+            fa, fr = points[name]
+            ax.plot([fa], [1 - fr], marker="o", color=line.get_color(), ms=6, mec="k")
     ax.set_xscale("symlog", linthresh=0.01)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false-positive rate on unknown speakers")
     ax.set_ylabel("correct-classification rate on targets")
-    ax.set_title("Open-set classification rate")
+    ax.set_title(title if not points else f"{title}; dots: deployed threshold", fontsize=9)
     ax.grid(True, color="0.9")
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)

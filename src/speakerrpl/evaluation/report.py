@@ -79,6 +79,9 @@ def metric_specs(far: float = DEFAULT_FAR) -> tuple[MetricSpec, ...]:
         MetricSpec("oscr", "OSCR %", True, True),
         MetricSpec("auroc", "AUROC %", True, True),
         MetricSpec(dir_key(far), f"DIR@FAR{100 * far:g}% %", True, True),
+        MetricSpec("fa", "FA % (deployed)", False, True),
+        MetricSpec("fr", "FR % (deployed)", False, True),
+        MetricSpec("fa_gap", "FA − asked (pp)", False, True),
     )
 
 
@@ -86,17 +89,33 @@ METRICS: tuple[MetricSpec, ...] = metric_specs()
 """The table metrics at the default DIR@FAR false-alarm rate."""
 
 
+def _dir_title(results: Mapping[str, Any]) -> str:
+    spec = next(m for m in _specs(results) if m.key.startswith("dir_far"))
+    return spec.title.removesuffix(" %")
+
+
 def _specs(results: Mapping[str, Any]) -> tuple[MetricSpec, ...]:
     """The metrics of a results dictionary: DIR@FAR at its configured rate."""
     return metric_specs(float(results.get("config", {}).get("far", DEFAULT_FAR)))
 
 
-ROW_TITLES: dict[str, str] = {
-    **{name: m.title for name, m in METHODS.items() if name != "rpl_v2"},
-    "rpl_v2_single": "SpeakerRPL v2, single adapter",
-    "rpl_v2_fusion_all": "SpeakerRPL v2, fusion of all M",
-    "rpl_v2_fusion_sel": "SpeakerRPL v2, fusion + selection",
-}
+def _row_titles() -> dict[str, str]:
+    out = {"default": "Default (OpenSetSpeakerIdentifier())"}
+    for name, m in METHODS.items():
+        if not m.trains:
+            out[name] = m.title
+            out[f"{name}_asnorm"] = f"{m.title} + AS-norm"
+            continue
+        out[name] = m.title
+        out[f"{name}_single"] = f"{m.title}, single adapter"
+        out[f"{name}_fusion_all"] = f"{m.title}, fusion of all M"
+        if m.has_points:
+            out[f"{name}_fusion_sel"] = f"{m.title}, fusion + selection"
+    return out
+
+
+ROW_TITLES: dict[str, str] = _row_titles()
+"""Table titles of every row name an evaluation produces."""
 
 
 def summarize(per_split: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -222,8 +241,11 @@ def _header(results: Mapping[str, Any]) -> list[str]:
         f"- configuration: `{json.dumps(results.get('config', {}), sort_keys=True)}`",
         "- EER and minDCF over identification trials (every test utterance x enrolled "
         "target; unknown speakers give non-target trials only); ACC closed-set on targets; "
-        f"OSCR/AUROC/{_specs(results)[-1].title.removesuffix(' %')} targets vs unknown "
-        "speakers. Bold: best per column. "
+        f"OSCR/AUROC/{_dir_title(results)} targets vs unknown "
+        "speakers. FA / FR (deployed): at the threshold the identifier deploys (calibrated to "
+        "the configured rate), strangers accepted and targets missed or misnamed; FA − asked: "
+        "FA minus that rate (n/a for rows that deploy no threshold of their own). "
+        "Bold: best per column. "
         "fit s: wall-clock seconds of the fit the row comes from, mean over splits.",
     ]
 

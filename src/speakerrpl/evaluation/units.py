@@ -44,12 +44,14 @@ class Unit:
             mean and std over members), ``fusion_all``, ``fusion_sel`` (the identifier's own
             decision function) or ``fusion_high`` (keep the high-variance members instead).
         projection: store adapter features of the first split for the projection figure.
+        n_single: members scored alone for ``single`` rows (0 = all).
     """
 
     name: str
     params: Mapping[str, Any]
     rows: Mapping[str, str]
     projection: bool = False
+    n_single: int = 0
 
 
 @dataclass
@@ -118,9 +120,18 @@ def load_inputs(
 
 
 def compute_metrics(
-    known: np.ndarray, labels: np.ndarray, unknown: np.ndarray, far: float = 0.01
+    known: np.ndarray,
+    labels: np.ndarray,
+    unknown: np.ndarray,
+    far: float = 0.01,
+    threshold: float | None = None,
 ) -> dict[str, float]:
-    """Every table metric of one score set (values are fractions)."""
+    """Every table metric of one score set (values are fractions).
+
+    With the deployed ``threshold`` (accept a row when its best score is ``>=`` it) also the
+    operating point: ``fa`` (strangers accepted), ``fr`` (targets rejected or misnamed) and
+    ``fa_gap`` (``fa - far``: above zero the calibration accepts more than asked); NaN without.
+    """
     trials, trial_labels = metrics.identification_trials(known, labels, unknown)
     out = {
         "acc": metrics.accuracy(known, labels),
@@ -131,6 +142,12 @@ def compute_metrics(
     }
     for p in (0.01, 0.05, 0.1):
         out[f"min_dcf_{p:g}"] = metrics.min_dcf(trials, trial_labels, p)
+    fa = fr = float("nan")
+    if threshold is not None:
+        fa = float(np.mean(unknown.max(axis=1) >= threshold)) if len(unknown) else 0.0
+        missed = (known.argmax(axis=1) != labels) | (known.max(axis=1) < threshold)
+        fr = float(np.mean(missed))
+    out.update(fa=fa, fr=fr, fa_gap=fa - far)
     return out
 
 
@@ -191,12 +208,20 @@ def fit_and_score(
             sk, su = _row_scores(est, how, xk), _row_scores(est, how, xu)
             entry: dict[str, Any] = {}
             if how == SINGLE:
+                if unit.n_single:
+                    sk, su = sk[: unit.n_single], su[: unit.n_single]
                 per = [compute_metrics(a, labels, b, far) for a, b in zip(sk, su, strict=True)]
                 entry["seed_metrics"] = per
                 entry["metrics"] = {k: float(np.mean([p[k] for p in per])) for k in per[0]}
                 sk, su = sk[0], su[0]  # figures show the first seed
             else:
-                entry["metrics"] = compute_metrics(sk, labels, su, far)
+                own = how == FUSION_SEL or (
+                    how == FUSION_ALL and len(est.members_) == est.settings.n_members
+                )
+                thr = float(est.threshold_) if own else None  # the deployed threshold
+                entry["metrics"] = compute_metrics(sk, labels, su, far, thr)
+                if thr is not None:
+                    arrays[f"{row}|threshold"] = np.asarray(thr)
             rows.setdefault(row, {})[cond] = entry
             arrays[f"{row}|{cond}|known"] = sk.astype(np.float32)
             arrays[f"{row}|{cond}|unknown"] = su.astype(np.float32)
@@ -204,6 +229,8 @@ def fit_and_score(
         arrays.update(_projection_arrays(est, inputs, fold, labels))
     info = {
         "threshold": float(est.threshold_),
+        "confidence_threshold": float(est.confidence_threshold_),
+        "decision_source": est.decision_.source,
         "fit_seconds": round(fit_seconds, 3),
         "members_kept": [int(m) for m in np.asarray(est.members_)],
         "targets": targets,

@@ -41,7 +41,9 @@ class Decision:
         n_targets: K.
         score_threshold: accept when the best raw score is ``>=`` this.
         confidence_threshold: the same threshold on the confidence scale.
-        source: ``table`` (development-fold tail) or ``fitted`` (enrollment-time tail).
+        source: ``table`` (development-fold tail of this recipe), ``table-approx`` (the
+            method's default-recipe tail used for another recipe) or ``fitted``
+            (enrollment-time tail, for methods without a table).
     """
 
     tail: StrangerTail
@@ -113,9 +115,14 @@ def calibrate_decision(
     """
     k = cross.shape[1]
     far = float(settings.target_far)
-    tail, source = table_tail(settings), "table"
+    tail, source = table_tail(settings)
     if tail is None:
         tail, source = _impostor_tail(cross, pool), "fitted"
+    elif source != "table":
+        logger.warning(
+            "no stranger tail was measured for this %s recipe; using the default recipe's",
+            settings.method,
+        )
     if pool is not None and far > 0:
         # guard: never accept more held-out pool voices than asked for
         gap = threshold_for_far(pool.max(axis=1), far) - tail.score_threshold(far, k)

@@ -12,6 +12,7 @@ from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
 from speakerrpl.identifier.score_norm import SCORE_NORMS
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
 from speakerrpl.nn.ensemble import AdapterEnsemble
+from speakerrpl.nn.losses import CENTRE_INITS
 from speakerrpl.nn.methods import DEFAULT_METHOD, METHODS, Method, get_method
 from speakerrpl.nn.methods import build_ensemble as build_method_ensemble
 from speakerrpl.nn.train import TrainSettings
@@ -23,14 +24,31 @@ CALIBRATIONS = ("tail", "max", "pool", "enrollment")
 PUBLISHED_TRAINING = {"epochs": 75, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 """Overrides that give the paper's training recipe exactly (the defaults are a faster one)."""
 
+PRESETS: dict[str, dict[str, Any]] = {
+    # the shipped default (the measured best, see docs/calibration.md): a fusion of 30
+    # softmax adapters on the enrollment alone (class extension only for K = 1)
+    "default": {},
+    # SpeakerRPL v2 with this project's shorter training (15 x 32, >= 90 steps)
+    "rpl_v2": {"method": "rpl_v2"},
+    # SpeakerRPL v2 exactly as published: 75 epochs x 16, zero centre points, tau 1,
+    # momentum on the radius, eigenvalue-variance selection r = 10 of 30
+    "rpl_v2_published": {"method": "rpl_v2", **PUBLISHED_TRAINING},
+    # v2 with the repairs of docs/calibration.md switched on (an ablation, not the default)
+    "rpl_v2_repaired": {
+        "method": "rpl_v2", "centre_init": "sphere", "tau": 0.04, "radius_plain": True,
+    },
+}  # fmt: skip
+"""Named configurations: ``IdentifierSettings.preset(name, **overrides)``."""
+
 
 @dataclass(frozen=True)
 class IdentifierSettings:
     """Everything that defines an identifier; unknown keys and bad values are errors.
 
     Args:
-        method: ``cosine`` (centroid baseline), ``softmax``, ``logitnorm``, ``arpl``,
-            ``rpl_v1``, ``rpl_v1_plus`` or ``rpl_v2`` (default).
+        method: ``cosine`` (centroid baseline), ``softmax`` (default: the best measured open-set
+            scorer as a 30-member fusion), ``logitnorm``, ``arpl``, ``rpl_v1``, ``rpl_v1_plus``
+            or ``rpl_v2`` (SpeakerRPL v2; as published: ``preset("rpl_v2_published")``).
         n_models: ensemble size ``M`` (1 for ``cosine``).
         selection: ``low`` (eigenvalue-variance selection, rpl_v2 only), ``none``, ``high``.
         selection_r: members dropped per criterion (``None``: ``n_models // 3``, the published
@@ -44,6 +62,9 @@ class IdentifierSettings:
             published code's value; ``logitnorm``: 0.04, the LogitNorm paper's).
         temperature, weight_margin, beta: loss ``T``, ``lambda`` and SpeakerRPL+'s weight.
         use_logitnorm: rpl_v2's LogitNorm branch on/off (ablation).
+        centre_init: rpl_v2 centre points start at ``zero`` (published) or on the unit
+            ``sphere`` (so the LogitNorm branch keeps learning; ablation).
+        radius_plain: train the radius without momentum / weight decay (ablation).
         score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, as published) or ``centre``
             (``-<z, Q>``).
         n_unknown, n_anchors, unknown_bound: class extension (docs/method.md, step 4).
@@ -105,6 +126,8 @@ class IdentifierSettings:
     weight_margin: float = 5.0
     beta: float = 0.001
     use_logitnorm: bool = True
+    centre_init: str = "zero"
+    radius_plain: bool = False
     score: str = "reciprocal"
     n_unknown: int = 40
     n_anchors: int = 1
@@ -143,6 +166,7 @@ class IdentifierSettings:
             "score": SCORES,
             "calibration": CALIBRATIONS,
             "score_norm": SCORE_NORMS,
+            "centre_init": CENTRE_INITS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -200,6 +224,18 @@ class IdentifierSettings:
         """``selection_r`` resolved: members dropped per selection criterion."""
         return default_selection_r(self.n_models) if self.selection_r is None else self.selection_r
 
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> IdentifierSettings:
+        """The named configuration of :data:`PRESETS`, with ``overrides`` on top.
+
+        Example:
+            >>> IdentifierSettings.preset("rpl_v2_published").epochs
+            75
+        """
+        if name not in PRESETS:
+            raise InvalidInputError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
+        return cls(**{**PRESETS[name], **overrides})
+
     @property
     def method_spec(self) -> Method:
         """The registry entry of ``method``."""
@@ -231,6 +267,7 @@ class IdentifierSettings:
             lr=self.lr,
             lr_decay_at=self.lr_decay_at,
             min_steps=self.min_steps,
+            radius_plain=self.radius_plain,
         )
 
     def to_dict(self) -> dict[str, Any]:

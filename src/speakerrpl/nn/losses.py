@@ -20,7 +20,11 @@ from torch import nn
 
 from speakerrpl.errors import InvalidInputError
 
-_NORM_EPS = 1e-12  # as torch.nn.functional.normalize, used by the published SpeakerRPL v2 code
+_NORM_EPS = 1e-12
+CENTRE_INITS = (
+    "zero",
+    "sphere",
+)  # as torch.nn.functional.normalize, used by the published SpeakerRPL v2 code
 
 
 def _sphere(members: int, rows: int, dim: int, generator: torch.Generator | None) -> torch.Tensor:
@@ -303,13 +307,26 @@ class SpeakerRPLv2Loss(_ReciprocalBase):
         weight_margin: float = 5.0,
         tau: float = 1.0,
         use_logitnorm: bool = True,
+        centre_init: str = "zero",
     ) -> None:
         super().__init__(n_classes, dim, n_members, generator, temperature, weight_margin)
         if tau <= 0:
             raise InvalidInputError(f"tau must be > 0, got {tau}")
+        if centre_init not in CENTRE_INITS:
+            raise InvalidInputError(
+                f"centre_init must be one of {CENTRE_INITS}, got {centre_init!r}"
+            )
         self.tau = tau
         self.use_logitnorm = use_logitnorm
-        self.centre_points = nn.Parameter(torch.zeros(n_members, n_classes, dim))
+        self.centre_init = centre_init
+        # "zero" (published): the first LogitNorm step sends Q to a huge norm and freezes its
+        # direction; "sphere": unit-norm random directions, so the term keeps learning
+        start = (
+            torch.zeros(n_members, n_classes, dim)
+            if centre_init == "zero"
+            else _sphere(n_members, n_classes, dim, generator)
+        )
+        self.centre_points = nn.Parameter(start)
 
     def logitnorm(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The LogitNorm branch on the centre points, per member (M,)."""

@@ -81,7 +81,7 @@ METHODS: dict[str, Method] = {
             "rpl_v2",
             "SpeakerRPL v2",
             SpeakerRPLv2Loss,
-            (*_RPL, "tau", "use_logitnorm"),
+            (*_RPL, "tau", "use_logitnorm", "centre_init"),
             class_extension=True,
             has_points=True,
             default_tau=1.0,
@@ -90,7 +90,9 @@ METHODS: dict[str, Method] = {
 }
 """Every method, in the order result tables list them."""
 
-DEFAULT_METHOD = "rpl_v2"
+DEFAULT_METHOD = "softmax"
+"""The shipped default scorer: a fused ensemble of softmax adapters (see
+:data:`speakerrpl.identifier.settings.PRESETS` and ``docs/calibration.md`` for why)."""
 
 
 def get_method(name: str) -> Method:
