@@ -35,7 +35,8 @@ def _imports() -> list[tuple[str, str, list[str]]]:
 
 # top to bottom: a package imports only packages below it (so there are no cycles)
 LAYERS = (
-    "__main__", "cli", "wyoming", "streaming", "service", "evaluation", "identifier", "synth",
+    "__main__", "cli", "wyoming", "streaming", "service", "diarization", "evaluation", "identifier",
+    "synth",
     "embeddings", "nn", "frontends", "data", "vad", "decisions", "audio", "metrics", "vectors",
     "runtime", "_optional", "errors",
 )  # fmt: skip

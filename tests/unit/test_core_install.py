@@ -40,12 +40,9 @@ class HideOptional:
 sys.meta_path.insert(0, HideOptional())
 """
 
-# modules that still need an extra at import time; each entry names its owner
-KNOWN_GAPS = {
-    "speakerrpl.service.routes": "issue 17 (service/): imports fastapi at module level",
-    "speakerrpl.service.routes_manage": "issue 15: imports fastapi at module level, as routes",
-    "speakerrpl.service.api_models": "issue 15: pydantic response models (the service extra)",
-}
+# the packages whose modules may refuse to import without their extra, with a one-line
+# MissingDependencyError naming it: the REST service's FastAPI routes and pydantic models
+NEEDS_EXTRA_AT_IMPORT = {"speakerrpl.service": "speakerrpl[service]"}
 
 
 def _run(code: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -66,15 +63,19 @@ def test_every_module_imports_without_the_extras() -> None:
             try:
                 importlib.import_module(info.name)
             except ImportError as exc:
-                failures[info.name] = str(exc)
+                kind = "missing-extra" if type(exc).__name__ == "MissingDependencyError" else "raw"
+                failures[info.name] = [kind, str(exc)]
         print(json.dumps(failures))
         """
     )
     assert result.returncode == 0, result.stderr
     failures = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(failures) <= set(KNOWN_GAPS), failures
-    for name in KNOWN_GAPS:  # a fixed gap must leave this list
-        assert name in failures, f"{name} imports on a core install now: drop it from KNOWN_GAPS"
+    raw = {name: why for name, (kind, why) in failures.items() if kind == "raw"}
+    assert raw == {}, raw
+    for name, (_, message) in failures.items():
+        package = next((p for p in NEEDS_EXTRA_AT_IMPORT if name.startswith(p + ".")), None)
+        assert package is not None, f"{name} needs an extra at import time: {message}"
+        assert NEEDS_EXTRA_AT_IMPORT[package] in message and "\n" not in message, message
 
 
 def test_a_missing_extra_is_a_one_line_error_naming_it() -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from speakerrpl._optional import require
+
+require("pydantic", extra="service", purpose="the REST service")
+
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
 
 __all__ = [
     "ChangeResult",

@@ -16,12 +16,16 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, UploadFile
-from starlette.concurrency import run_in_threadpool
+from speakerrpl._optional import require
 
-from speakerrpl.errors import AudioReadError, RegistryError
-from speakerrpl.service.auth import Access, Caller, guard
-from speakerrpl.service.engine import SpeakerEngine
+require("fastapi", extra="service", purpose="the REST service")
+
+from fastapi import APIRouter, Depends, File, UploadFile  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
+
+from speakerrpl.errors import AudioReadError, RegistryError  # noqa: E402
+from speakerrpl.service.auth import Access, Caller, guard  # noqa: E402
+from speakerrpl.service.engine import SpeakerEngine  # noqa: E402
 
 __all__ = ["build_router"]
 

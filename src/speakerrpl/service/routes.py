@@ -12,16 +12,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Response, UploadFile
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from speakerrpl._optional import require
 
-from speakerrpl.audio import load_audio_bytes, probe_audio_bytes
-from speakerrpl.errors import AudioTooLongError, InvalidInputError
-from speakerrpl.service.api_models import ChangeResult, IdentifyResults, SpeakerList
-from speakerrpl.service.auth import Access, Caller, guard, redact
-from speakerrpl.service.engine import SpeakerEngine
-from speakerrpl.service.voiceprints import apply_request_threshold
+require("fastapi", extra="service", purpose="the REST service")
+
+from fastapi import APIRouter, Depends, File, HTTPException, Path, Query, Response, UploadFile  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
+
+from speakerrpl.audio import load_audio_bytes, probe_audio_bytes  # noqa: E402
+from speakerrpl.errors import AudioTooLongError, InvalidInputError  # noqa: E402
+from speakerrpl.service.api_models import ChangeResult, IdentifyResults, SpeakerList  # noqa: E402
+from speakerrpl.service.auth import Access, Caller, guard, redact  # noqa: E402
+from speakerrpl.service.engine import SpeakerEngine  # noqa: E402
+from speakerrpl.service.voiceprints import apply_request_threshold  # noqa: E402
 
 __all__ = ["ERROR_RESPONSES", "ErrorBody", "build_router"]
 

@@ -12,13 +12,17 @@ from __future__ import annotations
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, File, Form, Path, Response, UploadFile
-from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
+from speakerrpl._optional import require
 
-from speakerrpl.errors import InvalidInputError, SpeakerNotFoundError, SpeakerRPLError
-from speakerrpl.service import voiceprints
-from speakerrpl.service.api_models import (
+require("fastapi", extra="service", purpose="the REST service")
+
+from fastapi import APIRouter, Body, Depends, File, Form, Path, Response, UploadFile  # noqa: E402
+from fastapi.responses import HTMLResponse  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
+
+from speakerrpl.errors import InvalidInputError, SpeakerNotFoundError, SpeakerRPLError  # noqa: E402
+from speakerrpl.service import voiceprints  # noqa: E402
+from speakerrpl.service.api_models import (  # noqa: E402
     ChangeResult,
     ClipList,
     JobState,
@@ -28,11 +32,11 @@ from speakerrpl.service.api_models import (
     VerifyResult,
     Voiceprint,
 )
-from speakerrpl.service.auth import Access, Caller, guard
-from speakerrpl.service.engine import SpeakerEngine
-from speakerrpl.service.jobs import JobQueue
-from speakerrpl.service.registry import validate_speaker_name
-from speakerrpl.service.routes import ERROR_RESPONSES, _decode, _read_clips
+from speakerrpl.service.auth import Access, Caller, guard  # noqa: E402
+from speakerrpl.service.engine import SpeakerEngine  # noqa: E402
+from speakerrpl.service.jobs import JobQueue  # noqa: E402
+from speakerrpl.service.registry import validate_speaker_name  # noqa: E402
+from speakerrpl.service.routes import ERROR_RESPONSES, _decode, _read_clips  # noqa: E402
 
 __all__ = ["build_manage_router", "identify_each"]
 
