@@ -17,7 +17,7 @@ Everything the demo writes lands under ``data/`` and ``results/`` (both gitignor
 checkout stays clean; ``make docs`` (``--docs docs/results.md``) publishes the report to the
 tracked ``docs/`` afterwards.
 
-The demo trains with the library's default recipe so it fits 10 minutes on 2 CPU cores;
+The demo trains with the library's default recipe, aiming at 10 minutes on 2 quiet CPU cores;
 ``--full`` evaluates 10 report folds instead of 5 (on the same demo corpus; the larger
 ``speakerrpl corpus build --size full`` corpus is for the report tables, docs/corpus.md).
 """

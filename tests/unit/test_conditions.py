@@ -166,3 +166,12 @@ def test_resolve_conditions() -> None:
         cids.resolve_conditions("clean,fog", ids)
     with pytest.raises(InvalidInputError, match="unknown conditions"):
         cids.resolve_conditions("", ids)
+
+
+def test_short_crops_avoid_pauses_so_the_embedder_accepts_them() -> None:
+    from speakerrpl.audio import speech_duration
+
+    pause = np.zeros(32000, dtype=np.float32)
+    signal = np.r_[_speechlike(1.2), pause, _speechlike(1.2, seed=1)]  # a 2 s pause inside
+    crops = [cond.crop(signal, np.random.default_rng(seed)) for seed in range(30)]
+    assert all(speech_duration(c) >= 0.5 for c in crops)  # the embedding step's minimum

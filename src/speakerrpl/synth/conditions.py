@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from speakerrpl.audio import speech_duration
 from speakerrpl.data.condition_ids import CONDITIONS, CROP_RANGE_S, SNR_RANGES_DB
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.synth import channels as ch
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 SAMPLE_RATE = 16000
+_MIN_ACTIVE_SHARE = 0.6
 
 
 def snr_db(signal: np.ndarray, noise: np.ndarray) -> float:
@@ -163,7 +165,10 @@ def crop(
 ) -> np.ndarray:
     """A random segment of the speech (0.8-1.5 s), taken inside the active region.
 
-    The whole active region is returned when it is shorter than the drawn length.
+    The segment is redrawn until at least 60 % of it is active by
+    :func:`speakerrpl.audio.speech_duration` (the embedding step's own check), keeping the most
+    active of 20 draws otherwise; the whole active region is returned when it is shorter than
+    the drawn length.
 
     Example:
         >>> x = np.sin(np.arange(80000) * 0.05).astype(np.float32)
@@ -174,8 +179,16 @@ def crop(
     speech = active_region(np.asarray(signal, dtype=np.float32))
     if speech.size <= length:
         return speech
-    start = int(rng.integers(speech.size - length + 1))
-    return speech[start : start + length]
+    # a command is speech, not a pause: redraw (up to 20 times) until 60 % of it is active
+    best, best_active = 0, -1.0
+    for _ in range(20):
+        start = int(rng.integers(speech.size - length + 1))
+        active = speech_duration(speech[start : start + length])
+        if active > best_active:
+            best, best_active = start, active
+        if active >= _MIN_ACTIVE_SHARE * length / SAMPLE_RATE:
+            break
+    return speech[best : best + length]
 
 
 def _mix(

@@ -63,7 +63,7 @@ class CorpusSize:
 
 
 SIZES = {
-    "demo": CorpusSize(n_eval=100, n_pool=48, n_utts=8, n_rirs=18, n_condition_tests=3),
+    "demo": CorpusSize(n_eval=100, n_pool=64, n_utts=8, n_rirs=18, n_condition_tests=3),
     "full": CorpusSize(n_eval=None, n_pool=64, n_utts=11, n_rirs=24, n_condition_tests=6),
     "tiny": CorpusSize(
         n_eval=8, n_pool=4, n_utts=4, n_rirs=3, n_babble=3, n_condition_tests=1, n_pool_utts=4
@@ -234,7 +234,7 @@ def build_corpus(
 
     Args:
         out: output directory (created; existing files are overwritten).
-        size: ``demo`` (100 eval voices, 8 utterances each, 3 of them tests; 48 pool voices),
+        size: ``demo`` (100 eval voices, 8 utterances each, 3 of them tests; 64 pool voices),
             ``full`` (every installed eval voice, 11 utterances, 6 tests; 64 pool voices) or
             ``tiny`` (8 eval + 4 pool voices, 4 utterances each, 1 test).
         seed: seeds texts, pool voices and the test conditions.
