@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 # re-runs the demo (cached steps are skipped) and publishes its report to the tracked docs/
 docs: $(STAMP)
-	$(PY) examples/demo.py --docs docs/results.md
+	$(PY) examples/demo.py --docs docs/demo-results.md
 
 test: $(STAMP)
 	$(PY) -m pytest -q

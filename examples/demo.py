@@ -14,7 +14,7 @@ only repeats what is missing:
 5. ``speakerrpl evaluate`` over every report fold, method and ablation.
 
 Everything the demo writes lands under ``data/`` and ``results/`` (both gitignored), so a
-checkout stays clean; ``make docs`` (``--docs docs/results.md``) publishes the report to the
+checkout stays clean; ``make docs`` (``--docs docs/demo-results.md``) publishes the report to the
 tracked ``docs/`` afterwards.
 
 The demo trains with the library's default recipe, aiming at 10 minutes on 2 quiet CPU cores;
@@ -167,7 +167,7 @@ def output_paths(
     """``(data dir, results dir, published report or None)`` of a demo run.
 
     By default the demo writes only under ``ROOT/data`` and ``ROOT/results`` (gitignored);
-    a report is published (e.g. to ``docs/results.md``) only when ``docs`` is given.
+    a report is published (e.g. to ``docs/demo-results.md``) only when ``docs`` is given.
     """
     name = "demo" if size == "demo" else f"demo-{size}"
     data_dir = Path(data) if data else ROOT / "data" / name
@@ -185,7 +185,7 @@ def main() -> int:
     parser.add_argument("--data", default=None, help="data directory (default data/demo)")
     parser.add_argument("--results", default=None, help="default results/demo[-full]")
     parser.add_argument(
-        "--docs", default=None, help="also publish the report here (make docs: docs/results.md)"
+        "--docs", default=None, help="also publish the report here (make docs: docs/demo-results.md)"
     )
     args = parser.parse_args()
     settings = TINY if args.size == "tiny" else FULL if args.full else DEMO
