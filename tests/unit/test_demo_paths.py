@@ -47,4 +47,4 @@ def test_make_demo_does_not_publish_but_make_docs_does() -> None:
     demo_recipe = makefile.split("\ndemo:")[1].split("\n\n")[0]
     docs_recipe = makefile.split("\ndocs:")[1].split("\n\n")[0]
     assert "--docs" not in demo_recipe and "docs/" not in demo_recipe
-    assert "--docs docs/results.md" in docs_recipe
+    assert "--docs docs/demo-results.md" in docs_recipe
