@@ -95,7 +95,9 @@ class ThresholdChange(BaseModel):
     """Give exactly one: a target false-acceptance rate (refit) or a fixed threshold."""
 
     model_config = ConfigDict(extra="forbid")
-    far: float | None = Field(None, gt=0, lt=1)
+    far: float | None = Field(
+        None, ge=1e-6, lt=1, description="target false-acceptance rate, 1e-6 <= far < 1"
+    )
     threshold: float | None = None
 
 

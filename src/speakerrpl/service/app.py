@@ -212,9 +212,10 @@ def create_app(engine: SpeakerEngine) -> Any:
     @app.exception_handler(HTTPException)
     async def _http_error(request: Any, exc: HTTPException) -> Any:
         name = _HTTP_NAMES.get(exc.status_code, "HTTPError")
-        return JSONResponse(
-            {"error": name, "detail": exc.detail}, exc.status_code, headers=exc.headers
-        )
+        headers = exc.headers
+        if exc.status_code == 405:  # one path may be served by routes of several routers
+            headers = {**(headers or {}), "Allow": _allowed(request.app, request.url.path)}
+        return JSONResponse({"error": name, "detail": exc.detail}, exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Any, exc: RequestValidationError) -> Any:
@@ -230,6 +231,16 @@ def create_app(engine: SpeakerEngine) -> Any:
         budget=s.max_inflight_bytes,
     )  # fmt: skip
     return app
+
+
+def _allowed(app: Any, path: str) -> str:
+    """Every method some route serves at ``path`` (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in app.routes:
+        regex, served = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and served and regex.match(path):
+            methods |= set(served)
+    return ", ".join(sorted(methods))
 
 
 _HTTP_NAMES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed"}

@@ -134,7 +134,7 @@ def _speaker_routes(router: APIRouter, engine: SpeakerEngine) -> None:
         detail = await run_in_threadpool(voiceprints.speaker_detail, engine, name)
         return {"name": name, "clips": detail["clips"]}
 
-    @router.delete("/speakers/{name}/enrollments/{clip_id}", response_model=ChangeResult,
+    @router.delete("/speakers/{name}/enrollments/{clip_id:int}", response_model=ChangeResult,
                    summary="remove one enrollment clip at once, then refit")  # fmt: skip
     async def remove_clip(name: Name, clip_id: int, caller: Writer) -> dict[str, Any]:
         return await run_in_threadpool(engine.remove_clip, name, clip_id)
