@@ -185,7 +185,9 @@ def main() -> int:
     parser.add_argument("--data", default=None, help="data directory (default data/demo)")
     parser.add_argument("--results", default=None, help="default results/demo[-full]")
     parser.add_argument(
-        "--docs", default=None, help="also publish the report here (make docs: docs/demo-results.md)"
+        "--docs",
+        default=None,
+        help="also publish the report here (make docs: docs/demo-results.md)",
     )
     args = parser.parse_args()
     settings = TINY if args.size == "tiny" else FULL if args.full else DEMO
