@@ -152,7 +152,9 @@ class _CountingFrontend:
 def test_default_pool_is_cached(tmp_path: Path) -> None:
     frontend = _CountingFrontend()
     emb, labels = default_pool(frontend, n_voices=3, n_utts=2, cache_dir=tmp_path)
-    assert emb.shape == (6, 8) and labels.tolist().count("espeak-000") == 2
+    kept = sorted(set(labels.tolist()))  # near-duplicate voices are dropped (toy embeddings)
+    assert "espeak-000" in kept and emb.shape == (2 * len(kept), 8)
+    assert all(labels.tolist().count(v) == 2 for v in kept)
     assert pool_cache_path("toy", 3, 2, 0, tmp_path).is_file()
     emb2, labels2 = default_pool(frontend, n_voices=3, n_utts=2, cache_dir=tmp_path)
     assert frontend.calls == 1
