@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool  # noqa: E402
 from speakerrpl.errors import AudioReadError, RegistryError  # noqa: E402
 from speakerrpl.service.auth import Access, Caller, guard  # noqa: E402
 from speakerrpl.service.engine import SpeakerEngine  # noqa: E402
+from speakerrpl.service.routes import ERROR_RESPONSES  # noqa: E402
 
 __all__ = ["build_router"]
 
@@ -77,8 +78,8 @@ class _DiarizeService:
 
 
 def build_router(engine: SpeakerEngine) -> APIRouter:
-    """The router of ``POST /diarize``, bound to ``engine``."""
-    router = APIRouter()
+    """The router of ``POST /diarize``, bound to ``engine`` (errors as every other route's)."""
+    router = APIRouter(responses=ERROR_RESPONSES)
     service = _DiarizeService(engine)
 
     @router.post("/diarize", summary="who spoke when: enrolled names or SPEAKER_xx")
