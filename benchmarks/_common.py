@@ -7,6 +7,7 @@ data the training benchmarks use (the demo embeddings when present, else Gaussia
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -230,3 +231,24 @@ def split_targets(
         return Voices(voices.x[arr], voices.y[arr])
 
     return take(enroll), take(known), take(unknown)
+
+
+def wait_for_server(
+    proc: subprocess.Popen[bytes], port: int, tries: int
+) -> subprocess.Popen[bytes]:
+    """Return ``proc`` once ``GET /healthz`` on 127.0.0.1:``port`` answers 200.
+
+    Polls every 0.2 s at most ``tries`` times; a server that exits or never answers is killed
+    and reported as a ``RuntimeError`` (with its stderr when it was piped).
+    """
+    import httpx
+
+    for _ in range(tries):
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server exited")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return proc
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")

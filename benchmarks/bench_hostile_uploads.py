@@ -40,6 +40,7 @@ from typing import Any
 import httpx
 import numpy as np
 import soundfile as sf
+from _common import wait_for_server
 
 PS = Path("/usr/share/pocketsphinx/test/data")
 KEY = "bench-hostile-key-0123"
@@ -79,16 +80,7 @@ def _start(registry: Path, port: int, env: dict[str, str]) -> subprocess.Popen[b
     cmd = [sys.executable, "-m", "speakerrpl", "serve", "--registry", str(registry),
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(900):
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server exited")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return wait_for_server(proc, port, tries=900)
 
 
 def wav_tone(seconds: float) -> bytes:

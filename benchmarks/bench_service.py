@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 import numpy as np
 import soundfile as sf
+from _common import wait_for_server
 
 from speakerrpl.service.engine import SpeakerEngine
 from speakerrpl.service.registry import Enrollment
@@ -116,14 +117,7 @@ def _start_server(registry: Path, params: str, port: int) -> subprocess.Popen[by
         "warning",
     ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return wait_for_server(proc, port, tries=600)
 
 
 def _rss_mib(pid: int) -> dict[str, float]:
