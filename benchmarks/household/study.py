@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from speakerrpl.data.condition_ids import CONDITIONS as CORPUS_CONDITIONS
 from speakerrpl.data.protocols import make_corpus_protocol
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.frontends.base import torch_threads
@@ -29,22 +30,24 @@ from speakerrpl.identifier import OpenSetSpeakerIdentifier
 from speakerrpl.identifier.training_set import reserve_calibration
 from speakerrpl.vectors import centroids
 
-DEMO = Path("/work/main/data/demo")
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 OUT = Path("/tmp/i12study")
-CONDITIONS = ("clean", "babble20", "noise20", "babble10", "babble5")
+CONDITIONS = ("clean", *CORPUS_CONDITIONS)
 
 #: name -> identifier keywords (the study's configurations)
 CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
     "cosine": {"method": "cosine"},
+    "cosine_asnorm": {"method": "cosine", "score_norm": "asnorm"},
     "rpl_v2": {"method": "rpl_v2"},
     "rpl_v1_f30": {"method": "rpl_v1", "selection": "none"},
-    "softmax_f30": {"method": "softmax", "selection": "none"},
-    "softmax_aug": {"method": "softmax", "augment": 4, "augment_noise": 0.6},
-    "softmax_aug3": {"method": "softmax", "augment": 4, "augment_noise": 0.3},
-    "rpl_v1_aug": {"method": "rpl_v1", "augment": 4, "augment_noise": 0.6},
+    "softmax_f30": {"method": "softmax", "selection": "none", "cosine_blend": False},
+    "softmax_aug": {"method": "softmax", "augment": 4, "augment_noise": 0.6, "cosine_blend": False},
     "logitnorm_f30": {"method": "logitnorm", "selection": "none"},
     "arpl_f30": {"method": "arpl", "selection": "none"},
     "rpl_v1_plus_f30": {"method": "rpl_v1_plus", "selection": "none"},
+    "rpl_v2_repaired": {"method": "rpl_v2", "centre_init": "sphere", "tau": 0.04,
+                        "radius_plain": True},
 }
 
 
@@ -126,6 +129,7 @@ def fit_one(
         sets[f"unknown|{cond}"] = emb.embeddings[[index[u + suffix] for u in fold.test_unknown]]
     for key, x in sets.items():
         out[f"{key}|sel"] = _fused_all_classes(est, x, kept).astype(np.float32)
+        out[f"{key}|final"] = est.decision_function(x).astype(np.float32)  # what predict uses
         if est.ensemble_ is None:
             xn = x / np.linalg.norm(x, axis=1, keepdims=True)
             out[f"{key}|cohort"] = (xn @ cohort.T).astype(np.float32)
@@ -142,6 +146,7 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
     ap.add_argument("--extra", default="{}", help="JSON identifier keywords for every config")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--out", type=Path, default=OUT, help="where the fits' scores go")
     args = ap.parse_args()
     extra = json.loads(args.extra)
     emb = EmbeddingSet.load(DEMO / "eval.npz")
@@ -158,7 +163,7 @@ def main() -> None:
                 params = {**CONFIGS[name], **extra}
                 tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
                 for f, fold in enumerate(proto.folds):
-                    path = OUT / args.half / f"{name}{args.tag}-{tag}" / f"k{k:03d}-f{f}.npz"
+                    path = args.out / args.half / f"{name}{args.tag}-{tag}" / f"k{k:03d}-f{f}.npz"
                     if path.is_file():
                         continue
                     arrays = fit_one(name, params, fold, seed + 1000 * k + f, inputs)

@@ -157,7 +157,7 @@ def plan_units(config: EvalConfig) -> list[Unit]:
     Fusion is method-agnostic: every trained method is fitted once as an ``M``-member ensemble
     and reported as single adapters (the first ``n_seeds`` members scored alone), as the fusion
     of all ``M`` and, where the method has points, as the fusion of the members kept by
-    eigenvalue-variance selection. Cosine is reported plain and with AS-norm; the shipped
+    eigenvalue-variance selection, always without the default's cosine blend. Cosine is reported plain and with AS-norm; the shipped
     default configuration (``OpenSetSpeakerIdentifier()``) gets its own row.
 
     Example:
@@ -174,7 +174,10 @@ def plan_units(config: EvalConfig) -> list[Unit]:
             units.append(Unit(f"{method}_asnorm", asn, {f"{method}_asnorm": FUSION_SEL}))
             continue
         rows = {f"{method}_single": SINGLE, f"{method}_fusion_all": FUSION_ALL}
-        params: dict[str, Any] = {"method": method, "n_models": config.n_models}
+        # the method itself, without the default's cosine blend (the "default" row has it)
+        params: dict[str, Any] = {
+            "method": method, "n_models": config.n_models, "cosine_blend": False,
+        }  # fmt: skip
         if spec.has_points:
             rows[f"{method}_fusion_sel"] = FUSION_SEL
             params.update(selection="low", selection_r=config.selection_r)

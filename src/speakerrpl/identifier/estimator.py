@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from speakerrpl.errors import InvalidInputError, NotFittedError
+from speakerrpl.identifier.blend import CosineBlend, cosine_blend_for
 from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
@@ -145,6 +146,9 @@ class OpenSetSpeakerIdentifier:
                 self.cohort_stats_ = top_stats(self.centroids_ @ ts.cohort.T)
         else:
             self._train(ts)
+            if s.blends:
+                self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
+                self.blend_ = cosine_blend_for(s.method, len(classes))
         self._calibrate(xp, labels, ts.x_calibration)
         return self
 
@@ -272,12 +276,17 @@ class OpenSetSpeakerIdentifier:
         return np.concatenate(chunks, axis=1)
 
     def _fused_scores(self, xp: np.ndarray) -> np.ndarray:
-        """Fused target scores (N, K) of the kept members for prepared inputs."""
+        """Fused target scores (N, K) of the kept members for prepared inputs (blended with the
+        centroid cosine scores when ``settings.blends``, see :mod:`.blend`)."""
         keep = self.members_
         stats = (self.zstats_[0][keep], self.zstats_[1][keep])
         rule = self.settings.fusion
         lg = self._member_logits(xp, all_members=False, all_classes=rule == "prob")
-        return fuse_scores(lg, len(self.classes_), rule, stats)
+        fused = fuse_scores(lg, len(self.classes_), rule, stats)
+        blend: CosineBlend | None = getattr(self, "blend_", None)
+        if blend is None:
+            return fused
+        return blend.combine(xp @ self.centroids_.T, fused)
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from speakerrpl.errors import ModelLoadError, ModelMismatchError
+from speakerrpl.identifier.blend import CosineBlend
 from speakerrpl.identifier.decision import Decision
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
 
@@ -22,7 +23,9 @@ if TYPE_CHECKING:
     from speakerrpl.identifier.estimator import OpenSetSpeakerIdentifier
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
-FORMAT = 2
+FORMAT = 3
+#: older formats still read: 2 (before the cosine blend) loads with ``cosine_blend=False``
+READABLE_FORMATS = (2, FORMAT)
 
 
 def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
@@ -37,8 +40,9 @@ def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
         "extra.zmean": torch.as_tensor(clf.zstats_[0]),
         "extra.zstd": torch.as_tensor(clf.zstats_[1]),
     }
-    if clf.ensemble_ is None:
+    if hasattr(clf, "centroids_"):
         tensors["extra.centroids"] = torch.as_tensor(clf.centroids_)
+    if clf.ensemble_ is None:
         if hasattr(clf, "cohort_"):
             tensors["extra.cohort"] = torch.as_tensor(clf.cohort_)
             tensors["extra.cohort_mean"] = torch.as_tensor(clf.cohort_stats_[0])
@@ -58,6 +62,7 @@ def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
         "threshold": clf.threshold_,
         "confidence_threshold": clf.confidence_threshold_,
         "decision": clf.decision_.to_dict(),
+        "blend": clf.blend_.to_dict() if hasattr(clf, "blend_") else None,
         "settings": clf.settings.to_dict(),
     }
     return {CONFIG_FILE: json.dumps(config, indent=2).encode("utf-8"), WEIGHTS_FILE: weights}
@@ -131,11 +136,13 @@ def _rebuild(
     dim: int | None,
     directory: str,
 ) -> OpenSetSpeakerIdentifier:
-    if config.get("format") != FORMAT:
+    if config.get("format") not in READABLE_FORMATS:
         raise ModelMismatchError(
-            f"saved format {config.get('format')!r}, expected {FORMAT} (models saved before the "
-            "calibrated confidence existed must be refitted)"
+            f"saved format {config.get('format')!r}, expected one of {READABLE_FORMATS} (models "
+            "saved before the calibrated confidence existed must be refitted)"
         )
+    if config["format"] == 2:  # saved before the blend existed: scored by the adapters alone
+        config["settings"] = {**config["settings"], "cosine_blend": False}
     if frontend is not None and config["frontend"] != frontend:
         raise ModelMismatchError(
             f"identifier in {directory} was fitted on frontend {config['frontend']!r}, "
@@ -158,6 +165,9 @@ def _rebuild(
     clf.zstats_ = (tensors.pop("extra.zmean").numpy(), tensors.pop("extra.zstd").numpy())
     if "extra.centroids" in tensors:
         clf.centroids_ = tensors.pop("extra.centroids").numpy()
+    if config.get("blend") is not None:
+        clf.blend_ = CosineBlend.from_dict(config["blend"])
+    if not settings.method_spec.trains:
         if "extra.cohort" in tensors:
             clf.cohort_ = tensors.pop("extra.cohort").numpy()
             clf.cohort_stats_ = (

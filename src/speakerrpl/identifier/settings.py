@@ -10,6 +10,8 @@ import torch
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
 from speakerrpl.identifier.score_norm import SCORE_NORMS
+from speakerrpl.identifier.tails import BLEND_WEIGHTS
+from speakerrpl.identifier.tails import FRONTEND as TAILS_FRONTEND
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
 from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.losses import CENTRE_INITS
@@ -32,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rpl_v2": {"method": "rpl_v2"},
     # SpeakerRPL v2 exactly as published: 75 epochs x 16, zero centre points, tau 1,
     # momentum on the radius, eigenvalue-variance selection r = 10 of 30
-    "rpl_v2_published": {"method": "rpl_v2", **PUBLISHED_TRAINING},
+    "rpl_v2_published": {"method": "rpl_v2", "cosine_blend": False, **PUBLISHED_TRAINING},
     # v2 with the repairs of docs/calibration.md switched on (an ablation, not the default)
     "rpl_v2_repaired": {
         "method": "rpl_v2", "centre_init": "sphere", "tau": 0.04, "radius_plain": True,
@@ -86,6 +88,11 @@ class IdentifierSettings:
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
         score_norm: cosine only: ``none`` (default) or ``asnorm`` (adaptive S-norm against the
             pool cohort, :mod:`speakerrpl.identifier.score_norm`).
+        cosine_blend: trained methods: blend the enrollment-centroid cosine score into the
+            fused score with the household-size weight measured on development folds
+            (:mod:`speakerrpl.identifier.blend`). ``None`` (default): on for the methods with a
+            measured weight and the CAM++ frontend, off otherwise; ``False``: the adapters
+            alone (as published); ``True``: on, an error where nothing was measured.
         target_far: share of strangers the identifier may accept; the decision accepts when
             the calibrated confidence is ``>= 1 - target_far`` (see
             :mod:`speakerrpl.identifier.decision`).
@@ -146,6 +153,7 @@ class IdentifierSettings:
     norm: str = "batch"
     input_norm: str = "l2"
     score_norm: str = "none"
+    cosine_blend: bool | None = None
     target_far: float = 0.01
     calibration: str = "tail"
     calibration_margin: float = 0.2
@@ -199,6 +207,12 @@ class IdentifierSettings:
                 )
         if self.score_norm != "none" and self.method_spec.trains:
             raise InvalidInputError("score_norm applies to method='cosine' only")
+        if self.cosine_blend and (not self.method_spec.trains or self.method not in BLEND_WEIGHTS):
+            measured = ", ".join(sorted(BLEND_WEIGHTS))
+            raise InvalidInputError(
+                f"cosine_blend=True needs a blend weight measured for method {self.method!r} "
+                f"(measured: {measured}); pass cosine_blend=None or False"
+            )
         if not self.augment_noise >= 0:
             raise InvalidInputError(f"augment_noise must be >= 0, got {self.augment_noise}")
         if self.tau is not None and self.tau <= 0:
@@ -235,6 +249,18 @@ class IdentifierSettings:
         if name not in PRESETS:
             raise InvalidInputError(f"preset must be one of {tuple(PRESETS)}, got {name!r}")
         return cls(**{**PRESETS[name], **overrides})
+
+    @property
+    def blends(self) -> bool:
+        """``cosine_blend`` resolved: on by default where a weight was measured for the method
+        and frontend (:mod:`speakerrpl.identifier.blend`), off for every other method."""
+        if self.cosine_blend is not None:
+            return self.cosine_blend
+        return (
+            self.method_spec.trains
+            and self.method in BLEND_WEIGHTS
+            and self.frontend in (None, TAILS_FRONTEND)
+        )
 
     @property
     def method_spec(self) -> Method:
