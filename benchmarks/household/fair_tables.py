@@ -22,7 +22,6 @@ from speakerrpl.evaluation.experiments import EvalConfig, run_evaluation
 from speakerrpl.frontends.base import torch_threads
 
 OUT = Path("/tmp/i12report")
-CONDITIONS = ("clean", "babble20", "noise20", "babble10", "babble5")
 #: the ablations run here (the shared machine's budget): the parts of v2 issue 12 questions
 KEPT_ABLATIONS = (
     "v2 without LogitNorm",
@@ -41,18 +40,19 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--methods", nargs="+", default=["cosine", "softmax", "rpl_v1", "rpl_v2"])
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     for name in [n for n in experiments.ABLATIONS if n not in KEPT_ABLATIONS]:
         del experiments.ABLATIONS[name]
     emb = EmbeddingSet.load(DEMO / "eval.npz")
     proto = protocol_for(emb, "report", args.k, args.folds, 200 + args.k)
-    out = OUT / f"k{args.k:03d}"
+    out = args.out / f"k{args.k:03d}"
     out.mkdir(parents=True, exist_ok=True)
     path = save_protocol(proto, out / "protocol.json")
     del path
     config = EvalConfig(
         methods=tuple(args.methods), n_models=30, n_seeds=3, ablation=args.ablation,
-        conditions=CONDITIONS, default_row=True,
+        default_row=True,
     )  # fmt: skip
     command = f"PYTHONPATH=src python benchmarks/household/fair_tables.py --k {args.k} " + (
         f"--folds {args.folds}" + (" --ablation" if args.ablation else "")

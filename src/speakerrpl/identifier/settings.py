@@ -27,8 +27,9 @@ PUBLISHED_TRAINING = {"epochs": 75, "batch_size": 16, "lr": 0.01, "min_steps": 0
 """Overrides that give the paper's training recipe exactly (the defaults are a faster one)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the shipped default (the measured best, see docs/calibration.md): a fusion of 30
-    # softmax adapters on the enrollment alone (class extension only for K = 1)
+    # the shipped default (the measured best, see docs/results.md): a fusion of 30 softmax
+    # adapters on the enrollment alone (class extension only for K = 1), blended with the
+    # centroid cosine score (cosine_blend, weight by household size)
     "default": {},
     # SpeakerRPL v2 with this project's shorter training (15 x 32, >= 90 steps)
     "rpl_v2": {"method": "rpl_v2"},

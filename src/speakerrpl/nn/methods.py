@@ -91,8 +91,8 @@ METHODS: dict[str, Method] = {
 """Every method, in the order result tables list them."""
 
 DEFAULT_METHOD = "softmax"
-"""The shipped default scorer: a fused ensemble of softmax adapters (see
-:data:`speakerrpl.identifier.settings.PRESETS` and ``docs/calibration.md`` for why)."""
+"""The shipped default scorer: a fused ensemble of softmax adapters, blended with the centroid
+cosine score by the identifier (``IdentifierSettings.cosine_blend``; ``docs/results.md`` for why)."""
 
 
 def get_method(name: str) -> Method:
