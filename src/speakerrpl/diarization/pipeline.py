@@ -20,7 +20,15 @@ import numpy as np
 
 from speakerrpl.diarization.clustering import AgglomerativeClustering
 from speakerrpl.diarization.guided import cluster_means, split_rejected
-from speakerrpl.diarization.naming import Naming, Scorer, as_scorer, name_clusters, stranger_label
+from speakerrpl.diarization.naming import (
+    Naming,
+    Scorer,
+    as_scorer,
+    name_clusters,
+    stranger_label,
+    window_votes,
+)
+from speakerrpl.diarization.overlap import add_second_speakers, overlap_regions
 from speakerrpl.diarization.resegment import reassign, smooth, turns
 from speakerrpl.diarization.segments import Segment
 from speakerrpl.diarization.settings import DiarizerSettings
@@ -47,6 +55,7 @@ class Diarization:
     window_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     naming: Naming | None = None
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    overlap: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 class Diarizer:
@@ -56,6 +65,9 @@ class Diarizer:
         settings: a :class:`DiarizerSettings`; keyword arguments override its fields.
         frontend: speaker-embedding frontend (default ``get_frontend("campplus", ...)``).
         vad: voice activity detector (default :class:`~speakerrpl.vad.SileroVAD`).
+        overlap_detector: per-frame overlap probabilities, used when the settings'
+            ``overlap_threshold`` is set (default
+            :class:`~speakerrpl.diarization.overlap.OverlapDetector`).
         clusterer: ``(embeddings, durations) -> labels`` (default from the settings).
         device: device of the default frontend (``"cuda"`` puts the embedding stage on a GPU).
         num_threads: torch threads of the default frontend.
@@ -72,13 +84,14 @@ class Diarizer:
         *,
         frontend: Any = None,
         vad: Any = None,
+        overlap_detector: Any = None,
         clusterer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         device: str = "cpu",
         num_threads: int | None = None,
         **overrides: Any,
     ) -> None:
         self.settings = (settings or DiarizerSettings()).replace(**overrides)
-        self._frontend, self._vad = frontend, vad
+        self._frontend, self._vad, self._overlap = frontend, vad, overlap_detector
         s = self.settings
         self.clusterer = clusterer or AgglomerativeClustering(
             s.cluster_threshold, s.min_cluster_seconds, s.max_cluster_points
@@ -105,6 +118,15 @@ class Diarizer:
             self._vad = SileroVAD()
         return self._vad
 
+    @property
+    def overlap_detector(self) -> Any:
+        """The overlap detector (created on first use)."""
+        if self._overlap is None:
+            from speakerrpl.diarization.overlap import OverlapDetector
+
+            self._overlap = OverlapDetector()
+        return self._overlap
+
     def __call__(self, audio: Audio, identifier: Any = None) -> list[Segment]:
         """Turns ``(start, end, label, score)`` of a 16 kHz waveform or an audio file."""
         return self.run(audio, identifier).segments
@@ -128,9 +150,12 @@ class Diarizer:
         regions = [(a, min(b, round(duration, 3))) for a, b in regions if a < duration]
         windows = plan_windows(regions, s.window, s.hop, s.min_window)
         emb = np.zeros((0, 0), dtype=np.float32)
+        overlap = np.zeros(0)
         if len(windows):
             emb = WindowEmbedder(self.frontend, s.batch_size).embed_stream(chunks(), windows)
-        return Diarization([], duration, regions, windows, embeddings=emb)
+            if s.overlap_threshold is not None:
+                overlap = self.overlap_detector.probabilities(chunks())
+        return Diarization([], duration, regions, windows, embeddings=emb, overlap=overlap)
 
     def label(self, analysed: Diarization, identifier: Any = None) -> Diarization:
         """Cluster, name and segment the windows of an :meth:`analyse` result."""
@@ -139,25 +164,33 @@ class Diarizer:
             return analysed
         durations = np.diff(windows, axis=1)[:, 0]
         scorer = as_scorer(identifier)
+        window_scores = None
+        if scorer is not None and s.name_vote > 0:
+            window_scores = np.asarray(scorer.scores(emb), dtype=np.float64)
         labels = np.asarray(self.clusterer(emb, durations), dtype=np.int64)
         labels = reassign(emb, labels, s.reassign_iterations)
         labels = smooth(windows, labels, analysed.regions, s.min_run)
         labels = reassign(emb, labels, 0)  # renumber 0..C-1
-        naming = self._name(emb, labels, durations, scorer)
+        naming = self._name(emb, labels, durations, scorer, window_scores)
         if scorer is not None and s.guided_threshold is not None:
             fine = AgglomerativeClustering(s.guided_threshold, 0.0, s.max_cluster_points)
             names = [
                 lab if ok else None for lab, ok in zip(naming.labels, naming.enrolled, strict=True)
             ]
             labels, names = split_rejected(
-                emb, durations, labels, names, scorer, fine, self.clusterer, s.split_margin
-            )
+                emb, durations, labels, names, scorer, fine, self.clusterer, s.split_margin,
+                s.name_vote, window_scores,
+            )  # fmt: skip
             labels = smooth(windows, labels, analysed.regions, s.min_run)
             naming = _guided_naming(emb, labels, durations, names, scorer)
             labels = reassign(emb, labels, 0)  # renumber 0..C-1 as naming did
+        pieces = turns(windows, labels, analysed.regions)
+        if s.overlap_threshold is not None and analysed.overlap.size:
+            found = overlap_regions(analysed.overlap, s.overlap_threshold, s.min_overlap)
+            pieces = add_second_speakers(pieces, found)
         out = [
             Segment(round(a, 3), round(b, 3), naming.labels[c], float(naming.scores[c]))
-            for a, b, c in turns(windows, labels, analysed.regions)
+            for a, b, c in sorted(pieces)
         ]
         return replace(analysed, segments=out, window_labels=labels, naming=naming)
 
@@ -194,14 +227,23 @@ class Diarizer:
         return probs, total / SAMPLE_RATE
 
     def _name(
-        self, emb: np.ndarray, labels: np.ndarray, durations: np.ndarray, scorer: Scorer | None
+        self,
+        emb: np.ndarray,
+        labels: np.ndarray,
+        durations: np.ndarray,
+        scorer: Scorer | None,
+        window_scores: np.ndarray | None,
     ) -> Naming:
         count = int(labels.max()) + 1
         if scorer is None:
             return name_clusters(np.zeros((count, 0)))
         scores = np.asarray(scorer.scores(cluster_means(emb, labels, durations)), np.float64)
+        accepted = None
+        if window_scores is not None:
+            votes = window_votes(window_scores, labels, durations, scorer.threshold)
+            accepted = votes >= self.settings.name_vote
         margin = self.settings.duplicate_margin
-        return name_clusters(scores, scorer.classes, scorer.threshold, margin)
+        return name_clusters(scores, scorer.classes, scorer.threshold, margin, accepted)
 
 
 def _guided_naming(

@@ -38,6 +38,15 @@ class DiarizerSettings:
             (:mod:`speakerrpl.diarization.guided`); ``None``: no such check.
         split_margin: in [0, 1): how close to the cluster core's score a part must be to stay
             (see :func:`~speakerrpl.diarization.guided.split_rejected`).
+        name_vote: in [0, 1): a cluster (and each part the split checks) gets an enrolled
+            name only when at least this share of its windows (by duration) is accepted for the
+            name on its own (:func:`~speakerrpl.diarization.naming.window_votes`): the
+            identifier's threshold is calibrated on single utterances, and a cluster's averaged
+            embedding can pass it for a stranger; 0: the mean embedding decides alone.
+        overlap_threshold: overlap probability (pyannote segmentation-3.0,
+            :mod:`speakerrpl.diarization.overlap`) from which a second speaker is added (the
+            nearest other one in time); ``None``: one speaker per instant, no model run.
+        min_overlap: shortest overlap region kept, seconds.
         chunk_seconds: audio read per chunk when streaming.
     """
 
@@ -57,6 +66,9 @@ class DiarizerSettings:
     duplicate_margin: float = math.inf
     guided_threshold: float | None = 0.4
     split_margin: float = 0.0
+    name_vote: float = 0.0
+    overlap_threshold: float | None = None
+    min_overlap: float = 0.1
     chunk_seconds: float = 60.0
 
     def __post_init__(self) -> None:
@@ -81,6 +93,14 @@ class DiarizerSettings:
             )
         if not 0.0 <= self.split_margin < 1.0:
             raise InvalidInputError(f"split_margin must be in [0, 1), got {self.split_margin}")
+        if self.overlap_threshold is not None and not 0.0 < self.overlap_threshold < 1.0:
+            raise InvalidInputError(
+                f"overlap_threshold must be in (0, 1) or None, got {self.overlap_threshold}"
+            )
+        if self.min_overlap < 0:
+            raise InvalidInputError(f"min_overlap must be >= 0, got {self.min_overlap}")
+        if not 0.0 <= self.name_vote < 1.0:
+            raise InvalidInputError(f"name_vote must be in [0, 1), got {self.name_vote}")
         if self.duplicate_margin < 0 or self.min_cluster_seconds < 0:
             raise InvalidInputError("duplicate_margin and min_cluster_seconds must be >= 0")
 
