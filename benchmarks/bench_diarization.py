@@ -41,13 +41,13 @@ from speakerrpl.diarization.scoring import der_jer, naming_rates
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
 
 GRID = {
-    "cluster_threshold": [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8],
+    "cluster_threshold": [0.5, 0.55, 0.6, 0.625, 0.65, 0.675, 0.7, 0.8],
     "min_cluster_seconds": [0.0, 2.0, 4.0],
 }
-GUIDED_GRID = [0.3, 0.4, 0.5]
-SPLIT_MARGINS = [0.0, 0.25]
-VOTES = [0.0, 0.2, 0.3, 0.4, 0.5, 0.6]
-OVERLAP_GRID = [None, 0.3, 0.4, 0.5, 0.6, 0.7]
+SPLITS = [None, 0.4, 0.5]  # the split's over-clustering threshold (None: no split)
+VOTES = [0.0, 0.3, 0.5]
+CENTROID_FACTORS = [1.0, 0.9, 0.8, 0.7, 0.6]
+OVERLAP_GRID = [None, 0.5, 0.6, 0.7, 0.8, 0.9]
 VAD_GRID = {"vad_threshold": [0.3, 0.4, 0.5], "min_silence": [0.1, 0.3]}
 METRICS = ("der_c25", "der_c0", "jer_c25", "correct_name", "stranger_as_enrolled",
            "correct_name_c0", "stranger_as_enrolled_c0")  # fmt: skip
@@ -148,7 +148,16 @@ SYSTEMS = {  # name: (identifier, settings changed from the tuned ones)
     "anonymous_no_overlap": ("", {"overlap_threshold": None}),
     "rpl_v2": ("rpl_v2", {}),
     "cosine": ("cosine", {}),
-    "rpl_v2_no_vote": ("rpl_v2", {"name_vote": 0.0}),
+    "rpl_v2_no_overlap": ("rpl_v2", {"overlap_threshold": None}),
+    "baseline": (
+        "rpl_v2",
+        {
+            "overlap_threshold": None,
+            "guided_threshold": 0.4,
+            "name_vote": 0.0,
+            "centroid_factor": 1.0,
+        },
+    ),
     "rpl_v2_plain": ("rpl_v2", {"guided_threshold": None}),
     "cosine_plain": ("cosine", {"guided_threshold": None}),
 }
@@ -157,14 +166,13 @@ SYSTEMS = {  # name: (identifier, settings changed from the tuned ones)
 def tune_guided(
     base: Diarizer, cases: list[Case], analysed: list[Diarization], pool: Any
 ) -> dict[str, Any]:
-    """The split's over-clustering threshold (None: no split) and margin, and the window vote
-    of naming, with the lowest mean DER (collar 0.25) + strangers labelled as enrolled +
-    enrolled speech not correctly named, with SpeakerRPL v2 naming, on dev."""
+    """The split's over-clustering threshold (None: no split), the window vote and the
+    centroid threshold factor of naming with the lowest mean DER (collar 0.25) + strangers
+    labelled as enrolled + enrolled speech not correctly named, SpeakerRPL v2 naming, on dev."""
     fitted = [identifiers(c, pool)["rpl_v2"] for c in cases]
     best: tuple[float, dict[str, Any]] = (math.inf, {})
-    splits = [(None, 0.0), *itertools.product(GUIDED_GRID, SPLIT_MARGINS)]
-    for (value, margin), vote in itertools.product(splits, VOTES):
-        knobs = {"guided_threshold": value, "split_margin": margin, "name_vote": vote}
+    for value, vote, factor in itertools.product(SPLITS, VOTES, CENTROID_FACTORS):
+        knobs = {"guided_threshold": value, "name_vote": vote, "centroid_factor": factor}
         diarizer = Diarizer(base.settings.replace(**knobs), frontend=base.frontend, vad=base.vad)
         triples = zip(cases, analysed, fitted, strict=True)
         rows = [score(c, diarizer.label(a, f)) for c, a, f in triples]
@@ -286,19 +294,21 @@ def speed(args: Any, corpus: Corpus) -> dict[str, Any]:
             "import sys, time, torch; from speakerrpl.diarization import Diarizer\n"
             "t = int(sys.argv[2]); torch.set_num_threads(t)\n"
             "d = Diarizer(num_threads=t); d.frontend; d.vad\n"
+            "d.overlap_detector if d.settings.overlap_threshold is not None else None\n"
             "c = time.process_time(); s = time.perf_counter(); segs = d(sys.argv[1])\n"
             "w, c = time.perf_counter() - s, time.process_time() - c\n"
             "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]\n"
-            "print(w, c, int(hwm.split()[1]) / 1024, len(segs))\n"
+            "print(w, c, int(hwm.split()[1]) / 1024, len(segs), d.frontend.backend)\n"
         )
         out = {}
         for threads in args.speed_threads:
             done = subprocess.run([sys.executable, "-c", code, str(wav), str(threads)],
                                   capture_output=True, text=True, check=True)  # fmt: skip
-            wall, cpu, rss, n = done.stdout.split()
+            wall, cpu, rss, n, backend = done.stdout.split()
             out[f"threads{threads}"] = {
                 "wall_s": float(wall), "cpu_s": float(cpu), "peak_rss_mb": float(rss),
-                "segments": int(n), "x_real_time": conv.duration / float(wall),
+                "segments": int(n), "backend": backend,
+                "x_real_time": conv.duration / float(wall),
                 "x_real_time_per_cpu_second": conv.duration / float(cpu),
                 "loadavg_1m_after": os.getloadavg()[0],
             }  # fmt: skip

@@ -271,7 +271,7 @@ def test_window_vote_refuses_a_stranger_whose_mean_passes() -> None:
     x, labels, scorer = _noisy_stranger()
     means = scorer.scores(cluster_means(x, labels, np.ones(40)))
     assert means[1, 0] > scorer.threshold  # the stranger's centroid passes the test...
-    votes = window_votes(scorer.scores(x), labels, np.ones(40), scorer.threshold)
+    votes = window_votes(scorer.scores(x) >= scorer.threshold, labels, np.ones(40))
     assert votes[0, 0] == 1.0 and votes[1, 0] < 0.2  # ...but few of its windows do
     # alice silent: by its centroid alone, the stranger's cluster takes her name
     assert name_clusters(means[1:], scorer.classes, scorer.threshold).labels == ["alice"]
@@ -280,7 +280,7 @@ def test_window_vote_refuses_a_stranger_whose_mean_passes() -> None:
     alone = name_clusters(means[1:], scorer.classes, scorer.threshold, accepted=votes[1:] >= 0.5)
     assert alone.labels == ["SPEAKER_01"]
     # durations weigh the vote
-    weighted = window_votes(np.array([[3.0], [1.0]]), np.zeros(2, int), np.array([3.0, 1.0]), 2.0)
+    weighted = window_votes(np.array([[True], [False]]), np.zeros(2, int), np.array([3.0, 1.0]))
     assert weighted.tolist() == [[0.75]]
 
 

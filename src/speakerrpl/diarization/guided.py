@@ -48,7 +48,7 @@ def split_rejected(
     coarse: Clusterer,
     margin: float = 0.0,
     vote: float = 0.0,
-    window_scores: np.ndarray | None = None,
+    window_passed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str | None]]:
     """Take the parts of named clusters that the identifier rejects out of them.
 
@@ -70,7 +70,8 @@ def split_rejected(
         margin: in [0, 1), see above.
         vote: a part also leaves when less than this share of its windows is accepted on its
             own for ``X`` (:func:`~speakerrpl.diarization.naming.window_votes`; 0: no test).
-        window_scores: ``(N, K)`` identifier scores of each window (needed when ``vote`` > 0).
+        window_passed: ``(N, K)``: whether the identifier accepts each window on its own for
+            each enrolled speaker (needed when ``vote`` > 0).
 
     Returns:
         New window labels and, per label, its enrolled name or ``None``.
@@ -86,8 +87,8 @@ def split_rejected(
         own = np.asarray(part_scores, dtype=np.float64)[:, column]
         bar = scorer.threshold + margin * max(own.max() - scorer.threshold, 0.0)
         rejected = own < bar
-        if vote > 0 and window_scores is not None:
-            votes = window_votes(window_scores[rows], parts, durations[rows], scorer.threshold)
+        if vote > 0 and window_passed is not None:
+            votes = window_votes(window_passed[rows], parts, durations[rows])
             rejected |= votes[:, column] < vote
         anonymous[rows[rejected[parts]]] = True
     kept = sorted({names[int(c)] for c in labels[~anonymous]} - {None})  # type: ignore[type-var]

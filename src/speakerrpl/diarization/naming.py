@@ -21,7 +21,15 @@ import numpy as np
 from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError
 
-__all__ = ["Naming", "Scorer", "as_scorer", "name_clusters", "stranger_label", "window_votes"]
+__all__ = [
+    "Naming",
+    "Scorer",
+    "as_scorer",
+    "centroid_scorer",
+    "name_clusters",
+    "stranger_label",
+    "window_votes",
+]
 
 
 def stranger_label(index: int) -> str:
@@ -68,6 +76,24 @@ def as_scorer(identifier: Any) -> Scorer | None:
     )
 
 
+def centroid_scorer(scorer: Scorer, factor: float) -> Scorer:
+    """``scorer`` with the threshold for averaged embeddings: ``t - (1 - factor) * |t|``.
+
+    The identifier's threshold ``t`` is calibrated on single utterances; a cluster's mean
+    embedding is cleaner than one utterance in noise or reverberation, but a true speaker's
+    centroid in a bad room can still fall short of ``t``. ``factor`` 1 keeps ``t``.
+
+    Example:
+        >>> s = Scorer(("ann",), 2.0, lambda x: x)
+        >>> centroid_scorer(s, 0.75).threshold, centroid_scorer(s, 1.0) is s
+        (1.5, True)
+    """
+    if factor == 1.0:
+        return scorer
+    bar = scorer.threshold - (1.0 - factor) * abs(scorer.threshold)
+    return Scorer(scorer.classes, bar, scorer.scores)
+
+
 @dataclass(frozen=True)
 class Naming:
     """Per cluster: its ``labels`` and the ``scores`` of its best enrolled name (nan: none)."""
@@ -77,11 +103,10 @@ class Naming:
     enrolled: list[bool]
 
 
-def window_votes(
-    window_scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, threshold: float
-) -> np.ndarray:
+def window_votes(passed: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Per cluster and enrolled speaker, the (duration-weighted) share of the cluster's windows
-    that the identifier accepts on their own for that speaker: ``(C, K)`` in [0, 1].
+    that the identifier accepts on their own for that speaker (``passed``: ``(N, K)``
+    booleans, window score ``>=`` the identifier's threshold): ``(C, K)`` in [0, 1].
 
     A cluster's mean embedding scores higher than its single windows (averaging removes noise
     for a stranger as for a true speaker), and the identifier's threshold is calibrated on
@@ -90,11 +115,11 @@ def window_votes(
 
     Example:
         >>> w = np.array([[3.0], [1.0], [0.0], [4.0]])
-        >>> window_votes(w, np.array([0, 0, 1, 1]), np.ones(4), threshold=2.0).tolist()
+        >>> window_votes(w >= 2.0, np.array([0, 0, 1, 1]), np.ones(4)).tolist()
         [[0.5], [0.5]]
     """
     count = int(labels.max()) + 1 if len(labels) else 0
-    passed = (np.asarray(window_scores) >= threshold).astype(np.float64) * weights[:, None]
+    passed = np.asarray(passed, dtype=np.float64) * weights[:, None]
     sums = np.zeros((count, passed.shape[1]))
     np.add.at(sums, labels, passed)
     mass = np.bincount(labels, weights=weights, minlength=count)

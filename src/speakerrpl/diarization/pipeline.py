@@ -24,6 +24,7 @@ from speakerrpl.diarization.naming import (
     Naming,
     Scorer,
     as_scorer,
+    centroid_scorer,
     name_clusters,
     stranger_label,
     window_votes,
@@ -164,14 +165,16 @@ class Diarizer:
             return analysed
         durations = np.diff(windows, axis=1)[:, 0]
         scorer = as_scorer(identifier)
-        window_scores = None
+        passed = None
         if scorer is not None and s.name_vote > 0:
-            window_scores = np.asarray(scorer.scores(emb), dtype=np.float64)
+            passed = np.asarray(scorer.scores(emb), dtype=np.float64) >= scorer.threshold
+        if scorer is not None:
+            scorer = centroid_scorer(scorer, s.centroid_factor)
         labels = np.asarray(self.clusterer(emb, durations), dtype=np.int64)
         labels = reassign(emb, labels, s.reassign_iterations)
         labels = smooth(windows, labels, analysed.regions, s.min_run)
         labels = reassign(emb, labels, 0)  # renumber 0..C-1
-        naming = self._name(emb, labels, durations, scorer, window_scores)
+        naming = self._name(emb, labels, durations, scorer, passed)
         if scorer is not None and s.guided_threshold is not None:
             fine = AgglomerativeClustering(s.guided_threshold, 0.0, s.max_cluster_points)
             names = [
@@ -179,7 +182,7 @@ class Diarizer:
             ]
             labels, names = split_rejected(
                 emb, durations, labels, names, scorer, fine, self.clusterer, s.split_margin,
-                s.name_vote, window_scores,
+                s.name_vote, passed,
             )  # fmt: skip
             labels = smooth(windows, labels, analysed.regions, s.min_run)
             naming = _guided_naming(emb, labels, durations, names, scorer)
@@ -232,15 +235,15 @@ class Diarizer:
         labels: np.ndarray,
         durations: np.ndarray,
         scorer: Scorer | None,
-        window_scores: np.ndarray | None,
+        passed: np.ndarray | None,
     ) -> Naming:
         count = int(labels.max()) + 1
         if scorer is None:
             return name_clusters(np.zeros((count, 0)))
         scores = np.asarray(scorer.scores(cluster_means(emb, labels, durations)), np.float64)
         accepted = None
-        if window_scores is not None:
-            votes = window_votes(window_scores, labels, durations, scorer.threshold)
+        if passed is not None:
+            votes = window_votes(passed, labels, durations)
             accepted = votes >= self.settings.name_vote
         margin = self.settings.duplicate_margin
         return name_clusters(scores, scorer.classes, scorer.threshold, margin, accepted)

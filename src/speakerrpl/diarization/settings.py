@@ -43,6 +43,10 @@ class DiarizerSettings:
             name on its own (:func:`~speakerrpl.diarization.naming.window_votes`): the
             identifier's threshold is calibrated on single utterances, and a cluster's averaged
             embedding can pass it for a stranger; 0: the mean embedding decides alone.
+        centroid_factor: in (0, 1]: clusters (and the split's parts) are named against the
+            threshold ``t - (1 - centroid_factor) * |t|`` instead of the identifier's ``t``
+            (:func:`~speakerrpl.diarization.naming.centroid_scorer`): averaged embeddings are
+            scored, ``t`` is calibrated on single utterances; 1: the identifier's threshold.
         overlap_threshold: overlap probability (pyannote segmentation-3.0,
             :mod:`speakerrpl.diarization.overlap`) from which a second speaker is added (the
             nearest other one in time); ``None``: one speaker per instant, no model run.
@@ -67,6 +71,7 @@ class DiarizerSettings:
     guided_threshold: float | None = 0.4
     split_margin: float = 0.0
     name_vote: float = 0.0
+    centroid_factor: float = 1.0
     overlap_threshold: float | None = None
     min_overlap: float = 0.1
     chunk_seconds: float = 60.0
@@ -99,6 +104,10 @@ class DiarizerSettings:
             )
         if self.min_overlap < 0:
             raise InvalidInputError(f"min_overlap must be >= 0, got {self.min_overlap}")
+        if not 0.0 < self.centroid_factor <= 1.0:
+            raise InvalidInputError(
+                f"centroid_factor must be in (0, 1], got {self.centroid_factor}"
+            )
         if not 0.0 <= self.name_vote < 1.0:
             raise InvalidInputError(f"name_vote must be in [0, 1), got {self.name_vote}")
         if self.duplicate_margin < 0 or self.min_cluster_seconds < 0:
