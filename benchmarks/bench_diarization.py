@@ -45,8 +45,8 @@ GRID = {
     "min_cluster_seconds": [0.0, 2.0, 4.0],
 }
 SPLITS = [None, 0.4, 0.5]  # the split's over-clustering threshold (None: no split)
-VOTES = [0.0, 0.3, 0.5]
-CENTROID_FACTORS = [1.0, 0.9, 0.8, 0.7, 0.6]
+CENTROID_FACTORS = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
+STRANGER_GOAL = 0.02  # the tuning keeps dev's strangers-labelled-as-enrolled under this
 OVERLAP_GRID = [None, 0.5, 0.6, 0.7, 0.8, 0.9]
 VAD_GRID = {"vad_threshold": [0.3, 0.4, 0.5], "min_silence": [0.1, 0.3]}
 METRICS = ("der_c25", "der_c0", "jer_c25", "correct_name", "stranger_as_enrolled",
@@ -149,40 +149,39 @@ SYSTEMS = {  # name: (identifier, settings changed from the tuned ones)
     "rpl_v2": ("rpl_v2", {}),
     "cosine": ("cosine", {}),
     "rpl_v2_no_overlap": ("rpl_v2", {"overlap_threshold": None}),
+    "rpl_v2_identifier_threshold": ("rpl_v2", {"centroid_factor": 1.0}),
     "baseline": (
         "rpl_v2",
-        {
-            "overlap_threshold": None,
-            "guided_threshold": 0.4,
-            "name_vote": 0.0,
-            "centroid_factor": 1.0,
-        },
+        {"overlap_threshold": None, "guided_threshold": 0.4, "centroid_factor": 1.0},
     ),
-    "rpl_v2_plain": ("rpl_v2", {"guided_threshold": None}),
-    "cosine_plain": ("cosine", {"guided_threshold": None}),
+    "rpl_v2_split": ("rpl_v2", {"guided_threshold": 0.4}),
+    "rpl_v2_no_split": ("rpl_v2", {"guided_threshold": None}),
 }
 
 
 def tune_guided(
     base: Diarizer, cases: list[Case], analysed: list[Diarization], pool: Any
 ) -> dict[str, Any]:
-    """The split's over-clustering threshold (None: no split), the window vote and the
-    centroid threshold factor of naming with the lowest mean DER (collar 0.25) + strangers
-    labelled as enrolled + enrolled speech not correctly named, SpeakerRPL v2 naming, on dev."""
+    """The split's over-clustering threshold (None: no split) and the centroid threshold
+    factor of naming with the lowest mean DER (collar 0.25) + strangers labelled as enrolled +
+    enrolled speech not correctly named, SpeakerRPL v2 naming, on dev; among the grid points
+    whose strangers labelled as enrolled stay under :data:`STRANGER_GOAL` when there are any."""
     fitted = [identifiers(c, pool)["rpl_v2"] for c in cases]
-    best: tuple[float, dict[str, Any]] = (math.inf, {})
-    for value, vote, factor in itertools.product(SPLITS, VOTES, CENTROID_FACTORS):
-        knobs = {"guided_threshold": value, "name_vote": vote, "centroid_factor": factor}
+    best: tuple[bool, float, dict[str, Any]] = (False, math.inf, {})
+    for value, factor in itertools.product(SPLITS, CENTROID_FACTORS):
+        knobs = {"guided_threshold": value, "centroid_factor": factor}
         diarizer = Diarizer(base.settings.replace(**knobs), frontend=base.frontend, vad=base.vad)
         triples = zip(cases, analysed, fitted, strict=True)
         rows = [score(c, diarizer.label(a, f)) for c, a, f in triples]
-        parts = [mean_std(rows, k)["mean"] for k in ("der_c25", "stranger_as_enrolled")]
-        loss = sum(parts) + 1.0 - mean_std(rows, "correct_name")["mean"]
-        print(f"  dev {knobs}: DER + stranger-as-enrolled + not named {loss:.4f} "
-              f"(DER {parts[0]:.4f}, stranger {parts[1]:.4f})", flush=True)  # fmt: skip
-        if loss < best[0]:
-            best = (loss, knobs)
-    return best[1]
+        keys = ("der_c25", "stranger_as_enrolled", "correct_name")
+        der, stranger, named = (mean_std(rows, k)["mean"] for k in keys)
+        loss = der + stranger + 1.0 - named
+        parts = f"DER {der:.4f}, stranger {stranger:.4f}, named {named:.4f}"
+        print(f"  dev {knobs}: DER + stranger-as-enrolled + not named {loss:.4f} ({parts})")
+        within = stranger <= STRANGER_GOAL
+        if (within, -loss) > (best[0], -best[1]):
+            best = (within, loss, knobs)
+    return best[2]
 
 
 def evaluate(

@@ -247,58 +247,37 @@ def test_diarizer_label_uses_guided_naming_with_an_identifier() -> None:
     assert [s.label for s in anonymous.segments] == ["SPEAKER_01", "SPEAKER_02"]
 
 
-# --- naming of averaged embeddings: the window vote ---------------------------------------
+# --- naming of averaged embeddings: the centroid threshold ----------------------------------
 
 
-def _noisy_stranger(seed: int = 0) -> tuple[np.ndarray, np.ndarray, Scorer]:
-    """20 windows of alice (clean) and 20 of a stranger who leans towards her: each stranger
-    window is far from alice, but their mean (the noise averages out) is close to her."""
-    rng = np.random.default_rng(seed)
-    alice = np.eye(16)[0]
-    own = alice + 0.1 * rng.normal(size=(20, 16))
-    stranger = 0.5 * alice + 0.5 * rng.normal(size=(20, 16))
+def test_centroid_factor_names_a_true_speaker_just_short_of_the_threshold() -> None:
+    from speakerrpl.diarization import Diarization, Diarizer
+    from speakerrpl.diarization.naming import centroid_scorer
 
-    def scores(z: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(2)
+    alice, off, other = np.eye(16)[:3]  # alice recorded badly: 0.8 alice + 0.6 off-axis
+    emb = np.concatenate([0.8 * alice + 0.6 * off + 0.01 * rng.normal(size=(12, 16)),
+                          other + 0.01 * rng.normal(size=(12, 16))])  # fmt: skip
+    regions = [(0.0, 18.75)]
+    windows = plan_windows(regions, window=1.5, hop=0.75)[:24]
+    analysed = Diarization([], 19.0, regions, windows, embeddings=emb.astype(np.float32))
+
+    def scores(z: np.ndarray) -> np.ndarray:  # cosine to alice: 0.8 for her, 0 for the other
         return (z / np.linalg.norm(z, axis=1, keepdims=True)) @ alice[:, None]
 
-    return np.concatenate([own, stranger]), np.repeat([0, 1], 20), Scorer(("alice",), 0.6, scores)
-
-
-def test_window_vote_refuses_a_stranger_whose_mean_passes() -> None:
-    from speakerrpl.diarization.guided import cluster_means
-    from speakerrpl.diarization.naming import window_votes
-
-    x, labels, scorer = _noisy_stranger()
-    means = scorer.scores(cluster_means(x, labels, np.ones(40)))
-    assert means[1, 0] > scorer.threshold  # the stranger's centroid passes the test...
-    votes = window_votes(scorer.scores(x) >= scorer.threshold, labels, np.ones(40))
-    assert votes[0, 0] == 1.0 and votes[1, 0] < 0.2  # ...but few of its windows do
-    # alice silent: by its centroid alone, the stranger's cluster takes her name
-    assert name_clusters(means[1:], scorer.classes, scorer.threshold).labels == ["alice"]
-    voted = name_clusters(means, scorer.classes, scorer.threshold, accepted=votes >= 0.5)
-    assert voted.labels == ["alice", "SPEAKER_01"]
-    alone = name_clusters(means[1:], scorer.classes, scorer.threshold, accepted=votes[1:] >= 0.5)
-    assert alone.labels == ["SPEAKER_01"]
-    # durations weigh the vote
-    weighted = window_votes(np.array([[True], [False]]), np.zeros(2, int), np.array([3.0, 1.0]))
-    assert weighted.tolist() == [[0.75]]
-
-
-def test_diarizer_name_vote_keeps_a_lone_stranger_anonymous() -> None:
-    from speakerrpl.diarization import Diarization, Diarizer
-
-    x, _, scorer = _noisy_stranger(1)
-    stranger = x[20:].astype(np.float32)  # only the stranger speaks
-    regions = [(0.0, 15.75)]
-    windows = plan_windows(regions, window=1.5, hop=0.75)[:20]
-    analysed = Diarization([], 16.0, regions, windows, embeddings=stranger)
-    one = AgglomerativeClustering(threshold=1.99)  # one cluster, whatever the noise
-    for vote, expected in ((0.0, "alice"), (0.5, "SPEAKER_01")):
-        diarizer = Diarizer(frontend=_MeanFrontend(), vad=object(), clusterer=one,
-                            guided_threshold=None, name_vote=vote)  # fmt: skip
-        assert {s.label for s in diarizer.label(analysed, scorer).segments} == {expected}
-    with pytest.raises(InvalidInputError, match="name_vote"):
-        DiarizerSettings(name_vote=1.0)
+    scorer = Scorer(("alice",), 0.9, scores)
+    assert centroid_scorer(scorer, 0.8).threshold == pytest.approx(0.72)
+    labels = {}
+    for factor in (1.0, 0.8):
+        diarizer = Diarizer(frontend=_MeanFrontend(), vad=object(), guided_threshold=None,
+                            centroid_factor=factor)  # fmt: skip
+        labels[factor] = [s.label for s in diarizer.label(analysed, scorer).segments]
+    assert labels[1.0] == ["SPEAKER_01", "SPEAKER_02"]  # 0.8 < 0.9: a stranger
+    assert labels[0.8] == ["alice", "SPEAKER_01"]  # 0.8 >= 0.72; the other stays anonymous
+    negative = centroid_scorer(Scorer(("a",), -2.0, scores), 0.5)
+    assert negative.threshold == pytest.approx(-3.0)  # always lower, whatever the sign
+    with pytest.raises(InvalidInputError, match="centroid_factor"):
+        DiarizerSettings(centroid_factor=0.0)
 
 
 # --- overlap: second speakers --------------------------------------------------------------
@@ -357,3 +336,16 @@ def test_diarizer_adds_the_second_speaker_where_overlap_is_detected() -> None:
     assert sum(time_of.values()) == pytest.approx(9.75 + 1.0, abs=0.05)
     with pytest.raises(InvalidInputError, match="overlap_threshold"):
         DiarizerSettings(overlap_threshold=1.5)
+
+
+def test_the_embedding_device_is_checked_when_the_diarizer_is_made() -> None:
+    import torch
+
+    from speakerrpl.diarization import Diarizer
+
+    with pytest.raises(InvalidInputError, match="expected device"):
+        Diarizer(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="CUDA is not available"):
+            Diarizer(device="cuda")
+    assert Diarizer(device="cpu").device == "cpu"

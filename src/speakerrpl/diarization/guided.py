@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from speakerrpl.diarization.naming import Scorer, window_votes
+from speakerrpl.diarization.naming import Scorer
 
 __all__ = ["cluster_means", "split_rejected"]
 
@@ -47,8 +47,6 @@ def split_rejected(
     fine: Clusterer,
     coarse: Clusterer,
     margin: float = 0.0,
-    vote: float = 0.0,
-    window_passed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[str | None]]:
     """Take the parts of named clusters that the identifier rejects out of them.
 
@@ -68,10 +66,6 @@ def split_rejected(
         fine: the over-clustering applied inside each named cluster.
         coarse: the clustering of the anonymous windows.
         margin: in [0, 1), see above.
-        vote: a part also leaves when less than this share of its windows is accepted on its
-            own for ``X`` (:func:`~speakerrpl.diarization.naming.window_votes`; 0: no test).
-        window_passed: ``(N, K)``: whether the identifier accepts each window on its own for
-            each enrolled speaker (needed when ``vote`` > 0).
 
     Returns:
         New window labels and, per label, its enrolled name or ``None``.
@@ -87,9 +81,6 @@ def split_rejected(
         own = np.asarray(part_scores, dtype=np.float64)[:, column]
         bar = scorer.threshold + margin * max(own.max() - scorer.threshold, 0.0)
         rejected = own < bar
-        if vote > 0 and window_passed is not None:
-            votes = window_votes(window_passed[rows], parts, durations[rows])
-            rejected |= votes[:, column] < vote
         anonymous[rows[rejected[parts]]] = True
     kept = sorted({names[int(c)] for c in labels[~anonymous]} - {None})  # type: ignore[type-var]
     index = {name: i for i, name in enumerate(kept)}

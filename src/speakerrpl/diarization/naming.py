@@ -28,7 +28,6 @@ __all__ = [
     "centroid_scorer",
     "name_clusters",
     "stranger_label",
-    "window_votes",
 ]
 
 
@@ -103,35 +102,11 @@ class Naming:
     enrolled: list[bool]
 
 
-def window_votes(passed: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Per cluster and enrolled speaker, the (duration-weighted) share of the cluster's windows
-    that the identifier accepts on their own for that speaker (``passed``: ``(N, K)``
-    booleans, window score ``>=`` the identifier's threshold): ``(C, K)`` in [0, 1].
-
-    A cluster's mean embedding scores higher than its single windows (averaging removes noise
-    for a stranger as for a true speaker), and the identifier's threshold is calibrated on
-    single utterances, so a stranger's centroid can pass it; a stranger's windows rarely pass
-    in majority.
-
-    Example:
-        >>> w = np.array([[3.0], [1.0], [0.0], [4.0]])
-        >>> window_votes(w >= 2.0, np.array([0, 0, 1, 1]), np.ones(4)).tolist()
-        [[0.5], [0.5]]
-    """
-    count = int(labels.max()) + 1 if len(labels) else 0
-    passed = np.asarray(passed, dtype=np.float64) * weights[:, None]
-    sums = np.zeros((count, passed.shape[1]))
-    np.add.at(sums, labels, passed)
-    mass = np.bincount(labels, weights=weights, minlength=count)
-    return sums / np.maximum(mass, 1e-12)[:, None]
-
-
 def name_clusters(
     scores: np.ndarray,
     classes: Sequence[str] = (),
     threshold: float = math.inf,
     duplicate_margin: float = math.inf,
-    accepted: np.ndarray | None = None,
 ) -> Naming:
     """Labels of ``C`` clusters from their identifier scores ``(C, K)`` (see module docstring).
 
@@ -142,8 +117,6 @@ def name_clusters(
         threshold: the identifier's acceptance threshold.
         duplicate_margin: how far above ``threshold`` a second cluster must score to share a
             name that the assignment already gave away.
-        accepted: ``(C, K)`` pairs that may be named at all (e.g. a :func:`window_votes` test),
-            and-ed with ``scores >= threshold``; ``None``: every pair.
 
     Example:
         >>> s = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.3]])
@@ -157,7 +130,7 @@ def name_clusters(
         return Naming(labels, np.full(count, np.nan), [False] * count)
     if scores.ndim != 2 or scores.shape[1] != len(classes):
         raise InvalidInputError(f"expected scores (C, {len(classes)}), got {scores.shape}")
-    accepted = (scores >= threshold) & (True if accepted is None else np.asarray(accepted))
+    accepted = scores >= threshold
     names: list[str | None] = [None] * len(scores)
     if accepted.any():
         optimize = require("scipy.optimize", extra="diarization", purpose="naming")
@@ -167,8 +140,7 @@ def name_clusters(
                 names[r] = classes[c]
     best = scores.argmax(axis=1)
     for r in range(len(scores)):
-        passes = accepted[r, best[r]] and scores[r, best[r]] >= threshold + duplicate_margin
-        if names[r] is None and passes:
+        if names[r] is None and scores[r, best[r]] >= threshold + duplicate_margin:
             names[r] = classes[best[r]]
     enrolled = [n is not None for n in names]
     strangers = iter(stranger_label(i) for i in range(len(scores)))

@@ -27,7 +27,6 @@ from speakerrpl.diarization.naming import (
     centroid_scorer,
     name_clusters,
     stranger_label,
-    window_votes,
 )
 from speakerrpl.diarization.overlap import add_second_speakers, overlap_regions
 from speakerrpl.diarization.resegment import reassign, smooth, turns
@@ -36,6 +35,7 @@ from speakerrpl.diarization.settings import DiarizerSettings
 from speakerrpl.diarization.stream import audio_chunks
 from speakerrpl.diarization.windows import SAMPLE_RATE, WindowEmbedder, plan_windows
 from speakerrpl.errors import AudioNonFiniteError, InvalidInputError
+from speakerrpl.runtime import resolve_device
 from speakerrpl.vad import FRAME_SAMPLES, probabilities_to_segments
 
 __all__ = ["Diarization", "Diarizer"]
@@ -70,8 +70,10 @@ class Diarizer:
             ``overlap_threshold`` is set (default
             :class:`~speakerrpl.diarization.overlap.OverlapDetector`).
         clusterer: ``(embeddings, durations) -> labels`` (default from the settings).
-        device: device of the default frontend (``"cuda"`` puts the embedding stage on a GPU).
-        num_threads: torch threads of the default frontend.
+        device: device of the default frontend (``"cuda"`` puts the embedding stage on a GPU);
+            checked at once (:class:`~speakerrpl.errors.InvalidInputError` for an unknown
+            device, or CUDA where there is none).
+        num_threads: threads of the default frontend and overlap detector.
 
     Example:
         >>> diarizer = Diarizer()  # doctest: +SKIP
@@ -97,7 +99,7 @@ class Diarizer:
         self.clusterer = clusterer or AgglomerativeClustering(
             s.cluster_threshold, s.min_cluster_seconds, s.max_cluster_points
         )
-        self.device, self.num_threads = device, num_threads
+        self.device, self.num_threads = resolve_device(device), num_threads
 
     @property
     def frontend(self) -> Any:
@@ -125,7 +127,7 @@ class Diarizer:
         if self._overlap is None:
             from speakerrpl.diarization.overlap import OverlapDetector
 
-            self._overlap = OverlapDetector()
+            self._overlap = OverlapDetector(num_threads=self.num_threads or 1)
         return self._overlap
 
     def __call__(self, audio: Audio, identifier: Any = None) -> list[Segment]:
@@ -165,25 +167,21 @@ class Diarizer:
             return analysed
         durations = np.diff(windows, axis=1)[:, 0]
         scorer = as_scorer(identifier)
-        passed = None
-        if scorer is not None and s.name_vote > 0:
-            passed = np.asarray(scorer.scores(emb), dtype=np.float64) >= scorer.threshold
         if scorer is not None:
             scorer = centroid_scorer(scorer, s.centroid_factor)
         labels = np.asarray(self.clusterer(emb, durations), dtype=np.int64)
         labels = reassign(emb, labels, s.reassign_iterations)
         labels = smooth(windows, labels, analysed.regions, s.min_run)
         labels = reassign(emb, labels, 0)  # renumber 0..C-1
-        naming = self._name(emb, labels, durations, scorer, passed)
+        naming = self._name(emb, labels, durations, scorer)
         if scorer is not None and s.guided_threshold is not None:
             fine = AgglomerativeClustering(s.guided_threshold, 0.0, s.max_cluster_points)
             names = [
                 lab if ok else None for lab, ok in zip(naming.labels, naming.enrolled, strict=True)
             ]
             labels, names = split_rejected(
-                emb, durations, labels, names, scorer, fine, self.clusterer, s.split_margin,
-                s.name_vote, passed,
-            )  # fmt: skip
+                emb, durations, labels, names, scorer, fine, self.clusterer, s.split_margin
+            )
             labels = smooth(windows, labels, analysed.regions, s.min_run)
             naming = _guided_naming(emb, labels, durations, names, scorer)
             labels = reassign(emb, labels, 0)  # renumber 0..C-1 as naming did
@@ -230,23 +228,14 @@ class Diarizer:
         return probs, total / SAMPLE_RATE
 
     def _name(
-        self,
-        emb: np.ndarray,
-        labels: np.ndarray,
-        durations: np.ndarray,
-        scorer: Scorer | None,
-        passed: np.ndarray | None,
+        self, emb: np.ndarray, labels: np.ndarray, durations: np.ndarray, scorer: Scorer | None
     ) -> Naming:
         count = int(labels.max()) + 1
         if scorer is None:
             return name_clusters(np.zeros((count, 0)))
         scores = np.asarray(scorer.scores(cluster_means(emb, labels, durations)), np.float64)
-        accepted = None
-        if passed is not None:
-            votes = window_votes(passed, labels, durations)
-            accepted = votes >= self.settings.name_vote
         margin = self.settings.duplicate_margin
-        return name_clusters(scores, scorer.classes, scorer.threshold, margin, accepted)
+        return name_clusters(scores, scorer.classes, scorer.threshold, margin)
 
 
 def _guided_naming(

@@ -38,11 +38,6 @@ class DiarizerSettings:
             (:mod:`speakerrpl.diarization.guided`); ``None``: no such check.
         split_margin: in [0, 1): how close to the cluster core's score a part must be to stay
             (see :func:`~speakerrpl.diarization.guided.split_rejected`).
-        name_vote: in [0, 1): a cluster (and each part the split checks) gets an enrolled
-            name only when at least this share of its windows (by duration) is accepted for the
-            name on its own (:func:`~speakerrpl.diarization.naming.window_votes`): the
-            identifier's threshold is calibrated on single utterances, and a cluster's averaged
-            embedding can pass it for a stranger; 0: the mean embedding decides alone.
         centroid_factor: in (0, 1]: clusters (and the split's parts) are named against the
             threshold ``t - (1 - centroid_factor) * |t|`` instead of the identifier's ``t``
             (:func:`~speakerrpl.diarization.naming.centroid_scorer`): averaged embeddings are
@@ -70,7 +65,6 @@ class DiarizerSettings:
     duplicate_margin: float = math.inf
     guided_threshold: float | None = 0.4
     split_margin: float = 0.0
-    name_vote: float = 0.0
     centroid_factor: float = 1.0
     overlap_threshold: float | None = None
     min_overlap: float = 0.1
@@ -108,8 +102,6 @@ class DiarizerSettings:
             raise InvalidInputError(
                 f"centroid_factor must be in (0, 1], got {self.centroid_factor}"
             )
-        if not 0.0 <= self.name_vote < 1.0:
-            raise InvalidInputError(f"name_vote must be in [0, 1), got {self.name_vote}")
         if self.duplicate_margin < 0 or self.min_cluster_seconds < 0:
             raise InvalidInputError("duplicate_margin and min_cluster_seconds must be >= 0")
 
