@@ -15,8 +15,8 @@ __all__ = ["DiarizerSettings"]
 class DiarizerSettings:
     """Every knob of the diarizer; unknown keys and bad values are errors.
 
-    The defaults of the VAD, clustering and splitting knobs were chosen on 10 development
-    conversations (seeds 1000-1009 of ``benchmarks/bench_diarization.py``; see
+    The defaults of the VAD, clustering, overlap, splitting and naming knobs were chosen on 10
+    development conversations (seeds 1000-1009 of ``benchmarks/bench_diarization.py``; see
     ``docs/diarization.md``).
 
     Args:
@@ -49,7 +49,7 @@ class DiarizerSettings:
         chunk_seconds: audio read per chunk when streaming.
     """
 
-    vad_threshold: float = 0.3
+    vad_threshold: float = 0.5
     min_speech: float = 0.25
     min_silence: float = 0.3
     vad_pad: float = 0.03
@@ -57,16 +57,16 @@ class DiarizerSettings:
     hop: float = 0.75
     min_window: float = 0.25
     batch_size: int = 64
-    cluster_threshold: float = 0.6
+    cluster_threshold: float = 0.65
     min_cluster_seconds: float = 4.0
     max_cluster_points: int = 4000
     reassign_iterations: int = 2
     min_run: int = 2
     duplicate_margin: float = math.inf
-    guided_threshold: float | None = 0.4
+    guided_threshold: float | None = 0.5
     split_margin: float = 0.0
-    centroid_factor: float = 1.0
-    overlap_threshold: float | None = None
+    centroid_factor: float = 0.5
+    overlap_threshold: float | None = 0.8
     min_overlap: float = 0.1
     chunk_seconds: float = 60.0
 
