@@ -1,22 +1,26 @@
 """Diarization with open-set naming: quality on synthetic and real conversations, and speed.
 
-Part ``quality``: ``--dev`` development conversations (seeds 1000+) tune the clustering
-threshold and the small-cluster rule by mean DER (collar 0.25); the ``--report`` conversations
-(seeds 2000+) are then scored once with the chosen settings: DER (collar 0.25 and 0), JER, the
-share of enrolled speakers' speech with the correct name and the share of strangers' speech
-labelled as an enrolled person, for three systems: anonymous clustering (no enrollment),
-naming with SpeakerRPL v2 (the default identifier) and naming with plain cosine (the
-``cosine`` method), all on the same windows. Plus the real pocketsphinx talkers spliced into a
-dialogue, once with each talker enrolled. Conversations: 3-5 speakers, 2-3 enrolled (3 clean
-utterances each, not used in the conversation), 1-3 minutes, turns 0.5-20 s, overlap, and one
-of clean / coloured noise / babble (SNR 5-20 dB) / reverb / reverb + noise.
+Part ``quality``: ``--dev`` development conversations (seeds 1000+) tune, in turn, the VAD,
+the clustering threshold and small-cluster rule, the overlap threshold (by mean DER, collar
+0.25) and the split threshold with the centroid factor of naming (DER + strangers labelled as
+enrolled + enrolled speech not named, under the 2 % stranger goal); the ``--report``
+conversations (seeds 2000+) are then scored once with the chosen settings: DER (collar 0.25 and
+0), JER, the share of enrolled speakers' speech with the correct name and the share of
+strangers' speech labelled as an enrolled person, for anonymous clustering (no enrollment),
+naming with SpeakerRPL v2 (the default identifier), naming with plain cosine (the ``cosine``
+method) and variants of the default with one step changed, all on the same windows. Plus the
+real pocketsphinx talkers spliced into a dialogue, once with each talker enrolled.
+Conversations: 3-5 speakers, 2-3 enrolled (3 clean ``enroll`` utterances each, not used in the
+conversation), 1-3 minutes, turns 0.5-20 s, overlap, and one of clean / coloured noise /
+babble (SNR 5-20 dB) / reverb / reverb + noise.
 
 Part ``speed``: one 10-minute synthetic recording, end to end from a WAV file (VAD, windows,
-CAM++, clustering, naming), timed in a fresh process with its peak memory.
+CAM++, overlap, clustering), timed in a fresh process with its peak memory.
 
 Usage:
     python benchmarks/bench_diarization.py [--parts quality speed] [--dev 10 --report 10]
         [--threads 1] [--demo /path/to/data/demo] [--out results/diarization.json]
+        [--cache DIR] [--segmentation-model segmentation-3.0.onnx]
 """
 
 from __future__ import annotations
