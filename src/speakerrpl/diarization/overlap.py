@@ -72,15 +72,26 @@ class OverlapDetector:
     def __init__(
         self, model_path: str | Path | None = None, num_threads: int = 1, batch_size: int = 8
     ) -> None:
-        from speakerrpl.frontends.onnx_model import _session
-
         if importlib.util.find_spec("onnxruntime") is None:
             raise MissingDependencyError(_INSTALL)
-        if batch_size < 1:
-            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        if batch_size < 1 or num_threads < 1:
+            raise InvalidInputError(
+                f"batch_size and num_threads must be >= 1, got {batch_size}, {num_threads}"
+            )
+        import onnxruntime as ort
+
         self.model_path = Path(model_path) if model_path else locate_segmentation_model()
         self.batch_size = batch_size
-        self._session: Any = _session(self.model_path, "cpu", num_threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = int(num_threads)
+        options.inter_op_num_threads = 1
+        try:
+            self._session: Any = ort.InferenceSession(
+                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            msg = f"cannot load segmentation model {self.model_path}: {exc}"
+            raise ModelLoadError(msg) from exc
 
     def _run(self, batch: list[np.ndarray]) -> np.ndarray:
         x = np.stack(batch)[:, None, :].astype(np.float32)
