@@ -50,28 +50,32 @@ def test_deterministic_for_a_seed() -> None:
     assert a == b
 
 
-def test_per_target_rule_bounds_every_target_and_gives_each_its_hardest_negative() -> None:
+def test_per_target_rule_bounds_each_target_and_gives_each_its_hardest_negative() -> None:
     tgt, names, pool, voices = _setup()
     _, tc = centroids(tgt, names)
-    # a voice close to target a only: mean cosine below the bound, its cosine to a above it
-    lean = tc[0] / np.linalg.norm(tc[0]) * 0.5 + np.linalg.svd(tc)[2][-1] * 0.87
-    pool = np.vstack([pool, np.repeat(lean[None], 2, axis=0)])
-    voices = np.concatenate([voices, ["lean", "lean"]])
+    # a voice similar to targets a and b, far from c: over the bound on the mean, under it for c
+    ortho = np.linalg.svd(tc)[2][-1]
+    both = (tc[0] + tc[1]) / np.linalg.norm(tc[0] + tc[1])
+    mixed = 0.8 * both + 0.6 * ortho
+    pool = np.vstack([pool, np.repeat(mixed[None], 2, axis=0)])
+    voices = np.concatenate([voices, ["mixed", "mixed"]])
     vn, vc = centroids(pool, voices)
     sim = dict(zip(vn, vc @ tc.T, strict=True))
-    assert sim["lean"].mean() < 0.3 < sim["lean"].max()
-    mean_rule = select_class_extension(tgt, names, pool, voices, n_unknown=30, bound=0.3)
-    ext = select_class_extension(tgt, names, pool, voices, 6, bound=0.3, rule="per_target")
-    assert "lean" in mean_rule.unknown and "lean" not in ext.unknown
+    assert sim["mixed"].mean() > 0.3 > sim["mixed"][2]
+    mean_rule = select_class_extension(tgt, names, pool, voices, n_unknown=40, bound=0.3)
+    ext = select_class_extension(tgt, names, pool, voices, 40, bound=0.3, rule="per_target")
+    assert "mixed" not in mean_rule.unknown and "mixed" in ext.unknown
     assert ext.anchors == mean_rule.anchors
-    eligible = [v for v in vn if v not in ext.anchors and sim[v].max() < 0.3]
-    assert all(v in eligible for v in ext.unknown) and len(ext.unknown) == 6
-    free = list(eligible)
-    for i, voice in enumerate(ext.unknown):
-        # even picks: target 0, 1, 2 in turn takes its most similar free voice;
-        # odd picks: the free voice farthest from every target
-        want = max(free, key=lambda v: sim[v][i // 2]) if i % 2 == 0 else None
-        want = want or min(free, key=lambda v: sim[v].max())
+    free = [v for v in vn if v not in ext.anchors and sim[v].min() < 0.3]
+    assert sorted(ext.unknown) == sorted(free)  # 40 requested: every allowed voice
+    small = select_class_extension(tgt, names, pool, voices, 6, bound=0.3, rule="per_target")
+    for i, voice in enumerate(small.unknown):
+        # even picks: targets a, b, c in turn take their most similar voice below the bound
+        # for them; odd picks: the voice farthest from every target
+        if i % 2 == 0:
+            want = max((v for v in free if sim[v][i // 2] < 0.3), key=lambda v: sim[v][i // 2])
+        else:
+            want = min(free, key=lambda v: sim[v].max())
         assert voice == want
         free.remove(voice)
     with pytest.raises(InvalidInputError, match="rule must be one of"):

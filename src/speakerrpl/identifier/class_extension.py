@@ -4,9 +4,10 @@ From the target enrollment embeddings and a synthetic-voice pool this picks
 
 - ``U`` *unknown* voices whose mean cosine to the target centroids is below a bound, taken
   alternately from the most- and the least-similar end so both hard and easy negatives exist
-  (the published rule, ``rule="mean"``); or, with ``rule="per_target"``, voices below the
-  bound for *every* target, where the hard half is taken per target in turn (each target gets
-  its own hardest allowed negative) and the easy half by the lowest cosine to any target;
+  (the published rule, ``rule="mean"``); or, with ``rule="per_target"``, the bound applies
+  per target: the targets in turn each take their own hardest allowed negative (the most
+  similar free voice below the bound *for that target*), alternating with the voice farthest
+  from every target;
 - ``A`` *anchor* voices per target: the pool voices nearest that target's centroid (hard
   negatives right beside it, chosen from this enrollment's data: hence "adaptive");
 - the remaining voices, from which a few are held out for threshold calibration.
@@ -53,14 +54,16 @@ def _alternate(candidates: np.ndarray, order_key: np.ndarray, count: int) -> lis
     return picked
 
 
-def _per_target(sim: np.ndarray, candidates: np.ndarray, count: int) -> list[int]:
-    """Alternately each target's hardest free candidate (targets in turn) and the easiest one.
+def _per_target(sim: np.ndarray, candidates: np.ndarray, bound: float, count: int) -> list[int]:
+    """Alternately the next target's hardest allowed free voice and the easiest free voice.
 
-    ``sim`` (V, K) holds the cosine of every voice to every target centroid; hardness is the
-    cosine to one target, easiness the lowest maximum cosine to any target.
+    ``sim`` (V, K) holds the cosine of every voice to every target centroid. A voice is an
+    allowed hard negative of target ``k`` when its cosine to ``k`` is below ``bound``; hardness
+    is that cosine. Easiness is the lowest maximum cosine to any target. A target with no
+    allowed voice left gives its turn to the next one.
     """
     by_target = [
-        candidates[np.argsort(-sim[candidates, k], kind="stable")].tolist()
+        [v for v in candidates[np.argsort(-sim[candidates, k], kind="stable")] if sim[v, k] < bound]
         for k in range(sim.shape[1])
     ]
     easy = candidates[np.argsort(sim[candidates].max(axis=1), kind="stable")].tolist()
@@ -69,11 +72,15 @@ def _per_target(sim: np.ndarray, candidates: np.ndarray, count: int) -> list[int
     turn = 0
     while len(picked) < min(count, len(candidates)):
         if len(picked) % 2 == 0:
-            ranked = by_target[turn % len(by_target)]
-            turn += 1
+            for _ in range(len(by_target)):
+                hard = [v for v in by_target[turn % len(by_target)] if v not in taken]
+                turn += 1
+                if hard:
+                    break
+            ranked = hard or easy
         else:
             ranked = easy
-        voice = next(v for v in ranked if v not in taken)
+        voice = next(int(v) for v in ranked if v not in taken)
         picked.append(voice)
         taken.add(voice)
     return picked
@@ -101,9 +108,10 @@ def select_class_extension(
         random_state: seed that breaks ties between equally similar voices.
         rule: ``mean`` (published): unknown voices have mean cosine to the target centroids
             below ``bound`` and alternate between the highest and the lowest mean;
-            ``per_target``: every cosine to a target centroid is below ``bound`` (a voice
-            close to any one target is never a negative) and the picks alternate between the
-            next target's hardest free voice (targets in turn) and the voice farthest from all.
+            ``per_target``: the bound applies per target (a voice is an allowed negative of
+            each target it is below ``bound`` for, and unknown only if allowed for one) and the
+            picks alternate between the next target's hardest allowed free voice (targets in
+            turn) and the voice farthest from every target.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -137,15 +145,15 @@ def select_class_extension(
         nearest = [v for v in np.argsort(-sim[:, k], kind="stable").tolist() if v not in taken]
         anchors += nearest[:n_anchors]
         taken.update(nearest[:n_anchors])
-    key = sim.mean(axis=1) if rule == "mean" else sim.max(axis=1)
+    key = sim.mean(axis=1) if rule == "mean" else sim.min(axis=1)
     free = np.asarray(
         [v for v in range(len(voices)) if v not in taken and key[v] < bound], dtype=np.int64
     )
     if free.size < n_unknown:
         logger.warning(
-            "only %d pool voices have %s cosine < %.2f to the targets; using all of them",
+            "only %d pool voices have %s < %.2f; using all of them",
             free.size,
-            "mean" if rule == "mean" else "every",
+            "mean cosine to the targets" if rule == "mean" else "a cosine to some target",
             bound,
         )
     if not free.size:
@@ -153,7 +161,7 @@ def select_class_extension(
     elif rule == "mean":
         unknown = _alternate(free, key[free], n_unknown)
     else:
-        unknown = _per_target(sim, free, n_unknown)
+        unknown = _per_target(sim, free, bound, n_unknown)
     used = taken | set(unknown)
     name = [voices[i] for i in tie.tolist()]
     return ClassExtension(

@@ -71,8 +71,8 @@ class IdentifierSettings:
         n_unknown, n_anchors, unknown_bound: class extension (docs/method.md, step 4).
         unknown_rule: how the unknown voices are picked: ``mean`` (published: mean cosine to
             the targets below ``unknown_bound``, alternately the most and the least similar)
-            or ``per_target`` (cosine to every target below the bound; each target in turn
-            gets its own hardest allowed negative; ablation,
+            or ``per_target`` (the bound applies per target; each target in turn gets its own
+            hardest allowed negative; ablation,
             :func:`~speakerrpl.identifier.class_extension.select_class_extension`).
         pool_utts_per_class: utterances used per pool class (None: as many as the largest
             enrollment, so pool classes do not outweigh 3-utterance targets).
