@@ -39,7 +39,8 @@ class Gated:
 
 
 def _wave(i: int) -> np.ndarray:
-    return np.full(4, float(i), dtype=np.float32)
+    """One second of the constant ``i``."""
+    return np.full(16000, float(i), dtype=np.float32)
 
 
 def _wait_queued(batcher: EmbeddingBatcher, clips: int) -> None:
@@ -50,7 +51,7 @@ def _wait_queued(batcher: EmbeddingBatcher, clips: int) -> None:
 
 def test_waiting_requests_share_one_call_and_get_their_own_rows() -> None:
     embed = Gated()
-    batcher = EmbeddingBatcher(embed, max_batch=16, max_wait=0.0, max_queue=64)
+    batcher = EmbeddingBatcher(embed, max_batch=16, max_wait=0.0, max_queue_seconds=64)
     first = batcher.submit([_wave(0)])
     assert embed.entered.wait(10)  # the worker is busy with the first request
     later = [batcher.submit([_wave(i), _wave(i + 100)]) for i in range(1, 8)]
@@ -64,7 +65,7 @@ def test_waiting_requests_share_one_call_and_get_their_own_rows() -> None:
 
 def test_a_batch_takes_at_most_max_batch_clips() -> None:
     embed = Gated()
-    batcher = EmbeddingBatcher(embed, max_batch=4, max_wait=0.0, max_queue=64)
+    batcher = EmbeddingBatcher(embed, max_batch=4, max_wait=0.0, max_queue_seconds=64)
     futures = [batcher.submit([_wave(0)])]
     assert embed.entered.wait(10)
     futures += [batcher.submit([_wave(i)] * 3) for i in range(1, 4)]  # 3 clips each
@@ -78,7 +79,7 @@ def test_a_batch_takes_at_most_max_batch_clips() -> None:
 
 def test_one_bad_request_fails_alone() -> None:
     embed = Gated()
-    batcher = EmbeddingBatcher(embed, max_batch=16, max_wait=0.0, max_queue=64)
+    batcher = EmbeddingBatcher(embed, max_batch=16, max_wait=0.0, max_queue_seconds=64)
     busy = batcher.submit([_wave(0)])
     assert embed.entered.wait(10)
     good = [batcher.submit([_wave(i)]) for i in (1, 2)]
@@ -96,7 +97,7 @@ def test_one_bad_request_fails_alone() -> None:
 
 def test_a_full_queue_refuses_at_once() -> None:
     embed = Gated()
-    batcher = EmbeddingBatcher(embed, max_batch=16, max_wait=0.0, max_queue=4)
+    batcher = EmbeddingBatcher(embed, max_batch=16, max_wait=0.0, max_queue_seconds=4)
     busy = batcher.submit([_wave(0)])
     assert embed.entered.wait(10)
     queued = batcher.submit([_wave(1)] * 3)
@@ -107,13 +108,26 @@ def test_a_full_queue_refuses_at_once() -> None:
     embed.gate.set()
     for fut in (busy, queued, fits):
         fut.result(10)
-    assert batcher.submit([_wave(4)] * 4).result(10).shape == (4, 2)  # drained: room again
+    assert batcher.submit([_wave(4)] * 4).result(10).shape == (4, 2)  # drained: 4 s fit again
     with pytest.raises(InvalidInputError):
         batcher.submit([])
 
 
+def test_workers_run_batches_side_by_side() -> None:
+    both = threading.Barrier(2, timeout=10)  # each call returns only once two run at once
+
+    def embed(waves: Sequence[np.ndarray]) -> np.ndarray:
+        both.wait()
+        return np.stack(waves)
+
+    batcher = EmbeddingBatcher(embed, max_batch=1, max_wait=0.0, max_queue_seconds=8, workers=2)
+    futures = [batcher.submit([_wave(i)]) for i in range(4)]
+    assert [f.result(20)[0, 0] for f in futures] == [0.0, 1.0, 2.0, 3.0]
+    assert batcher.calls == 4
+
+
 def test_a_lone_request_waits_at_most_max_wait() -> None:
-    batcher = EmbeddingBatcher(lambda w: np.stack(w), max_batch=16, max_wait=0.05, max_queue=64)
+    batcher = EmbeddingBatcher(lambda w: np.stack(w), 16, max_wait=0.05, max_queue_seconds=64)
     start = time.monotonic()
     batcher.embed([_wave(1)])
     assert 0.05 <= time.monotonic() - start < 2.0
@@ -168,8 +182,11 @@ def test_concurrent_requests_are_batched_and_answer_as_alone(enrolled: Path) -> 
     for got, want in zip((a.json()["results"] for a in answers), expected, strict=True):
         assert [r["speaker"] for r in got] == [r["speaker"] for r in want]
         assert [r["file"] for r in got] == [r["file"] for r in want]
-        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want],
-                                   rtol=1e-5, atol=1e-6)  # fmt: skip
+        for a, b in zip(got, want, strict=True):
+            assert sorted(a["scores"]) == sorted(b["scores"])
+            np.testing.assert_allclose([a["score"], *(a["scores"][k] for k in sorted(a["scores"]))],
+                                       [b["score"], *(b["scores"][k] for k in sorted(b["scores"]))],
+                                       rtol=1e-5, atol=1e-6)  # fmt: skip
     assert [r["speaker"] for a in answers for r in a.json()["results"]] == [
         "alice", "bob", "bob", "<unknown>", "bob", "alice", "alice", "<unknown>"
     ]  # fmt: skip
@@ -188,7 +205,7 @@ def test_a_bad_clip_fails_only_its_request(enrolled: Path) -> None:
 
 
 def test_a_full_batch_queue_answers_503(enrolled: Path) -> None:
-    c, eng = _app(enrolled, max_clips=2, batch_queue_clips=2)
+    c, eng = _app(enrolled, max_request_seconds=2, batch_queue_seconds=2, batch_workers=1)
     gate = threading.Event()
     real = eng.batcher._embed
     eng.batcher._embed = lambda waves: (gate.wait(10), real(waves))[1]
@@ -197,7 +214,7 @@ def test_a_full_batch_queue_answers_503(enrolled: Path) -> None:
         deadline = time.monotonic() + 10
         while eng.batcher.calls == 0 and time.monotonic() < deadline:
             time.sleep(0.001)
-        second = pool.submit(c.post, "/identify", files=clips("bob", [1, 2]))  # queued: 2 clips
+        second = pool.submit(c.post, "/identify", files=clips("bob", [1, 2]))  # queued: 2 s
         deadline = time.monotonic() + 10
         while eng.batcher._queued < 2 and time.monotonic() < deadline:
             time.sleep(0.001)

@@ -108,8 +108,9 @@ class SpeakerEngine(ClipWriter):
         self._slots = threading.BoundedSemaphore(self.settings.inference_slots)
         s = self.settings
         self.batcher = EmbeddingBatcher(
-            self.embed, s.batch_max_clips, s.batch_wait_seconds, s.batch_queue_clips
-        )
+            self.embed, s.batch_max_clips, s.batch_wait_seconds, s.batch_queue_seconds,
+            s.batch_workers,
+        )  # fmt: skip
 
     # --- building blocks --------------------------------------------------------------
 
