@@ -12,6 +12,10 @@ Not a test. Two parts, each bounded in time:
    ``--duration`` seconds; requests/s, p50/p99 latency, errors, and the server's RSS after the
    round and its peak during it (``VmHWM``, reset before each round).
 
+3. **forward batches** (``--forward-batches``, off by default): milliseconds per clip of the
+   served frontend's ``embed`` (features and network) on equal-length 3 s clips at each batch
+   size, one thread: whether batching concurrent requests can pay on this machine.
+
 Writes JSON (``--out``) and prints a table::
 
     .venv/bin/python benchmarks/bench_service.py --refit-sizes --clients 1 4 16 --duration 20
@@ -252,6 +256,35 @@ def _row_text(row: dict[str, Any]) -> str:
     )
 
 
+def bench_forward(sizes: list[int], seconds: float = 1.5) -> list[dict[str, Any]]:
+    """Per-clip cost of one ``embed`` call of the default frontend at each batch size."""
+    import torch
+
+    from speakerrpl.frontends import get_frontend
+
+    torch.set_num_threads(1)
+    frontend = get_frontend("campplus")
+    wave = _decoded_clip()
+    rows = []
+    for size in sizes:
+        batch = [wave] * size
+        frontend.embed(batch)  # warm-up
+        clips, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            frontend.embed(batch)
+            clips += size
+        per_clip = (time.perf_counter() - start) / clips * 1000
+        rows.append({"batch": size, "ms_per_clip": round(per_clip, 2), "clips": clips})
+        print(f"forward batch={size:3d}  {per_clip:6.2f} ms per 3 s clip", flush=True)
+    return rows
+
+
+def _decoded_clip() -> np.ndarray:
+    from speakerrpl.audio import load_audio_bytes
+
+    return load_audio_bytes(_clip(sorted((PS / "cards").glob("*.wav"))[4]))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="results/bench_service.json")
@@ -267,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_models, not epochs)",
     )
     p.add_argument("--skip-load", action="store_true")
+    p.add_argument("--forward-batches", type=int, nargs="*", default=[])
     args = p.parse_args(argv)
     result: dict[str, Any] = {
         "machine": {
@@ -284,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(cpu {r['enroll_cpu_seconds']:.2f} s, model {r['model_bytes'] / 1e6:.1f} MB)",
             flush=True,
         )
+    if args.forward_batches:
+        result["forward"] = bench_forward(args.forward_batches)
     if not args.skip_load:
         result["load"] = bench_load(args.clients, args.duration, args.warmup, args.serve_params)
     result["machine"]["load_avg_end"] = os.getloadavg()

@@ -126,6 +126,20 @@ def test_workers_run_batches_side_by_side() -> None:
     assert batcher.calls == 4
 
 
+def test_idle_workers_split_what_waits() -> None:
+    sizes: list[int] = []
+
+    def embed(waves: Sequence[np.ndarray]) -> np.ndarray:
+        sizes.append(len(waves))
+        return np.stack(waves)
+
+    batcher = EmbeddingBatcher(embed, max_batch=8, max_wait=0.5, max_queue_seconds=8, workers=2)
+    futures = [batcher.submit([_wave(i)]) for i in range(4)]  # both workers wait 0.5 s for more
+    for fut in futures:
+        fut.result(10)
+    assert sum(sizes) == 4 and max(sizes) == 2  # never one call of 4 while the other idles
+
+
 def test_a_lone_request_waits_at_most_max_wait() -> None:
     batcher = EmbeddingBatcher(lambda w: np.stack(w), 16, max_wait=0.05, max_queue_seconds=64)
     start = time.monotonic()

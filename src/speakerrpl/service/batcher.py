@@ -2,18 +2,19 @@
 
 A request hands its decoded waves to :meth:`EmbeddingBatcher.submit` and waits on the returned
 future. A worker thread (``workers`` of them, one per core to fill) takes the oldest waiting
-request, gathers what else is waiting (for at
-most ``max_wait`` seconds after that request arrived, or until ``max_batch`` clips are waiting),
-embeds them with **one** call of ``embed`` (the frontend then groups equal-length clips into
-batched forward passes, see :func:`speakerrpl.frontends.base.embed_by_length`) and gives each
-request its own rows. Under load the worker is busy while requests arrive, so batches fill
-without waiting; a lone request waits at most ``max_wait``.
+request, gathers what else is waiting (for at most ``max_wait`` seconds after that request
+arrived, or until ``max_batch`` clips are waiting; at most its share when other workers are
+idle too, so no core idles while another works through a large batch), embeds them with
+**one** call of ``embed`` (the frontend then groups equal-length clips into batched forward
+passes, see :func:`speakerrpl.frontends.base.embed_by_length`) and gives each request its own
+rows. Under load the workers are busy while requests arrive, so batches fill without waiting;
+a lone request waits at most ``max_wait``.
 
 The queue is bounded: a request that would take it over ``max_queue_seconds`` of audio is
 refused at once with :class:`~speakerrpl.errors.ServiceBusyError` (503 + ``Retry-After``), so
 the decoded audio waiting (64 KB per second at 16 kHz float32) is bounded whatever the number
-of clients. When a batch's call raises, each of
-its requests is embedded alone, so a bad clip fails only its own request.
+of clients. When a batch's call raises, each of its requests is embedded alone, so a bad clip
+fails only its own request.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class EmbeddingBatcher:
         self._queued_samples = 0  # their samples
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
+        self._idle = 0  # workers waiting in _take
         self.calls = 0  # calls of ``embed`` so far (batched ones and per-request retries)
         self.largest = 0  # most clips embedded by one call
 
@@ -126,8 +128,13 @@ class EmbeddingBatcher:
         return self.submit(waves).result()
 
     def _take(self) -> list[_Job]:
-        """Wait for work, then gather the jobs of one call (the oldest first)."""
+        """Wait for work, then gather the jobs of one call (the oldest first).
+
+        A worker takes at most its share of the waiting clips (split over the idle workers),
+        so no core idles while another works through one large batch.
+        """
         with self._cond:
+            self._idle += 1
             while True:
                 while not self._jobs:
                     self._cond.wait()
@@ -140,15 +147,17 @@ class EmbeddingBatcher:
                     self._cond.wait(left)
                 if self._jobs:  # another worker may have taken them meanwhile
                     break
+            share = min(self.max_batch, -(-self._queued // self._idle))
+            self._idle -= 1
             batch = [self._jobs.popleft()]
             size = len(batch[0].waves)
-            while self._jobs and size + len(self._jobs[0].waves) <= self.max_batch:
+            while self._jobs and size + len(self._jobs[0].waves) <= share:
                 batch.append(self._jobs.popleft())
                 size += len(batch[-1].waves)
             self._queued -= size
             self._queued_samples -= sum(job.samples for job in batch)
             if self._jobs:
-                self._cond.notify()  # more than one batch waits: wake another worker
+                self._cond.notify()  # clips still wait: wake another worker
         return batch
 
     def _run(self) -> None:

@@ -112,7 +112,9 @@ class ServiceSettings:
         batch_max_clips: most clips of concurrent identify requests embedded by one call of the
             frontend (:mod:`speakerrpl.service.batcher`); 1 embeds each clip alone.
         batch_wait_seconds: longest time the oldest waiting identify request waits for others
-            to join its batch (0: take only what is already waiting).
+            to join its batch (0, the default: take only what is already waiting; on the CPU a
+            batched forward pass costs as much per clip as single ones, so waiting only adds
+            latency).
         batch_workers: threads running batches at once (each a frontend call; one per core).
         batch_queue_seconds: most audio waiting for the batcher (64 KB per second once
             decoded); beyond, 503 (Retry-After). At least ``max_request_seconds``, so that one
@@ -146,8 +148,8 @@ class ServiceSettings:
     torch_threads: int = 1
     inference_slots: int = 2
     slot_wait_seconds: float = 5.0
-    batch_max_clips: int = 16
-    batch_wait_seconds: float = 0.005
+    batch_max_clips: int = 4
+    batch_wait_seconds: float = 0.0
     batch_queue_seconds: float = 600.0
     batch_workers: int = 2
     min_enroll_speech: float = 0.5
