@@ -186,8 +186,9 @@ class EmbeddingBatcher:
             job.future.set_exception(exc)
 
     def _call(self, waves: list[np.ndarray]) -> np.ndarray:
-        self.calls += 1
-        self.largest = max(self.largest, len(waves))
+        with self._cond:
+            self.calls += 1
+            self.largest = max(self.largest, len(waves))
         rows = np.asarray(self._embed(waves))
         if rows.shape[0] != len(waves):
             raise RuntimeError(f"embed returned {rows.shape[0]} rows for {len(waves)} clips")
