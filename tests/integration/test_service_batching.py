@@ -56,7 +56,9 @@ def test_concurrent_identify_with_campplus_equals_one_at_a_time(
         expected.append(r.json()["results"])
     assert eng1.batcher.calls == len(requests)  # one at a time: each request alone
 
-    together, eng = _app(registry, batch_wait_seconds=1.0, batch_max_clips=len(requests) + 1)
+    together, eng = _app(  # one worker: every clip joins one call (no split across workers)
+        registry, batch_wait_seconds=1.0, batch_max_clips=len(requests) + 1, batch_workers=1
+    )
     with ThreadPoolExecutor(len(requests)) as pool:
         answers = list(pool.map(lambda f: together.post("/identify", files=f), requests))
     assert [a.status_code for a in answers] == [200] * len(requests)
