@@ -21,7 +21,7 @@ from speakerrpl.evaluation import experiments
 from speakerrpl.evaluation.experiments import EvalConfig, run_evaluation
 from speakerrpl.frontends.base import torch_threads
 
-OUT = Path("/tmp/i12report")
+OUT = Path("/tmp/i12r")
 #: the ablations run here (the shared machine's budget): the parts of v2 issue 12 questions
 KEPT_ABLATIONS = (
     "v2 without LogitNorm",

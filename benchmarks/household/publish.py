@@ -151,6 +151,7 @@ def fair(k: int, out: Path) -> list[str]:
         return [f"(K = {k}: not run)"]
     results = json.loads((src / "results.json").read_text())
     prefix = f"figures/k{k:03d}/"
+    shutil.rmtree(out.parent / prefix, ignore_errors=True)  # no figure of an earlier run stays
     moved = []
     for rel in results.get("figures", []):
         target = out.parent / prefix / Path(rel).relative_to("figures")
@@ -186,7 +187,7 @@ def main() -> None:
               "misnamed (FR) at the threshold each fit deploys for that rate, mean ± std over "
               "5 report folds. Command: `PYTHONPATH=src python benchmarks/household/study.py "
               "--half report --k 1 2 4 8 20 --folds 5 --configs default cosine cosine_asnorm "
-              "softmax_f30 rpl_v2 --out /tmp/i12s`."]  # fmt: skip
+              "softmax_f30 rpl_v2`."]  # fmt: skip
     for config in ("default", "softmax_f30", "rpl_v2", "cosine"):
         lines += ["", f"### {NAMES[config]}", "", *calibration_table(config)]
     lines += fair(20, args.out)

@@ -31,7 +31,7 @@ from speakerrpl.identifier.training_set import reserve_calibration
 from speakerrpl.vectors import centroids
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
-OUT = Path("/tmp/i12study")
+OUT = Path("/tmp/i12s")
 CONDITIONS = ("clean", *CORPUS_CONDITIONS)
 
 #: name -> identifier keywords (the study's configurations)

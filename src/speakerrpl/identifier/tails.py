@@ -11,7 +11,7 @@ in every condition rather than on average. ``softmax+cosine`` is the default ble
 of that half are never used for the report tables. Regenerate with::
 
     PYTHONPATH=src python benchmarks/household/study.py --half dev --k 1 2 4 8 20 --folds 5 \
-        --configs cosine softmax_f30 rpl_v2 rpl_v1_f30 arpl_f30 rpl_v1_plus_f30 --out /tmp/i12s
+        --configs cosine softmax_f30 rpl_v2 rpl_v1_f30 arpl_f30 rpl_v1_plus_f30
     PYTHONPATH=src python benchmarks/household/tables.py /tmp/i12s/dev --blend softmax_f30
 
 A tail is exact for the recipe it was measured with (:func:`table_tail` checks the settings);
