@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from speakerrpl.errors import DataError, TTSError
+from speakerrpl.synth.corpus import SIZES
 from speakerrpl.synth.engines import VoiceSpec, engine_available, espeak_ipa, synthesize
 from speakerrpl.synth.voices import load_texts, pool_voices
 
@@ -65,6 +66,9 @@ def test_eval_voices_are_disjoint_from_the_pool_and_duplicates_are_dropped() -> 
     kokoro = catalogue.eval_kokoro_voices(6)
     assert all(len(v.options["mix"]) == 3 for v in kokoro)  # the pool's mixtures have two
     assert all(abs(sum(v.options["mix"].values()) - 1.0) < 0.01 for v in kokoro)
+    # the full size draws 20 mixtures; the measured near-duplicates leave 3 distinct ones
+    kept = [v.speaker for v in catalogue.eval_kokoro_voices(SIZES["full"].n_kokoro)]
+    assert kept == ["kokoro-e00", "kokoro-e02", "kokoro-e14"]
 
 
 def test_shifted_voices_are_new_ids_with_a_voice_level_shift() -> None:

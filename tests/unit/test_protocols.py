@@ -188,6 +188,23 @@ def test_corpus_protocol_tests_on_the_conditioned_subset(tmp_path: Path) -> None
         load_protocol(path, full)
 
 
+def test_a_missing_copy_drops_that_test_utterance_not_the_condition() -> None:
+    # a copy can fail to embed (a command crop with under 0.5 s of speech): 1 of 96 here
+    utts, voices = _corpus(n_utts=12)
+    full = _with_test_subset(utts, 4)
+    lost = select_condition_tests(utts, 4)[0]
+    del full[condition_utt_id(lost, "short")]
+    ids, speakers = list(full), list(full.values())
+    assert available_conditions(ids) == ["clean", *CONDITIONS]
+    protocol = make_corpus_protocol(ids, speakers, voices=voices, **KWARGS)
+    assert protocol.conditions == ["clean", *CONDITIONS]
+    tested = {u for f in protocol.folds for u in [*f.test_known, *f.test_unknown]}
+    enrolled = {u for f in protocol.folds for us in f.enroll.values() for u in us}
+    assert lost not in tested | enrolled
+    assert utts[lost] in {utts[u] for u in tested}  # its speaker keeps the other tests
+    validate_protocol(protocol, full)
+
+
 def test_corpus_protocol_without_copies_or_clean_only_is_unchanged() -> None:
     utts, voices = _corpus(n_utts=12)
     plain = make_protocol(utts, voices=voices, **KWARGS)

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="N",
         help="test-condition copies of the last N clean utterances of each eval voice "
-        "(default: 4 for demo, 1 for tiny; 0: none)",
+        "(default: 3 of 8 for demo, 6 of 11 for full, 1 of 4 for tiny; 0: none)",
     )
     build.add_argument("--frontend", default="campplus", help="frontend of the baseline")
     build.add_argument("--no-baseline", action="store_true", help="skip the cosine baseline")

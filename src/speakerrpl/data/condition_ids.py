@@ -16,11 +16,13 @@ from speakerrpl.errors import InvalidInputError
 
 __all__ = [
     "CLEAN",
+    "COMPLETE_SHARE",
     "CONDITIONS",
     "KNOWN_CONDITIONS",
     "LEGACY_CONDITIONS",
     "available_conditions",
     "clean_utterances",
+    "complete_tests",
     "condition_utt_id",
     "conditioned_utterances",
     "resolve_conditions",
@@ -131,8 +133,17 @@ def conditioned_utterances(utt_ids: Iterable[str]) -> set[str]:
     return {base for base, condition in bases if condition != CLEAN}
 
 
+COMPLETE_SHARE = 0.9
+"""A condition counts as available when it has copies of this share of the conditioned
+utterances: a copy can be missing (e.g. a 0.8 s command crop with under 0.5 s of speech is
+not embedded), which should drop that test utterance, not the whole condition."""
+
+
 def available_conditions(utt_ids: Sequence[str]) -> list[str]:
-    """``clean`` plus every condition that has a copy of *every* conditioned utterance.
+    """``clean`` plus every condition with a copy of (nearly) every conditioned utterance.
+
+    Nearly: at least :data:`COMPLETE_SHARE` of them; tests are then the utterances with a copy
+    in every chosen condition (:func:`complete_tests`).
 
     Example:
         >>> available_conditions(["a1", "a1__crop", "b1", "b1__crop", "b1__reverb"])
@@ -140,13 +151,39 @@ def available_conditions(utt_ids: Sequence[str]) -> list[str]:
         >>> available_conditions(["a1", "a2", "a2__crop"])  # a1 is an enrollment-only utterance
         ['clean', 'crop']
     """
+    copies = _copies(utt_ids)
+    tested = set().union(*copies.values()) if copies else set()
+    return [CLEAN] + [
+        c
+        for c in KNOWN_CONDITIONS
+        if tested and len(copies.get(c, set()) & tested) >= COMPLETE_SHARE * len(tested)
+    ]
+
+
+def complete_tests(utt_ids: Sequence[str], conditions: Sequence[str]) -> set[str]:
+    """Conditioned utterances with a copy in every condition of ``conditions`` but clean.
+
+    Example:
+        >>> sorted(complete_tests(["a1", "a1__crop", "b1", "b1__crop", "b1__reverb"],
+        ...                       ["clean", "reverb"]))
+        ['b1']
+    """
+    copies = _copies(utt_ids)
+    tested = set().union(*copies.values()) if copies else set()
+    for condition in conditions:
+        if condition != CLEAN:
+            tested &= copies.get(condition, set())
+    return tested
+
+
+def _copies(utt_ids: Sequence[str]) -> dict[str, set[str]]:
+    """condition -> the clean ids that have a copy in it."""
     copies: dict[str, set[str]] = {}
     for u in utt_ids:
         base, condition = split_condition(str(u))
         if condition != CLEAN:
             copies.setdefault(condition, set()).add(base)
-    tested = set().union(*copies.values()) if copies else set()
-    return [CLEAN] + [c for c in KNOWN_CONDITIONS if tested and copies.get(c, set()) >= tested]
+    return copies
 
 
 def resolve_conditions(spec: str | Sequence[str], utt_ids: Sequence[str]) -> list[str]:

@@ -22,6 +22,7 @@ from speakerrpl.data.condition_ids import (
     CLEAN,
     KNOWN_CONDITIONS,
     clean_utterances,
+    complete_tests,
     condition_utt_id,
     conditioned_utterances,
     resolve_conditions,
@@ -194,9 +195,10 @@ def protocol_candidates(
     """``(clean utterance -> speaker, enroll candidates, test candidates)`` for ``conditions``.
 
     When the ids hold condition copies and a condition other than ``clean`` is asked for,
-    tests are the conditioned utterances
-    (:func:`~speakerrpl.data.condition_ids.conditioned_utterances`), enrollment candidates the
-    other clean utterances, and speakers without a conditioned utterance are left out.
+    tests are the conditioned utterances with a copy in every asked condition
+    (:func:`~speakerrpl.data.condition_ids.complete_tests`; one whose copy failed to embed is
+    dropped), enrollment candidates the clean utterances without copies, and speakers without
+    a test utterance are left out.
     Otherwise (also when *every* clean utterance has copies, as in corpora built before the
     test subset existed) every clean utterance may be used for either (``None``).
 
@@ -207,12 +209,13 @@ def protocol_candidates(
         (['a1', 'b1'], ['a2', 'b2'])
     """
     clean = clean_utterances(utt_ids, speakers)
-    tests = conditioned_utterances(utt_ids) & set(clean)
-    if not tests or tests == set(clean) or all(c == CLEAN for c in conditions):
+    conditioned = conditioned_utterances(utt_ids) & set(clean)
+    if not conditioned or conditioned == set(clean) or all(c == CLEAN for c in conditions):
         return clean, None, None
+    tests = complete_tests(utt_ids, conditions) & conditioned
     tested = {clean[u] for u in tests}
     clean = {u: s for u, s in clean.items() if s in tested}
-    return clean, set(clean) - tests, tests
+    return clean, set(clean) - conditioned, tests
 
 
 def make_corpus_protocol(

@@ -64,7 +64,10 @@ class CorpusSize:
 
 SIZES = {
     "demo": CorpusSize(n_eval=100, n_pool=64, n_utts=8, n_rirs=18, n_condition_tests=3),
-    "full": CorpusSize(n_eval=None, n_pool=64, n_utts=11, n_rirs=24, n_condition_tests=6),
+    # the 20 Kokoro candidates leave 3 distinct mixtures (voices._EVAL_KOKORO_DUPLICATES)
+    "full": CorpusSize(
+        n_eval=None, n_pool=64, n_utts=11, n_rirs=24, n_condition_tests=6, n_kokoro=20
+    ),
     "tiny": CorpusSize(
         n_eval=8, n_pool=4, n_utts=4, n_rirs=3, n_babble=3, n_condition_tests=1, n_pool_utts=4
     ),
