@@ -46,8 +46,12 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "logitnorm_f30": {"method": "logitnorm", "selection": "none"},
     "arpl_f30": {"method": "arpl", "selection": "none"},
     "rpl_v1_plus_f30": {"method": "rpl_v1_plus", "selection": "none"},
-    "rpl_v2_repaired": {"method": "rpl_v2", "centre_init": "sphere", "tau": 0.04,
-                        "radius_plain": True},
+    "rpl_v2_repaired": {
+        "method": "rpl_v2",
+        "centre_init": "sphere",
+        "tau": 0.04,
+        "radius_plain": True,
+    },
 }
 
 

@@ -156,9 +156,15 @@ def main() -> None:
                 rows.append(operating_points(s, tail.score_threshold(args.far, k)))
             if rows:
                 m = np.mean(rows, axis=0)
-                print(f"{cfg[:22]:22s} K={k:3d} FA/FR % " + " ".join(
-                    f"{c[:6]} {m[2 * i]:.1f}/{m[2 * i + 1]:.1f}" for i, c in enumerate(CONDS)))
-    table_json = {c: {k: [round(v, 4) for v in t] for k, t in tk.items()} for c, tk in tails.items()}
+                print(
+                    f"{cfg[:22]:22s} K={k:3d} FA/FR % "
+                    + " ".join(
+                        f"{c[:6]} {m[2 * i]:.1f}/{m[2 * i + 1]:.1f}" for i, c in enumerate(CONDS)
+                    )
+                )
+    table_json = {
+        c: {k: [round(v, 4) for v in t] for k, t in tk.items()} for c, tk in tails.items()
+    }
     print(json.dumps({"tails": table_json, "blend_weights": weights}))
     if args.json:
         args.json.write_text(json.dumps({"tails": table_json, "blend_weights": weights}, indent=1))

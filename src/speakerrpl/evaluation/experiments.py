@@ -162,8 +162,9 @@ def plan_units(config: EvalConfig) -> list[Unit]:
     Fusion is method-agnostic: every trained method is fitted once as an ``M``-member ensemble
     and reported as single adapters (the first ``n_seeds`` members scored alone), as the fusion
     of all ``M`` and, where the method has points, as the fusion of the members kept by
-    eigenvalue-variance selection, always without the default's cosine blend. Cosine is reported plain and with AS-norm; the shipped
-    default configuration (``OpenSetSpeakerIdentifier()``) gets its own row.
+    eigenvalue-variance selection, always without the default's cosine blend. Cosine is
+    reported plain and with AS-norm; the shipped default configuration
+    (``OpenSetSpeakerIdentifier()``) gets its own row.
 
     Example:
         >>> config = EvalConfig(methods=("cosine", "rpl_v2"), default_row=True)

@@ -92,7 +92,7 @@ METHODS: dict[str, Method] = {
 
 DEFAULT_METHOD = "softmax"
 """The shipped default scorer: a fused ensemble of softmax adapters, blended with the centroid
-cosine score by the identifier (``IdentifierSettings.cosine_blend``; ``docs/results.md`` for why)."""
+cosine score by the identifier (``IdentifierSettings.cosine_blend``; ``docs/results.md``)."""
 
 
 def get_method(name: str) -> Method:
