@@ -65,7 +65,7 @@ def test_warm_add_and_remove_for_every_trained_method(method: str) -> None:
     clf.update(x, y, pool=_pool(), steps=30)  # the toy's 16-d features need more than 10
     assert clf.update_mode_ == "warm" and clf.n_updates_ == 1
     assert clf.classes_ == NAMES[:5]
-    test, truth = _household(NAMES[:5], 3, seed=2)
+    test, _ = _household(NAMES[:5], 3, seed=2)
     named = clf.decision_function(test).argmax(axis=1)
     assert np.mean(np.asarray(clf.classes_)[named][-3:] == "p4") == 1.0  # the new person
     keep = [i for i, v in enumerate(y) if v != "p1"]

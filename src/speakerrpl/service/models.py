@@ -112,7 +112,7 @@ def fit_model(
     return FittedModel("identifier", tuple(str(c) for c in ident.classes_), files, info)
 
 
-def _warm(previous: ModelRecord, fresh: Any, x: np.ndarray, y: list[str], pool: Any) -> Any:
+def _warm(previous: ModelRecord, fresh: Any, x: np.ndarray, y: Any, pool: Any) -> Any:
     """``previous``'s identifier updated warm to ``(x, y)``, or ``None`` to fit cold.
 
     Warm only when the stored identifier loads and has exactly the settings a cold fit would
