@@ -14,7 +14,9 @@ first K - 1 targets, then ``update`` adding the last one) and *remove* (cold fit
 plus one of the fold's unknown speakers, enrolled from 3 clean clips not among the tests, then
 ``update`` removing them). For each: EER per test condition, FA / FR at the deployed threshold
 over every condition, the new person's recall (named correctly at the threshold) and the removed
-person's acceptance (their test clips accepted as anyone), mean +- std over folds.
+person's acceptance (their test clips accepted as anyone), mean +- std over folds, and the
+paired cost of each change (``add - cold``, ``remove - cold``: mean +- std of the per-fold
+differences; EER, FA, FR and recall in percentage points).
 
 Usage:
     python benchmarks/bench_household_changes.py [--ks 10 100] [--runs 3] [--method softmax]
@@ -174,6 +176,14 @@ def accuracy_rows(protocol: str, args: Any) -> list[dict[str, Any]]:
             row[key] = float(np.mean(values))
             row[f"{key}_std"] = float(np.std(values))
         row["per_fold"] = folds
+        rows.append(row)
+    for name in ("add", "remove"):  # paired by fold: the change's cost against a cold fit
+        row = {"protocol": Path(protocol).stem, "change": f"{name} - cold", "folds": len(folds)}
+        for key in per["cold"][0]:
+            diffs = [
+                float(w[key]) - float(c[key]) for w, c in zip(per[name], per["cold"], strict=True)
+            ]
+            row[key], row[f"{key}_std"] = float(np.mean(diffs)), float(np.std(diffs))
         rows.append(row)
     return rows
 
