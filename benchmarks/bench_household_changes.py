@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from _common import base_parser, gaussian_voices, machine_info, print_table, set_threads, write_json
 
-DEMO = Path("/work/main/data/demo")
+DEMO = Path("data/demo")  # built by `make demo`
 QUICK_KS, FULL_KS = [10], [10, 100]
 
 
