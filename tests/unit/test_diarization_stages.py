@@ -245,3 +245,108 @@ def test_diarizer_label_uses_guided_naming_with_an_identifier() -> None:
     assert named.segments[0].score > 0.9 > named.segments[1].score
     anonymous = diarizer.label(analysed)
     assert [s.label for s in anonymous.segments] == ["SPEAKER_01", "SPEAKER_02"]
+
+
+# --- naming of averaged embeddings: the centroid threshold ----------------------------------
+
+
+def test_centroid_factor_names_a_true_speaker_just_short_of_the_threshold() -> None:
+    from speakerrpl.diarization import Diarization, Diarizer
+    from speakerrpl.diarization.naming import centroid_scorer
+
+    rng = np.random.default_rng(2)
+    alice, off, other = np.eye(16)[:3]  # alice recorded badly: 0.8 alice + 0.6 off-axis
+    emb = np.concatenate([0.8 * alice + 0.6 * off + 0.01 * rng.normal(size=(12, 16)),
+                          other + 0.01 * rng.normal(size=(12, 16))])  # fmt: skip
+    regions = [(0.0, 18.75)]
+    windows = plan_windows(regions, window=1.5, hop=0.75)[:24]
+    analysed = Diarization([], 19.0, regions, windows, embeddings=emb.astype(np.float32))
+
+    def scores(z: np.ndarray) -> np.ndarray:  # cosine to alice: 0.8 for her, 0 for the other
+        return (z / np.linalg.norm(z, axis=1, keepdims=True)) @ alice[:, None]
+
+    scorer = Scorer(("alice",), 0.9, scores)
+    assert centroid_scorer(scorer, 0.8).threshold == pytest.approx(0.72)
+    labels = {}
+    for factor in (1.0, 0.8):
+        diarizer = Diarizer(frontend=_MeanFrontend(), vad=object(), guided_threshold=None,
+                            centroid_factor=factor)  # fmt: skip
+        labels[factor] = [s.label for s in diarizer.label(analysed, scorer).segments]
+    assert labels[1.0] == ["SPEAKER_01", "SPEAKER_02"]  # 0.8 < 0.9: a stranger
+    assert labels[0.8] == ["alice", "SPEAKER_01"]  # 0.8 >= 0.72; the other stays anonymous
+    negative = centroid_scorer(Scorer(("a",), -2.0, scores), 0.5)
+    assert negative.threshold == pytest.approx(-3.0)  # always lower, whatever the sign
+    with pytest.raises(InvalidInputError, match="centroid_factor"):
+        DiarizerSettings(centroid_factor=0.0)
+
+
+# --- overlap: second speakers --------------------------------------------------------------
+
+
+def test_second_speaker_is_the_nearest_other_one_in_time() -> None:
+    from speakerrpl.diarization.overlap import add_second_speakers, overlap_regions
+
+    frames = np.zeros(600)  # 10.1 s of frames
+    frames[300:360] = 0.9  # 5.06-6.08 s
+    regions = overlap_regions(frames, threshold=0.5)
+    assert len(regions) == 1 and regions[0][0] == pytest.approx(5.06, abs=0.02)
+    assert overlap_regions(frames, threshold=0.95) == []
+    assert overlap_regions(frames, threshold=0.5, min_duration=2.0) == []
+    turns_ = [(0.0, 3.0, 0), (3.5, 5.5, 1), (5.5, 9.0, 2)]
+    out = add_second_speakers(turns_, regions)
+    added = sorted(set(out) - set(turns_))
+    assert [t[2] for t in added] == [2, 1]  # 1 is finishing while 2 starts
+    assert added[0][:2] == pytest.approx((regions[0][0], 5.5))
+    assert added[1][:2] == pytest.approx((5.5, regions[0][1]))
+    assert add_second_speakers([(0.0, 9.0, 0)], regions) == [(0.0, 9.0, 0)]  # nobody else
+    far = add_second_speakers([(0.0, 6.0, 0), (12.0, 14.0, 1)], regions, reach=3.0)
+    assert far == [(0.0, 6.0, 0), (12.0, 14.0, 1)]  # the other speaker is too far away
+
+
+class _FixedOverlap:
+    """An overlap detector that says 'two people' from 4.0 to 5.0 s."""
+
+    def probabilities(self, chunks: object) -> np.ndarray:
+        p = np.zeros(int(10.0 / (270 / 16000)))
+        p[int(4.0 * 16000 / 270) : int(5.0 * 16000 / 270)] = 0.9
+        return p
+
+
+def test_diarizer_adds_the_second_speaker_where_overlap_is_detected() -> None:
+    from speakerrpl.diarization import Diarization, Diarizer
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=8), rng.normal(size=8)
+    emb = np.concatenate([a + 0.05 * rng.normal(size=(6, 8)), b + 0.05 * rng.normal(size=(6, 8))])
+    regions = [(0.0, 9.75)]
+    windows = plan_windows(regions, window=1.5, hop=0.75)[:12]
+    overlap = _FixedOverlap().probabilities(None)
+    analysed = Diarization([], 10.0, regions, windows, embeddings=emb.astype(np.float32),
+                           overlap=overlap)  # fmt: skip
+    plain = Diarizer(frontend=_MeanFrontend(), vad=object(), overlap_threshold=None)
+    single = plain.label(analysed).segments
+    assert len(single) == 2 and single[0].end == pytest.approx(single[1].start)
+    double = Diarizer(frontend=_MeanFrontend(), vad=object())  # the default: 0.8
+    segs = double.label(analysed).segments
+    assert len(segs) == 4  # each speaker gets the other's part of the overlap
+    for instant in (4.2, 4.95):  # inside the overlap: both speakers; outside: one
+        assert {s.label for s in segs if s.start <= instant < s.end} == {s.label for s in single}
+    for instant in (3.5, 5.5):
+        assert len({s.label for s in segs if s.start <= instant < s.end}) == 1
+    time_of = {s.label: sum(t.end - t.start for t in segs if t.label == s.label) for s in segs}
+    assert sum(time_of.values()) == pytest.approx(9.75 + 1.0, abs=0.05)
+    with pytest.raises(InvalidInputError, match="overlap_threshold"):
+        DiarizerSettings(overlap_threshold=1.5)
+
+
+def test_the_embedding_device_is_checked_when_the_diarizer_is_made() -> None:
+    import torch
+
+    from speakerrpl.diarization import Diarizer
+
+    with pytest.raises(InvalidInputError, match="expected device"):
+        Diarizer(device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="CUDA is not available"):
+            Diarizer(device="cuda")
+    assert Diarizer(device="cpu").device == "cpu"

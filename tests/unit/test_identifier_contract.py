@@ -466,3 +466,47 @@ def test_asnorm_cosine_equals_a_numpy_reference_and_survives_save(tmp_path: Path
     np.testing.assert_array_equal(loaded.decision_function(xt), clf.decision_function(xt))
     with pytest.raises(InvalidInputError, match="cosine"):
         OpenSetSpeakerIdentifier(method="softmax", score_norm="asnorm")
+
+
+def test_extension_cohort_norm_equals_a_numpy_reference_and_survives_save(tmp_path: Path) -> None:
+    xe, ye, xt, _, pool, _ = data()
+    params = {**small("rpl_v2"), "method": "rpl_v2", "unknown_bound": 0.5}
+    clf = OpenSetSpeakerIdentifier(score_norm="extension", **params).fit(xe, ye, pool)
+    raw = OpenSetSpeakerIdentifier(**params).fit(xe, ye, pool)
+    # the option changes scoring only: the same seed trains the same ensemble
+    np.testing.assert_array_equal(clf.member_scores(xt), raw.member_scores(xt))
+    names = clf.training_classes_
+    unknown = [i for i, c in enumerate(names) if c.startswith("unknown:")]
+    assert len(unknown) >= 2 and unknown == list(range(4, 4 + len(unknown)))
+    logits = np.mean(
+        [-clf.features(xt, m) @ clf.points(m)["reciprocal"].T for m in clf.members_], axis=0
+    )
+    top = logits[:, unknown]  # the toy's 6 unknown classes: top 40 takes all of them
+    want = (logits[:, :4] - top.mean(1, keepdims=True)) / top.std(1, keepdims=True)
+    np.testing.assert_allclose(clf.decision_function(xt), want, rtol=1e-4, atol=1e-4)
+    assert clf.decision_.source == "fitted"  # no measured tail for normalised scores
+    # a positive per-row affine map: it changes whom the threshold rejects, never whom it names
+    best = clf.decision_function(xt).argmax(axis=1)
+    np.testing.assert_array_equal(best, raw.decision_function(xt).argmax(axis=1))
+    named = clf.predict(xt)
+    accepted = clf.decision_function(xt).max(axis=1) >= clf.threshold_
+    assert np.all(named[~accepted] == "<unknown>")
+    assert np.all(named[accepted] == np.asarray(clf.classes_)[best[accepted]])
+    loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
+    np.testing.assert_array_equal(loaded.decision_function(xt), clf.decision_function(xt))
+
+
+def test_extension_cohort_norm_is_refused_where_there_is_no_extension_cohort() -> None:
+    xe, ye = data()[:2]
+    with pytest.raises(InvalidInputError, match="only \\['rpl_v2'\\]"):
+        OpenSetSpeakerIdentifier(method="softmax", score_norm="extension")
+    with pytest.raises(InvalidInputError, match="n_unknown >= 2"):
+        OpenSetSpeakerIdentifier(method="rpl_v2", score_norm="extension", n_unknown=1)
+    with pytest.raises(InvalidInputError, match="cosine"):
+        OpenSetSpeakerIdentifier(method="rpl_v2", score_norm="asnorm")
+    clf = OpenSetSpeakerIdentifier(method="rpl_v2", score_norm="extension", **small("rpl_v2"))
+    refused = pytest.raises(InvalidInputError, match="needs >= 2 synthetic unknown classes, got 0")
+    with refused, pytest.warns(UserWarning, match="pool=None"):
+        clf.fit(xe, ye)
+    with pytest.raises(InvalidInputError, match="unknown_rule must be one of"):
+        OpenSetSpeakerIdentifier(method="rpl_v2", unknown_rule="nearest")

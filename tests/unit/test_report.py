@@ -42,7 +42,13 @@ def results() -> dict[str, object]:
         "config": {"n_models": 30},
         "results": {"clean": clean, "noise5": noisy},
         "ablation": {
-            "clean": {"v2 without LogitNorm": {**_row(eer=0.07), "delta": _metrics(eer=0.02)}}
+            "clean": {
+                "v2 without LogitNorm": {
+                    **_row(eer=0.07),
+                    "std": {**_metrics(), "eer": 0.015},
+                    "delta": _metrics(eer=0.02),
+                }
+            }
         },
         "ablation_reference": "rpl_v2_fusion_sel",
     }
@@ -71,7 +77,9 @@ def test_robustness_and_ablation_tables(results):
     assert "| Method | clean | noise5 |" in robust
     assert "| Cosine (enrollment centroids) | 10.00 | **20.00** |" in robust
     line = _table_line(md, "v2 without LogitNorm")
-    assert "+2.00 (7.00)" in line  # EER delta in points, own value in brackets
+    assert "+2.00 (7.00 ± 1.50)" in line.split(" | ")[2]  # EER delta, own mean ± std over splits
+    reference = _table_line(md, "full v2 (reference)")
+    assert reference.split(" | ")[2] == "+0.00 (5.00 ± 0.00)"  # the row the deltas start from
     assert "## Condition: noise5" in md
     summary = render_summary(results)
     assert "Condition clean" in summary and "noise5" in summary and "Ablations" not in summary

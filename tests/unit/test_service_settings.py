@@ -26,6 +26,10 @@ __all__ = ["one_torch_thread"]
         ("SPEAKERRPL_MAX_CLIP_SECONDS", "0", "> 0"),
         ("SPEAKERRPL_MAX_UPLOAD_BYTES", "0", ">= 1024"),
         ("SPEAKERRPL_INFERENCE_SLOTS", "0", ">= 1"),
+        ("SPEAKERRPL_BATCH_MAX_CLIPS", "0", ">= 1"),
+        ("SPEAKERRPL_BATCH_WORKERS", "0", ">= 1"),
+        ("SPEAKERRPL_BATCH_WAIT", "2", r"\[0, 1\]"),
+        ("SPEAKERRPL_BATCH_QUEUE", "100", ">= max_request_seconds"),
         ("SPEAKERRPL_FAR", "nan", "finite"),
         ("SPEAKERRPL_KEEP_AUDIO", "maybe", "boolean"),
         ("SPEAKERRPL_IDENTIFIER_PARAMS", '{"n_models": 0}', "n_models"),
@@ -40,6 +44,14 @@ __all__ = ["one_torch_thread"]
 def test_bad_environment_is_refused_at_start_up(var: str, value: str, match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
         ServiceSettings.from_env({var: value})
+
+
+def test_batching_settings_come_from_the_environment() -> None:
+    env = {"SPEAKERRPL_BATCH_MAX_CLIPS": "8", "SPEAKERRPL_BATCH_WAIT": "0.01",
+           "SPEAKERRPL_BATCH_QUEUE": "300", "SPEAKERRPL_BATCH_WORKERS": "1"}  # fmt: skip
+    s = ServiceSettings.from_env(env)
+    got = (s.batch_max_clips, s.batch_wait_seconds, s.batch_queue_seconds, s.batch_workers)
+    assert got == (8, 0.01, 300.0, 1)
 
 
 def test_listen_checks() -> None:

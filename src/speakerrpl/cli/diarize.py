@@ -17,9 +17,10 @@ __all__ = ["register"]
 
 
 def _model_and_frontend(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The registry's committed model (or None when empty) and its frontend."""
+    """The registry's committed model (or None when empty) and its frontend, on ``--device``."""
     from speakerrpl.cli.registry import _engine
     from speakerrpl.errors import RegistryError
+    from speakerrpl.frontends import get_frontend
 
     if not Path(args.registry).is_file():
         raise RegistryError(f"registry {args.registry!r} does not exist")
@@ -30,12 +31,16 @@ def _model_and_frontend(args: argparse.Namespace) -> tuple[Any, Any]:
         print(f"speakerrpl diarize: registry {args.registry} is empty; labels are anonymous",
               file=sys.stderr)  # fmt: skip
         model = None
-    return model, engine.frontend
+    if args.device == "cpu":
+        return model, engine.frontend
+    return model, get_frontend(engine.settings.frontend, device=args.device)
 
 
 def _run(args: argparse.Namespace) -> int:
     from speakerrpl.diarization import Diarizer, to_json, to_rttm
+    from speakerrpl.runtime import resolve_device
 
+    resolve_device(args.device)  # a bad or absent device is an error before any work
     model, frontend = (None, None)
     if args.registry:
         model, frontend = _model_and_frontend(args)
@@ -68,6 +73,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--registry", default=None, help="speaker registry (SQLite) naming speakers")
     p.add_argument("--rttm", default=None, metavar="OUT.rttm", help="also write RTTM here")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--device", default="cpu", help="embedding device: cpu or cuda")
+    p.add_argument("--device", default="cpu",
+                   help="device of the embedding stage: cpu (default), cuda or cuda:N")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="torch threads for the embeddings")
     p.set_defaults(func=_run)

@@ -21,7 +21,14 @@ import numpy as np
 from speakerrpl._optional import require
 from speakerrpl.errors import InvalidInputError
 
-__all__ = ["Naming", "Scorer", "as_scorer", "name_clusters", "stranger_label"]
+__all__ = [
+    "Naming",
+    "Scorer",
+    "as_scorer",
+    "centroid_scorer",
+    "name_clusters",
+    "stranger_label",
+]
 
 
 def stranger_label(index: int) -> str:
@@ -66,6 +73,24 @@ def as_scorer(identifier: Any) -> Scorer | None:
         f"expected a fitted OpenSetSpeakerIdentifier or a registry model, "
         f"got {type(identifier).__name__}"
     )
+
+
+def centroid_scorer(scorer: Scorer, factor: float) -> Scorer:
+    """``scorer`` with the threshold for averaged embeddings: ``t - (1 - factor) * |t|``.
+
+    The identifier's threshold ``t`` is calibrated on single utterances; a cluster's mean
+    embedding is cleaner than one utterance in noise or reverberation, but a true speaker's
+    centroid in a bad room can still fall short of ``t``. ``factor`` 1 keeps ``t``.
+
+    Example:
+        >>> s = Scorer(("ann",), 2.0, lambda x: x)
+        >>> centroid_scorer(s, 0.75).threshold, centroid_scorer(s, 1.0) is s
+        (1.5, True)
+    """
+    if factor == 1.0:
+        return scorer
+    bar = scorer.threshold - (1.0 - factor) * abs(scorer.threshold)
+    return Scorer(scorer.classes, bar, scorer.scores)
 
 
 @dataclass(frozen=True)

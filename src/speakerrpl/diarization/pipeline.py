@@ -20,13 +20,22 @@ import numpy as np
 
 from speakerrpl.diarization.clustering import AgglomerativeClustering
 from speakerrpl.diarization.guided import cluster_means, split_rejected
-from speakerrpl.diarization.naming import Naming, Scorer, as_scorer, name_clusters, stranger_label
+from speakerrpl.diarization.naming import (
+    Naming,
+    Scorer,
+    as_scorer,
+    centroid_scorer,
+    name_clusters,
+    stranger_label,
+)
+from speakerrpl.diarization.overlap import add_second_speakers, overlap_regions
 from speakerrpl.diarization.resegment import reassign, smooth, turns
 from speakerrpl.diarization.segments import Segment
 from speakerrpl.diarization.settings import DiarizerSettings
 from speakerrpl.diarization.stream import audio_chunks
 from speakerrpl.diarization.windows import SAMPLE_RATE, WindowEmbedder, plan_windows
 from speakerrpl.errors import AudioNonFiniteError, InvalidInputError
+from speakerrpl.runtime import resolve_device
 from speakerrpl.vad import FRAME_SAMPLES, probabilities_to_segments
 
 __all__ = ["Diarization", "Diarizer"]
@@ -47,6 +56,7 @@ class Diarization:
     window_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     naming: Naming | None = None
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    overlap: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 class Diarizer:
@@ -56,9 +66,14 @@ class Diarizer:
         settings: a :class:`DiarizerSettings`; keyword arguments override its fields.
         frontend: speaker-embedding frontend (default ``get_frontend("campplus", ...)``).
         vad: voice activity detector (default :class:`~speakerrpl.vad.SileroVAD`).
+        overlap_detector: per-frame overlap probabilities, used when the settings'
+            ``overlap_threshold`` is set (default
+            :class:`~speakerrpl.diarization.overlap.OverlapDetector`).
         clusterer: ``(embeddings, durations) -> labels`` (default from the settings).
-        device: device of the default frontend (``"cuda"`` puts the embedding stage on a GPU).
-        num_threads: torch threads of the default frontend.
+        device: device of the default frontend (``"cuda"`` puts the embedding stage on a GPU);
+            checked at once (:class:`~speakerrpl.errors.InvalidInputError` for an unknown
+            device, or CUDA where there is none).
+        num_threads: threads of the default frontend and overlap detector.
 
     Example:
         >>> diarizer = Diarizer()  # doctest: +SKIP
@@ -72,18 +87,19 @@ class Diarizer:
         *,
         frontend: Any = None,
         vad: Any = None,
+        overlap_detector: Any = None,
         clusterer: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         device: str = "cpu",
         num_threads: int | None = None,
         **overrides: Any,
     ) -> None:
         self.settings = (settings or DiarizerSettings()).replace(**overrides)
-        self._frontend, self._vad = frontend, vad
+        self._frontend, self._vad, self._overlap = frontend, vad, overlap_detector
         s = self.settings
         self.clusterer = clusterer or AgglomerativeClustering(
             s.cluster_threshold, s.min_cluster_seconds, s.max_cluster_points
         )
-        self.device, self.num_threads = device, num_threads
+        self.device, self.num_threads = resolve_device(device), num_threads
 
     @property
     def frontend(self) -> Any:
@@ -104,6 +120,15 @@ class Diarizer:
 
             self._vad = SileroVAD()
         return self._vad
+
+    @property
+    def overlap_detector(self) -> Any:
+        """The overlap detector (created on first use)."""
+        if self._overlap is None:
+            from speakerrpl.diarization.overlap import OverlapDetector
+
+            self._overlap = OverlapDetector(num_threads=self.num_threads or 1)
+        return self._overlap
 
     def __call__(self, audio: Audio, identifier: Any = None) -> list[Segment]:
         """Turns ``(start, end, label, score)`` of a 16 kHz waveform or an audio file."""
@@ -128,9 +153,12 @@ class Diarizer:
         regions = [(a, min(b, round(duration, 3))) for a, b in regions if a < duration]
         windows = plan_windows(regions, s.window, s.hop, s.min_window)
         emb = np.zeros((0, 0), dtype=np.float32)
+        overlap = np.zeros(0)
         if len(windows):
             emb = WindowEmbedder(self.frontend, s.batch_size).embed_stream(chunks(), windows)
-        return Diarization([], duration, regions, windows, embeddings=emb)
+            if s.overlap_threshold is not None:
+                overlap = self.overlap_detector.probabilities(chunks())
+        return Diarization([], duration, regions, windows, embeddings=emb, overlap=overlap)
 
     def label(self, analysed: Diarization, identifier: Any = None) -> Diarization:
         """Cluster, name and segment the windows of an :meth:`analyse` result."""
@@ -139,6 +167,8 @@ class Diarizer:
             return analysed
         durations = np.diff(windows, axis=1)[:, 0]
         scorer = as_scorer(identifier)
+        if scorer is not None:
+            scorer = centroid_scorer(scorer, s.centroid_factor)
         labels = np.asarray(self.clusterer(emb, durations), dtype=np.int64)
         labels = reassign(emb, labels, s.reassign_iterations)
         labels = smooth(windows, labels, analysed.regions, s.min_run)
@@ -155,9 +185,13 @@ class Diarizer:
             labels = smooth(windows, labels, analysed.regions, s.min_run)
             naming = _guided_naming(emb, labels, durations, names, scorer)
             labels = reassign(emb, labels, 0)  # renumber 0..C-1 as naming did
+        pieces = turns(windows, labels, analysed.regions)
+        if s.overlap_threshold is not None and analysed.overlap.size:
+            found = overlap_regions(analysed.overlap, s.overlap_threshold, s.min_overlap)
+            pieces = add_second_speakers(pieces, found)
         out = [
             Segment(round(a, 3), round(b, 3), naming.labels[c], float(naming.scores[c]))
-            for a, b, c in turns(windows, labels, analysed.regions)
+            for a, b, c in sorted(pieces)
         ]
         return replace(analysed, segments=out, window_labels=labels, naming=naming)
 

@@ -15,8 +15,8 @@ __all__ = ["DiarizerSettings"]
 class DiarizerSettings:
     """Every knob of the diarizer; unknown keys and bad values are errors.
 
-    The defaults of the VAD, clustering and splitting knobs were chosen on 10 development
-    conversations (seeds 1000-1009 of ``benchmarks/bench_diarization.py``; see
+    The defaults of the VAD, clustering, overlap, splitting and naming knobs were chosen on 10
+    development conversations (seeds 1000-1009 of ``benchmarks/bench_diarization.py``; see
     ``docs/diarization.md``).
 
     Args:
@@ -38,10 +38,18 @@ class DiarizerSettings:
             (:mod:`speakerrpl.diarization.guided`); ``None``: no such check.
         split_margin: in [0, 1): how close to the cluster core's score a part must be to stay
             (see :func:`~speakerrpl.diarization.guided.split_rejected`).
+        centroid_factor: in (0, 1]: clusters (and the split's parts) are named against the
+            threshold ``t - (1 - centroid_factor) * |t|`` instead of the identifier's ``t``
+            (:func:`~speakerrpl.diarization.naming.centroid_scorer`): averaged embeddings are
+            scored, ``t`` is calibrated on single utterances; 1: the identifier's threshold.
+        overlap_threshold: overlap probability (pyannote segmentation-3.0,
+            :mod:`speakerrpl.diarization.overlap`) from which a second speaker is added (the
+            nearest other one in time); ``None``: one speaker per instant, no model run.
+        min_overlap: shortest overlap region kept, seconds.
         chunk_seconds: audio read per chunk when streaming.
     """
 
-    vad_threshold: float = 0.3
+    vad_threshold: float = 0.5
     min_speech: float = 0.25
     min_silence: float = 0.3
     vad_pad: float = 0.03
@@ -49,14 +57,17 @@ class DiarizerSettings:
     hop: float = 0.75
     min_window: float = 0.25
     batch_size: int = 64
-    cluster_threshold: float = 0.6
+    cluster_threshold: float = 0.65
     min_cluster_seconds: float = 4.0
     max_cluster_points: int = 4000
     reassign_iterations: int = 2
     min_run: int = 2
     duplicate_margin: float = math.inf
-    guided_threshold: float | None = 0.4
+    guided_threshold: float | None = 0.5
     split_margin: float = 0.0
+    centroid_factor: float = 0.5
+    overlap_threshold: float | None = 0.8
+    min_overlap: float = 0.1
     chunk_seconds: float = 60.0
 
     def __post_init__(self) -> None:
@@ -81,6 +92,16 @@ class DiarizerSettings:
             )
         if not 0.0 <= self.split_margin < 1.0:
             raise InvalidInputError(f"split_margin must be in [0, 1), got {self.split_margin}")
+        if self.overlap_threshold is not None and not 0.0 < self.overlap_threshold < 1.0:
+            raise InvalidInputError(
+                f"overlap_threshold must be in (0, 1) or None, got {self.overlap_threshold}"
+            )
+        if self.min_overlap < 0:
+            raise InvalidInputError(f"min_overlap must be >= 0, got {self.min_overlap}")
+        if not 0.0 < self.centroid_factor <= 1.0:
+            raise InvalidInputError(
+                f"centroid_factor must be in (0, 1], got {self.centroid_factor}"
+            )
         if self.duplicate_margin < 0 or self.min_cluster_seconds < 0:
             raise InvalidInputError("duplicate_margin and min_cluster_seconds must be >= 0")
 

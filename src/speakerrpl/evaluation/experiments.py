@@ -76,6 +76,11 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any] | None]] = {
     "v2 with the radius trained without momentum": ("radius-plain", {"radius_plain": True}),
     "v2 with per-sample normalisation (LayerNorm)": ("layer-norm", {"norm": "layer"}),
     "v2 with embedding-level enrollment augmentation": ("augment", {"augment": 2}),
+    "v2 with per-target unknown selection": ("per-target-unknowns", {"unknown_rule": "per_target"}),
+    "v2 scored against the extension classes as a cohort": (
+        "extension-norm",
+        {"score_norm": "extension"},
+    ),
     "v2 with all three repairs (sphere + tau 0.04 + plain radius)": (
         "repaired",
         {"centre_init": "sphere", "tau": 0.04, "radius_plain": True},

@@ -189,22 +189,39 @@ def _seed_table(
 
 
 def _ablation_table(
-    variants: Mapping[str, Mapping[str, Any]], reference: str, specs: Sequence[MetricSpec]
+    variants: Mapping[str, Mapping[str, Any]],
+    reference: str,
+    specs: Sequence[MetricSpec],
+    reference_row: Mapping[str, Any] | None = None,
 ) -> list[str]:
+    """Each variant as ``delta (mean ± std)``: its difference to full v2, then its own values.
+
+    The delta is the difference of the means over splits; the std (over splits) of the
+    variant says how much of that difference split noise alone can explain.
+    """
     lines = [
         "",
         f"Ablations: each value is the variant minus full v2 ({ROW_TITLES.get(reference)}), "
-        "mean over splits; the variant's own mean follows in brackets.",
+        "mean over splits; the variant's own mean ± std over splits follows in brackets.",
         "",
         "| Variant | " + " | ".join(s.title for s in specs) + " |",
         "|---" * (len(specs) + 1) + "|",
     ]
-    for name, res in variants.items():
+    rows = dict(variants)
+    if reference_row is not None:
+        rows = {"full v2 (reference)": {**reference_row, "delta": None}, **rows}
+    for name, res in rows.items():
         cells = []
         for s in specs:
             scale, digits = (100.0, 2) if s.percent else (1.0, 3)
-            delta, own = res["delta"][s.key], res["mean"][s.key]
-            cells.append(f"{scale * delta:+.{digits}f} ({scale * own:.{digits}f})")
+            own, std = res["mean"][s.key], res["std"][s.key]
+            delta = 0.0 if res["delta"] is None else res["delta"][s.key]
+            if math.isnan(own):
+                cells.append("n/a")
+                continue
+            cells.append(
+                f"{scale * delta:+.{digits}f} ({scale * own:.{digits}f} ± {scale * std:.{digits}f})"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -293,7 +310,7 @@ def render_markdown(results: Mapping[str, Any], figure_prefix: str = "") -> str:
         ablation = results.get("ablation", {}).get(cond)
         if ablation:
             reference = results.get("ablation_reference", "")
-            lines += _ablation_table(ablation, reference, _specs(results))
+            lines += _ablation_table(ablation, reference, _specs(results), rows.get(reference))
     figures = results.get("figures", [])
     if figures:
         lines += ["", "## Figures (split 1)", ""]

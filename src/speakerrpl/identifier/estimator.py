@@ -22,7 +22,7 @@ from speakerrpl.identifier.incremental import (
     warm_plan,
 )
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
-from speakerrpl.identifier.score_norm import asnorm, top_stats
+from speakerrpl.identifier.score_norm import asnorm, extension_norm, top_stats
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
 from speakerrpl.identifier.training_set import (
     assemble,
@@ -143,6 +143,12 @@ class OpenSetSpeakerIdentifier:
         xp = self._prep(x)
         ts = assemble(xp, labels, classes, self._prep_pool(pool_xy), s)
         self.training_classes_ = ts.class_names
+        if s.score_norm == "extension" and self._n_unknown < 2:
+            raise InvalidInputError(
+                f"score_norm='extension' needs >= 2 synthetic unknown classes, got "
+                f"{self._n_unknown}: pass a pool (pool=) with voices below unknown_bound="
+                f"{s.unknown_bound}"
+            )
         if not s.method_spec.trains:
             self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
             self.ensemble_ = None
@@ -285,10 +291,15 @@ class OpenSetSpeakerIdentifier:
         loss: Any = self.ensemble_.loss if self.ensemble_ is not None else None
         if loss is None or not self.settings.method_spec.has_points:
             raise InvalidInputError(f"method {self.settings.method!r} has no points to select by")
-        rows = len(self.classes_) + sum(c.startswith("unknown:") for c in self.training_classes_)
+        rows = len(self.classes_) + self._n_unknown
         v_q = eigenvalue_variance(loss.centre_points.detach().cpu().numpy()[:, :rows])
         v_p = eigenvalue_variance(loss.reciprocal_points.detach().cpu().numpy()[:, :rows])
         return select_members(v_q, v_p, self.settings.members_dropped, mode)
+
+    @property
+    def _n_unknown(self) -> int:
+        """Synthetic unknown classes trained on (their columns follow the K targets)."""
+        return sum(c.startswith("unknown:") for c in self.training_classes_)
 
     def _calibrate(self, xp: np.ndarray, labels: np.ndarray, calib: np.ndarray | None) -> None:
         ref = xp if calib is None else np.concatenate([xp, calib])
@@ -337,11 +348,14 @@ class OpenSetSpeakerIdentifier:
         return cached[2]
 
     @torch.no_grad()
-    def _member_logits(self, xp: np.ndarray, all_members: bool, all_classes: bool) -> np.ndarray:
+    def _member_logits(
+        self, xp: np.ndarray, all_members: bool, all_classes: bool, extra_columns: int = 0
+    ) -> np.ndarray:
         """Class scores (M, N, C) of prepared inputs, float32.
 
-        Only the kept members unless ``all_members``; only the K target columns unless
-        ``all_classes`` (the large-K enrollments would otherwise hold M x N x C scores).
+        Only the kept members unless ``all_members``; only the K target columns (and the
+        ``extra_columns`` after them) unless ``all_classes`` (the large-K enrollments would
+        otherwise hold M x N x C scores).
         """
         if self.ensemble_ is None:
             raw = xp @ self.centroids_.T
@@ -349,7 +363,7 @@ class OpenSetSpeakerIdentifier:
                 return raw[None]
             return asnorm(raw, xp @ self.cohort_.T, self.cohort_stats_)[None].astype(np.float32)
         ens = self._scoring_ensemble(all_members)
-        columns = None if all_classes else len(self.classes_)
+        columns = None if all_classes else len(self.classes_) + extra_columns
         chunks = []
         for start in range(0, xp.shape[0], 4096):
             xb = torch.as_tensor(xp[start : start + 4096], device=self._device)
@@ -362,12 +376,20 @@ class OpenSetSpeakerIdentifier:
         return np.concatenate(chunks, axis=1)
 
     def _fused_scores(self, xp: np.ndarray) -> np.ndarray:
-        """Fused target scores (N, K) of the kept members for prepared inputs."""
+        """Fused target scores (N, K) of the kept members for prepared inputs.
+
+        With ``score_norm="extension"`` the unknown-class columns are fused too and each
+        row's target scores are standardised by its top unknown-class scores.
+        """
         keep = self.members_
         stats = (self.zstats_[0][keep], self.zstats_[1][keep])
-        rule = self.settings.fusion
-        lg = self._member_logits(xp, all_members=False, all_classes=rule == "prob")
-        return fuse_scores(lg, len(self.classes_), rule, stats)
+        rule, k = self.settings.fusion, len(self.classes_)
+        cohort = self._n_unknown if self.settings.score_norm == "extension" else 0
+        lg = self._member_logits(xp, False, all_classes=rule == "prob", extra_columns=cohort)
+        if not cohort:
+            return fuse_scores(lg, k, rule, stats)
+        fused = fuse_scores(lg, k + cohort, rule, stats)
+        return extension_norm(fused[:, :k], fused[:, k : k + cohort])
 
     def _inputs(self, X: np.ndarray) -> np.ndarray:
         self._check_fitted()

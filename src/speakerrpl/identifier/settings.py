@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from speakerrpl.errors import InvalidInputError
+from speakerrpl.identifier.class_extension import UNKNOWN_RULES
 from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
 from speakerrpl.identifier.score_norm import SCORE_NORMS
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
@@ -68,6 +69,11 @@ class IdentifierSettings:
         score: rpl_v2 class score: ``reciprocal`` (``-<z, P>``, as published) or ``centre``
             (``-<z, Q>``).
         n_unknown, n_anchors, unknown_bound: class extension (docs/method.md, step 4).
+        unknown_rule: how the unknown voices are picked: ``mean`` (published: mean cosine to
+            the targets below ``unknown_bound``, alternately the most and the least similar)
+            or ``per_target`` (the bound applies per target; each target in turn gets its own
+            hardest allowed negative; ablation,
+            :func:`~speakerrpl.identifier.class_extension.select_class_extension`).
         pool_utts_per_class: utterances used per pool class (None: as many as the largest
             enrollment, so pool classes do not outweigh 3-utterance targets).
         n_calibration: held-out pool voices for the threshold (never used as classes).
@@ -84,8 +90,11 @@ class IdentifierSettings:
             defaults").
         hidden, out_dim, norm: adapter architecture.
         input_norm: ``l2`` (default), ``center_l2`` (subtract the pool mean first), ``none``.
-        score_norm: cosine only: ``none`` (default) or ``asnorm`` (adaptive S-norm against the
-            pool cohort, :mod:`speakerrpl.identifier.score_norm`).
+        score_norm: ``none`` (default); for cosine ``asnorm`` (adaptive S-norm against the
+            pool cohort); for methods with class extension (rpl_v2) ``extension``: each test's
+            target scores standardised by the top fused scores of the synthetic unknown
+            classes the ensemble was trained with (a test-side, T-norm-like cohort; needs
+            ``n_unknown >= 2``; ablation). See :mod:`speakerrpl.identifier.score_norm`.
         target_far: share of strangers the identifier may accept; the decision accepts when
             the calibrated confidence is ``>= 1 - target_far`` (see
             :mod:`speakerrpl.identifier.decision`).
@@ -132,6 +141,7 @@ class IdentifierSettings:
     n_unknown: int = 40
     n_anchors: int = 1
     unknown_bound: float = 0.3
+    unknown_rule: str = "mean"
     pool_utts_per_class: int | None = None
     n_calibration: int = 20
     augment: int = 0
@@ -167,6 +177,7 @@ class IdentifierSettings:
             "calibration": CALIBRATIONS,
             "score_norm": SCORE_NORMS,
             "centre_init": CENTRE_INITS,
+            "unknown_rule": UNKNOWN_RULES,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -197,8 +208,7 @@ class IdentifierSettings:
                     "confidence_threshold is on the calibrated confidence scale [0, 1], got "
                     f"{self.confidence_threshold}; a raw model score goes in threshold="
                 )
-        if self.score_norm != "none" and self.method_spec.trains:
-            raise InvalidInputError("score_norm applies to method='cosine' only")
+        self._check_score_norm()
         if not self.augment_noise >= 0:
             raise InvalidInputError(f"augment_noise must be >= 0, got {self.augment_noise}")
         if self.tau is not None and self.tau <= 0:
@@ -210,6 +220,22 @@ class IdentifierSettings:
             raise InvalidInputError(f"min_utterances must be >= 1, got {self.min_utterances}")
         check_architecture(1, self.hidden, self.out_dim, self.norm)
         self.train_settings()  # validates the optimisation values
+
+    def _check_score_norm(self) -> None:
+        spec = self.method_spec
+        if self.score_norm == "asnorm" and spec.trains:
+            raise InvalidInputError("score_norm='asnorm' applies to method='cosine' only")
+        if self.score_norm == "extension":
+            if not spec.class_extension:
+                with_ext = [m.name for m in METHODS.values() if m.class_extension]
+                raise InvalidInputError(
+                    f"score_norm='extension' scores against the synthetic unknown classes, "
+                    f"which only {with_ext} train with; got method={self.method!r}"
+                )
+            if self.n_unknown < 2:
+                raise InvalidInputError(
+                    f"score_norm='extension' needs n_unknown >= 2, got {self.n_unknown}"
+                )
 
     def _check_selection(self) -> None:
         r = self.members_dropped

@@ -167,7 +167,7 @@ def assemble(
     ext = select_class_extension(
         x, [classes[i] for i in labels], pool[0][usable], pool[1][usable].tolist(),
         settings.n_unknown, settings.n_anchors if extend else 0,
-        settings.unknown_bound, settings.random_state,
+        settings.unknown_bound, settings.random_state, settings.unknown_rule,
     )  # fmt: skip
     calib = np.concatenate(_take(pool, calib_voices, 10, rng)) if calib_voices else None
     cohort = centroids(pool[0][usable], pool[1][usable].tolist())[1].astype(np.float32)

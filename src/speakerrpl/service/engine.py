@@ -8,7 +8,9 @@ refit runs, and never see a model that does not match the committed speakers. A 
 speakers) and refits after; a failed refit never undoes it.
 
 Each committed model version is loaded once per engine, from memory, and shared by all
-requests; decoding and embedding run under a process-wide limit (``inference_slots``).
+requests; decoding (and an enrollment's embedding) runs under a process-wide limit
+(``inference_slots``); the clips of concurrent identifications are embedded together by one
+:class:`~speakerrpl.service.batcher.EmbeddingBatcher` with a bounded queue.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from speakerrpl.errors import (
     ServiceBusyError,
     SpeakerRPLError,
 )
+from speakerrpl.service.batcher import EmbeddingBatcher
 from speakerrpl.service.clip_writer import ClipWriter
 from speakerrpl.service.models import LoadedModel, describe, load_model
 from speakerrpl.service.registry import SpeakerRegistry
@@ -103,6 +106,11 @@ class SpeakerEngine(ClipWriter):
         self._broken: tuple[int, CorruptModelError] | None = None
         self.loads = 0  # model loads so far: one per committed version
         self._slots = threading.BoundedSemaphore(self.settings.inference_slots)
+        s = self.settings
+        self.batcher = EmbeddingBatcher(
+            self.embed, s.batch_max_clips, s.batch_wait_seconds, s.batch_queue_seconds,
+            s.batch_workers,
+        )  # fmt: skip
 
     # --- building blocks --------------------------------------------------------------
 
@@ -211,12 +219,17 @@ class SpeakerEngine(ClipWriter):
         return loaded
 
     def identify(self, waves: Sequence[np.ndarray]) -> list[dict[str, Any]]:
-        """Name the speaker of each clip, or ``<unknown>``; see :meth:`LoadedModel.identify`."""
+        """Name the speaker of each clip, or ``<unknown>``; see :meth:`LoadedModel.identify`.
+
+        The clips are embedded by :attr:`batcher`, together with those of concurrent calls.
+
+        Raises:
+            ServiceBusyError: the batcher's queue is full.
+        """
         model = self.model()  # fail fast on an empty registry, before embedding
         if model.kind in ("empty", "paused"):
             model.scores(np.zeros((0, 0)))
-        with self.work_slot():
-            emb = self.embed(waves)
+        emb = self.batcher.embed(waves)
         return self.model().identify(emb)
 
     def speakers(self) -> list[dict[str, object]]:

@@ -2,10 +2,12 @@
 
 Every route declares its access level (:mod:`speakerrpl.service.auth`). Uploads are checked by
 their headers first (clip count, per-clip and per-request seconds, channels x rate), then
-decoded and embedded in worker threads under the engine's process-wide slots
-(:meth:`~speakerrpl.service.engine.SpeakerEngine.work_slot`; 503 + ``Retry-After`` when all
-are busy); refits run in worker threads too, so identification goes on with the last committed
-model while an enrollment refits.
+decoded and resampled in worker threads, off the event loop, under the engine's process-wide
+slots (:meth:`~speakerrpl.service.engine.SpeakerEngine.work_slot`; 503 + ``Retry-After`` when
+all are busy). Identification then hands its clips to the engine's micro-batcher
+(:mod:`speakerrpl.service.batcher`: concurrent requests share one embedding call; a full queue
+answers 503 + ``Retry-After``). Refits run in worker threads too, so identification goes on
+with the last committed model while an enrollment refits.
 """
 
 from __future__ import annotations

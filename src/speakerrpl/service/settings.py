@@ -106,9 +106,19 @@ class ServiceSettings:
         torch_threads: intra-op threads the CLI and ``serve`` give torch (0: leave torch's
             default). 1 is fastest here: the adapters are small, and the service gets its
             parallelism from concurrent requests.
-        inference_slots: most requests decoding/embedding audio at once, process-wide (each
-            may hold ~250 MB of CAM++ activations for a 60 s clip).
+        inference_slots: most requests decoding audio (and enrollments embedding it) at once,
+            process-wide (each may hold ~250 MB of CAM++ activations for a 60 s clip).
         slot_wait_seconds: how long a request waits for a slot before a 503 (Retry-After).
+        batch_max_clips: most clips of concurrent identify requests embedded by one call of the
+            frontend (:mod:`speakerrpl.service.batcher`); 1 embeds each clip alone.
+        batch_wait_seconds: longest time the oldest waiting identify request waits for others
+            to join its batch (0, the default: take only what is already waiting; on the CPU a
+            batched forward pass costs as much per clip as single ones, so waiting only adds
+            latency).
+        batch_workers: threads running batches at once (each a frontend call; one per core).
+        batch_queue_seconds: most audio waiting for the batcher (64 KB per second once
+            decoded); beyond, 503 (Retry-After). At least ``max_request_seconds``, so that one
+            request always fits an empty queue.
         min_enroll_speech: seconds of speech (after voice activity detection, see
             :mod:`speakerrpl.service.hygiene`) each enrollment clip needs; 0 turns it off.
         pool_path: an embeddings ``.npz`` (``speakerrpl.embeddings.EmbeddingSet``) used as the
@@ -143,6 +153,10 @@ class ServiceSettings:
     torch_threads: int = 1
     inference_slots: int = 2
     slot_wait_seconds: float = 5.0
+    batch_max_clips: int = 4
+    batch_wait_seconds: float = 0.0
+    batch_queue_seconds: float = 600.0
+    batch_workers: int = 2
     min_enroll_speech: float = 0.5
     warm_updates: bool = True
 
@@ -166,7 +180,8 @@ class ServiceSettings:
         if not (math.isfinite(self.slot_wait_seconds) and self.slot_wait_seconds >= 0):
             raise InvalidInputError(f"slot_wait_seconds must be >= 0, got {self.slot_wait_seconds}")
         for name, low in (("min_clips", 1), ("inference_slots", 1), ("torch_threads", 0),
-                          ("max_clips", 1)):  # fmt: skip
+                          ("max_clips", 1), ("batch_max_clips", 1), ("batch_workers", 1),
+                          ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or value < low:
                 raise InvalidInputError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -177,6 +192,7 @@ class ServiceSettings:
                 f"identifier_params must be a mapping, got {type(self.identifier_params).__name__}"
             )
         _check_identifier_params(self.method, self.identifier_params)
+        _check_batching(self)
 
     def with_overrides(self, **changes: Any) -> ServiceSettings:
         """Return a copy with ``changes`` applied (``None`` values are ignored).
@@ -199,8 +215,9 @@ class ServiceSettings:
         ``SPEAKERRPL_MAX_CLIP_SECONDS``,
         ``SPEAKERRPL_MAX_REQUEST_SECONDS``, ``SPEAKERRPL_POOL`` (pool ``.npz``),
         ``SPEAKERRPL_TORCH_THREADS``, ``SPEAKERRPL_INFERENCE_SLOTS``,
-        ``SPEAKERRPL_SLOT_WAIT``, ``SPEAKERRPL_MIN_ENROLL_SPEECH``,
-        ``SPEAKERRPL_WARM_UPDATES``. Every value is checked:
+        ``SPEAKERRPL_SLOT_WAIT``, ``SPEAKERRPL_BATCH_MAX_CLIPS``, ``SPEAKERRPL_BATCH_WAIT``,
+        ``SPEAKERRPL_BATCH_QUEUE``, ``SPEAKERRPL_BATCH_WORKERS``,
+        ``SPEAKERRPL_MIN_ENROLL_SPEECH``, ``SPEAKERRPL_WARM_UPDATES``. Every value is checked:
         ``nan``, ``inf`` or a fraction where a whole number is expected are errors.
 
         Example:
@@ -217,6 +234,17 @@ class ServiceSettings:
             key = read_key_file(env["SPEAKERRPL_API_KEY_FILE"])
         kw["api_key"] = key
         return cls(**kw)
+
+
+def _check_batching(s: ServiceSettings) -> None:
+    queue = s.batch_queue_seconds
+    if not (math.isfinite(queue) and queue >= s.max_request_seconds):
+        raise InvalidInputError(
+            f"batch_queue_seconds must be >= max_request_seconds ({s.max_request_seconds:g}), "
+            f"got {queue}"
+        )
+    if not (math.isfinite(s.batch_wait_seconds) and 0 <= s.batch_wait_seconds <= 1):
+        raise InvalidInputError(f"batch_wait_seconds must be in [0, 1], got {s.batch_wait_seconds}")
 
 
 def _text(value: str, name: str) -> str:
@@ -249,6 +277,10 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SPEAKERRPL_TORCH_THREADS": ("torch_threads", _env_int),
     "SPEAKERRPL_INFERENCE_SLOTS": ("inference_slots", _env_int),
     "SPEAKERRPL_SLOT_WAIT": ("slot_wait_seconds", _env_float),
+    "SPEAKERRPL_BATCH_MAX_CLIPS": ("batch_max_clips", _env_int),
+    "SPEAKERRPL_BATCH_WAIT": ("batch_wait_seconds", _env_float),
+    "SPEAKERRPL_BATCH_QUEUE": ("batch_queue_seconds", _env_float),
+    "SPEAKERRPL_BATCH_WORKERS": ("batch_workers", _env_int),
     "SPEAKERRPL_FRONTEND": ("frontend", _text),
     "SPEAKERRPL_METHOD": ("method", _text),
     "SPEAKERRPL_IDENTIFIER_PARAMS": ("identifier_params", _parse_params),
