@@ -9,7 +9,8 @@ class-row parameter, the row whose scores (``<z, row>``) on the new person's row
 kept rows' mean own-class score and on everyone else's rows their mean cross score (a ridge
 least-squares solve). The same holds for every loss of :data:`speakerrpl.nn.methods.METHODS`:
 weights and reciprocal points alike are rows scored by inner products with the features (the
-sign comes out of the kept rows' own scores). The members are then fine-tuned
+sign comes out of the kept rows' own scores; ARPL's distance term is matched only through its
+inner-product part). The members are then fine-tuned
 for :data:`WARM_STEPS` steps on the whole new training set, and the identifier recalibrates
 as a cold fit does (the decision depends on K).
 
@@ -148,4 +149,12 @@ def warm_generators(random_state: int, n_updates: int, n_members: int) -> list[t
     return [torch.Generator().manual_seed(int(c.generate_state(1)[0])) for c in children]
 
 
-__all__ = ["MAX_WARM_UPDATES", "MIN_KEPT", "WARM_STEPS", "warm_ensemble", "warm_plan"]
+__all__ = [
+    "MAX_WARM_UPDATES",
+    "MIN_KEPT",
+    "RIDGE",
+    "WARM_STEPS",
+    "warm_ensemble",
+    "warm_generators",
+    "warm_plan",
+]
