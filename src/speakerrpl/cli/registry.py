@@ -47,6 +47,7 @@ def _enroll(args: argparse.Namespace) -> int:
     print(
         f"enrolled {name!r}: {n} clip(s){dup}; {len(out['speakers'])} speaker(s); "
         f"model v{out['model_version']} ({out['kind']}) refit in {out['refit_seconds']:.2f} s"
+        f" ({out.get('update', 'cold')})"
     )
     return 0
 
@@ -67,7 +68,8 @@ def _speakers(args: argparse.Namespace) -> int:
             raise SystemExit("speakerrpl speakers remove: error: give the NAME to remove")
         out = engine.remove(args.name)
         print(f"removed {args.name!r}; {len(out['speakers'])} speaker(s) left, "
-              f"model v{out['model_version']} ({out['kind']})")  # fmt: skip
+              f"model v{out['model_version']} ({out['kind']}, {out.get('update', 'cold')} "
+              f"refit in {out['refit_seconds']:.2f} s)")  # fmt: skip
         if out.get("refit") == "failed":
             print(f"warning: the refit failed ({out['refit_error']}); identification uses the "
                   f"{out['identification']} until `speakerrpl speakers refit` works")  # fmt: skip

@@ -15,6 +15,13 @@ from speakerrpl.errors import InvalidInputError, NotFittedError
 from speakerrpl.identifier.blend import CosineBlend, cosine_blend_for
 from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
+from speakerrpl.identifier.incremental import (
+    MAX_WARM_UPDATES,
+    WARM_STEPS,
+    warm_ensemble,
+    warm_generators,
+    warm_plan,
+)
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
 from speakerrpl.identifier.score_norm import asnorm, extension_norm, top_stats
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
@@ -27,7 +34,7 @@ from speakerrpl.identifier.training_set import (
 )
 from speakerrpl.nn.ensemble import AdapterEnsemble
 from speakerrpl.nn.losses import SpeakerRPLv2Loss
-from speakerrpl.nn.train import train_ensemble
+from speakerrpl.nn.train import TrainSettings, train_ensemble
 from speakerrpl.runtime import resolve_device
 from speakerrpl.vectors import centroids, l2_normalize
 
@@ -71,6 +78,8 @@ class OpenSetSpeakerIdentifier:
     threshold_: float
     confidence_threshold_: float
     decision_: Decision
+    n_updates_: int
+    update_mode_: str
 
     def __init__(self, settings: IdentifierSettings | None = None, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - {f.name for f in fields(IdentifierSettings)})
@@ -156,7 +165,83 @@ class OpenSetSpeakerIdentifier:
                 self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
                 self.blend_ = cosine_blend_for(s.method, len(classes))
         self._calibrate(xp, labels, ts.x_calibration)
+        self.n_updates_, self.update_mode_ = 0, "cold"
         return self
+
+    def update(
+        self,
+        X: np.ndarray,
+        y: Sequence[object],
+        pool: object = None,
+        pool_labels: Sequence[object] | None = None,
+        steps: int = WARM_STEPS,
+    ) -> OpenSetSpeakerIdentifier:
+        """Refit for a changed enrollment, warm-starting from this fit (a household change).
+
+        ``X, y, pool`` are what :meth:`fit` would get for the new household: *every* enrolled
+        speaker (the identifier keeps no enrollment data), people added, removed or given
+        more clips. A trained ensemble keeps its shared layers and the rows of the classes
+        still there, initialises rows for new people from their adapter features and
+        fine-tunes ``steps`` steps (:mod:`speakerrpl.identifier.incremental`); then the
+        decision is recalibrated for the new K as by :meth:`fit`. It fits cold instead when
+        the method trains nothing (``cosine``: a fit is exact and fast), when too few classes
+        are kept, or after ``MAX_WARM_UPDATES`` warm updates in a row. ``update_mode_`` says
+        which ran (``warm`` / ``cold``), ``n_updates_`` counts the warm updates since the
+        last cold fit (saved with the model).
+
+        Example:
+            >>> rng = np.random.default_rng(0)
+            >>> means = rng.normal(size=(4, 16))
+            >>> X = np.repeat(means, 4, axis=0) + 0.1 * rng.normal(size=(16, 16))
+            >>> y = np.repeat(["ann", "bob", "cy", "dan"], 4)
+            >>> clf = OpenSetSpeakerIdentifier(n_models=2, hidden=(32,), out_dim=8)
+            >>> clf = clf.fit(X[:12], y[:12]).update(X, y)
+            >>> clf.update_mode_, clf.classes_, clf.predict(X[12:13]).tolist()
+            ('warm', ['ann', 'bob', 'cy', 'dan'], ['dan'])
+        """
+        self._check_fitted()
+        s = self.settings
+        if not s.method_spec.trains or self.ensemble_ is None:
+            return self.fit(X, y, pool, pool_labels)
+        if self.n_updates_ >= MAX_WARM_UPDATES:
+            logger.info("cold refit after %d warm updates", self.n_updates_)
+            return self.fit(X, y, pool, pool_labels)
+        if not isinstance(steps, int) or steps < 1:
+            raise InvalidInputError(f"steps must be an int >= 1, got {steps!r}")
+        x = check_embeddings(X, self.dim_)
+        classes, labels = check_labels(y, x.shape[0], s)
+        xp = self._prep(x)
+        ts = assemble(
+            xp, labels, classes, self._prep_pool(check_pool(pool, pool_labels, self.dim_)), s
+        )
+        reason = warm_plan(self.training_classes_, ts.class_names)
+        if reason is not None:
+            logger.info("cold refit: %s", reason)
+            return self.fit(X, y, pool, pool_labels)
+        saved = dict(self.__dict__)
+        try:
+            self._warm(xp, labels, classes, ts, steps)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)  # a failed update leaves the previous fit intact
+            raise
+        return self
+
+    def _warm(
+        self, xp: np.ndarray, labels: np.ndarray, classes: list[str], ts: Any, steps: int
+    ) -> None:
+        s, old = self.settings, self.ensemble_
+        assert old is not None  # update() fits cold without an ensemble
+        xt = torch.as_tensor(ts.x, device=self._device)
+        ens = warm_ensemble(old, self.training_classes_, ts.class_names, xt, ts.y)
+        count = self.n_updates_ + 1
+        orders = warm_generators(s.random_state, count, s.n_members)
+        for name in ("_kept_ensemble", "zstats_", "decision_", "threshold_"):
+            self.__dict__.pop(name, None)
+        self.classes_, self.training_classes_ = classes, ts.class_names
+        self._fit_ensemble(ens, ts, orders, replace(s.train_settings(), epochs=1, min_steps=steps))
+        self._calibrate(xp, labels, ts.x_calibration)
+        self.n_updates_, self.update_mode_ = count, "warm"
 
     def _reset(self) -> None:
         """Forget everything a previous fit derived (fitted attributes and scoring caches)."""
@@ -181,14 +266,19 @@ class OpenSetSpeakerIdentifier:
     def _train(self, ts: Any) -> None:
         s = self.settings
         ens, orders = build_ensemble(s, self.dim_, len(ts.class_names))
-        ens = ens.to(self._device)
-        dev = self._device
+        self._fit_ensemble(ens.to(self._device), ts, orders, s.train_settings())
+
+    def _fit_ensemble(
+        self, ens: AdapterEnsemble, ts: Any, orders: list[torch.Generator], how: TrainSettings
+    ) -> None:
+        """Train ``ens`` on the training set ``ts`` and keep it (with member selection)."""
+        s, dev = self.settings, self._device
         xu = None if ts.x_unknown is None else torch.as_tensor(ts.x_unknown, device=dev)
         xa, ya = augment_embeddings(
             ts.x, ts.y, s.augment, s.augment_noise, s.random_state, s.input_norm != "none"
         )
         x, y = torch.as_tensor(xa, device=dev), torch.as_tensor(ya, device=dev)
-        train_ensemble(ens, x, y, orders, s.train_settings(), xu)
+        train_ensemble(ens, x, y, orders, how, xu)
         self.ensemble_ = ens
         self.members_ = np.arange(s.n_members)
         if s.method_spec.has_points and s.selection != "none":

@@ -64,6 +64,8 @@ def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
         "decision": clf.decision_.to_dict(),
         "blend": clf.blend_.to_dict() if hasattr(clf, "blend_") else None,
         "settings": clf.settings.to_dict(),
+        "warm_updates": int(getattr(clf, "n_updates_", 0)),
+        "update_mode": str(getattr(clf, "update_mode_", "cold")),
     }
     return {CONFIG_FILE: json.dumps(config, indent=2).encode("utf-8"), WEIGHTS_FILE: weights}
 
@@ -160,6 +162,8 @@ def _rebuild(
     clf.decision_ = Decision.from_dict(config["decision"])
     clf.threshold_ = clf.decision_.score_threshold
     clf.confidence_threshold_ = clf.decision_.confidence_threshold
+    clf.n_updates_ = int(config.get("warm_updates", 0))
+    clf.update_mode_ = str(config.get("update_mode", "cold"))
     clf.mean_ = tensors.pop("extra.mean").numpy()
     clf.members_ = tensors.pop("extra.members").numpy()
     clf.zstats_ = (tensors.pop("extra.zmean").numpy(), tensors.pop("extra.zstd").numpy())

@@ -45,6 +45,11 @@ class ChangeResult(BaseModel):
     kind: str = Field(description="identifier, cosine (one speaker), paused or empty")
     speakers: list[str]
     refit_seconds: float = 0.0
+    update: Literal["warm", "cold"] | None = Field(
+        None,
+        description="how the model was refitted: warm (the previous model updated in seconds) "
+        "or cold (trained from scratch); absent when nothing was refitted",
+    )
     warnings: list[EnrollWarning] = []
 
 

@@ -20,6 +20,7 @@ speakers (:func:`restrict`) until its refit is committed.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ __all__ = ["FittedModel", "LoadedModel", "fit_model", "load_model", "restrict"]
 CONFIG_FILE = "config.json"  # speakerrpl.identifier.persistence.CONFIG_FILE
 
 IdentifierFactory = Callable[..., Any]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ def fit_model(
     pool: Any,
     threshold: float | None = None,
     factory: IdentifierFactory | None = None,
+    previous: ModelRecord | None = None,
 ) -> FittedModel:
     """Fit the model for the speakers of ``snapshot`` (see the module docstring for the kinds).
 
@@ -83,6 +87,8 @@ def fit_model(
             is called only when someone is enrolled.
         threshold: a user-set threshold that overrides the calibrated one, or ``None``.
         factory: builds the identifier from ``params`` (default ``OpenSetSpeakerIdentifier``).
+        previous: the committed model to update warm from (``update``, see :func:`_warm`);
+            ``None`` or a model that cannot be updated: a cold ``fit``.
     """
     names = tuple(sorted(snapshot.embeddings))
     if not names:
@@ -92,13 +98,37 @@ def fit_model(
         params = {**params, "method": "cosine"}
     negatives = pool() if callable(pool) else pool
     ident = (factory or _default_factory)(**params)
-    ident.fit(x, y, pool=negatives)
+    warm = _warm(previous, ident, x, y, negatives) if previous is not None else None
+    if warm is None:
+        ident.fit(x, y, pool=negatives)
+    else:
+        ident = warm
     files = identifier_files(ident)
     info: dict[str, object] = {
         "threshold": threshold,
         "calibrated_threshold": float(ident.threshold_),
+        "update": str(getattr(ident, "update_mode_", "cold")),
     }
     return FittedModel("identifier", tuple(str(c) for c in ident.classes_), files, info)
+
+
+def _warm(previous: ModelRecord, fresh: Any, x: np.ndarray, y: Any, pool: Any) -> Any:
+    """``previous``'s identifier updated warm to ``(x, y)``, or ``None`` to fit cold.
+
+    Warm only when the stored identifier loads and has exactly the settings a cold fit would
+    use (``fresh``'s); any failure of the update falls back to the cold fit.
+    """
+    if previous.kind != "identifier" or not hasattr(fresh, "update"):
+        return None
+    try:
+        old = identifier_from_files(type(fresh), previous.files)
+        if old.get_params() != fresh.get_params():
+            logger.info("settings changed since the stored model: cold refit")
+            return None
+        return old.update(x, y, pool=pool)
+    except Exception as exc:  # the cold fit that follows decides what is an error
+        logger.warning("warm update failed (%s: %s); cold refit", type(exc).__name__, exc)
+        return None
 
 
 class LoadedModel:

@@ -123,6 +123,11 @@ class ServiceSettings:
             :mod:`speakerrpl.service.hygiene`) each enrollment clip needs; 0 turns it off.
         pool_path: an embeddings ``.npz`` (``speakerrpl.embeddings.EmbeddingSet``) used as the
             negative pool instead of ``speakerrpl.synth.pool.default_pool``.
+        warm_updates: an enrollment or removal updates the stored model warm
+            (``OpenSetSpeakerIdentifier.update``: seconds, not a cold retrain; a cold fit
+            after ``MAX_WARM_UPDATES`` in a row, on a settings change or when the update
+            fails). ``False``: every change refits cold, so no model weight was ever trained
+            with a removed person's clips (a warm removal keeps adapter layers they shaped).
 
     Example:
         >>> ServiceSettings(far=0.05).far
@@ -153,6 +158,7 @@ class ServiceSettings:
     batch_queue_seconds: float = 600.0
     batch_workers: int = 2
     min_enroll_speech: float = 0.5
+    warm_updates: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.far, (int, float)) and 0.0 < self.far < 1.0):
@@ -211,7 +217,7 @@ class ServiceSettings:
         ``SPEAKERRPL_TORCH_THREADS``, ``SPEAKERRPL_INFERENCE_SLOTS``,
         ``SPEAKERRPL_SLOT_WAIT``, ``SPEAKERRPL_BATCH_MAX_CLIPS``, ``SPEAKERRPL_BATCH_WAIT``,
         ``SPEAKERRPL_BATCH_QUEUE``, ``SPEAKERRPL_BATCH_WORKERS``,
-        ``SPEAKERRPL_MIN_ENROLL_SPEECH``. Every value is checked:
+        ``SPEAKERRPL_MIN_ENROLL_SPEECH``, ``SPEAKERRPL_WARM_UPDATES``. Every value is checked:
         ``nan``, ``inf`` or a fraction where a whole number is expected are errors.
 
         Example:
@@ -287,6 +293,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SPEAKERRPL_MAX_CLIP_SECONDS": ("max_clip_seconds", _env_float),
     "SPEAKERRPL_MAX_REQUEST_SECONDS": ("max_request_seconds", _env_float),
     "SPEAKERRPL_MIN_ENROLL_SPEECH": ("min_enroll_speech", _env_float),
+    "SPEAKERRPL_WARM_UPDATES": ("warm_updates", _env_bool),
 }
 
 

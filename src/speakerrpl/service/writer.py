@@ -24,6 +24,7 @@ from speakerrpl.service.models import FittedModel, LoadedModel, fit_model, restr
 from speakerrpl.service.registry import (
     ConcurrentChangeError,
     Enrollment,
+    ModelRecord,
     Snapshot,
     SpeakerRegistry,
     validate_speaker_name,
@@ -112,7 +113,7 @@ class RegistryWriter:
             Enrollment(e, _pcm16(w) if keep else None, sources[i] if sources else None, h)
             for i, (e, w, h) in enumerate(zip(emb, waves, map(clip_hash, waves), strict=True))
         ]
-        out = self._change(lambda snap: _with_added(snap, name, emb), add={name: items})
+        out = self._change(lambda snap: _with_added(snap, name, emb), warm=True, add={name: items})
         warnings = enrollment_warnings(self.model(), name, emb, sources, duplicates)
         return {**out, "duplicates": duplicates, "warnings": warnings}
 
@@ -167,7 +168,7 @@ class RegistryWriter:
 
     def _refit_after_removal(self) -> dict[str, object]:
         try:
-            return {**self.refit(), "refit": "done"}
+            return {**self._change(lambda snap: snap, warm=True), "refit": "done"}
         except Exception as exc:  # the removal stands whatever the refit does
             logger.warning("refit after removal failed: %s: %s", type(exc).__name__, exc)
             model = self.model()
@@ -215,16 +216,20 @@ class RegistryWriter:
                 "speakers": list(current.classes)}  # fmt: skip
 
     def _change(
-        self, target: Callable[[Snapshot], Snapshot], **commit_kw: Any
+        self, target: Callable[[Snapshot], Snapshot], warm: bool = False, **commit_kw: Any
     ) -> dict[str, object]:
+        """Refit on ``target(snapshot)`` and commit; ``warm``: update the committed model
+        (``OpenSetSpeakerIdentifier.update``) when ``settings.warm_updates`` allows."""
         settings: Mapping[str, str] = commit_kw.pop("settings", {})
+        warm = warm and self.settings.warm_updates
         self.registry.check_writable()  # before the refit's work
         with self._write_lock:
             for attempt in range(_RETRIES):
                 snap = self.registry.snapshot()
                 logger.info("refitting on data v%d", snap.data_version)
                 start = time.perf_counter()
-                fitted = self._fit(target(snap), settings)
+                previous = self.registry.current_model() if warm else None
+                fitted = self._fit(target(snap), settings, previous)
                 frontend = self.frontend.name
                 fit_s = time.perf_counter() - start
                 try:
@@ -240,10 +245,13 @@ class RegistryWriter:
                     )
                     continue
                 return {"model_version": version, "kind": fitted.kind, "refit_seconds": fit_s,
-                        "speakers": list(fitted.classes)}  # fmt: skip
+                        "speakers": list(fitted.classes),
+                        "update": fitted.info.get("update", "cold")}  # fmt: skip
         raise RegistryError("registry kept changing during the refit; try again")
 
-    def _fit(self, snap: Snapshot, new_settings: Mapping[str, str]) -> FittedModel:
+    def _fit(
+        self, snap: Snapshot, new_settings: Mapping[str, str], previous: ModelRecord | None = None
+    ) -> FittedModel:
         far_s = new_settings.get("far") or self.registry.get_setting("far")
         thr_s = (
             new_settings["threshold"]
@@ -260,6 +268,7 @@ class RegistryWriter:
         return fit_model(
             snap, params=params, pool=self._negatives,
             threshold=float(thr_s) if thr_s else None, factory=self._factory,
+            previous=previous,
         )  # fmt: skip
 
 
