@@ -100,3 +100,17 @@ def test_table_tail_picks_the_blend_table_only_when_blending() -> None:
     assert table_tail(IdentifierSettings())[0].params(4) == pytest.approx(
         TAILS["softmax+cosine"][4]
     )
+
+
+def test_a_warm_household_change_blends_for_the_new_household() -> None:
+    xe, ye, xt, pool = _data()
+    three = ye != "s3"
+    clf = OpenSetSpeakerIdentifier(**RECIPE).fit(xe[three], ye[three], pool=pool)
+    assert clf.blend_.weight == pytest.approx(blend_weight("softmax", 3))
+    clf.update(xe, ye, pool=pool)
+    assert clf.update_mode_ == "warm"
+    assert clf.blend_ == cosine_blend_for("softmax", 4)
+    en = xe / np.linalg.norm(xe, axis=1, keepdims=True)
+    want = np.stack([en[ye == c].mean(0) for c in clf.classes_])
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.centroids_, want, atol=1e-5)

@@ -160,7 +160,7 @@ def test_every_k_is_the_estimator_with_its_rule_and_unknown_label(tmp_path: Path
 
     eng = _engine(tmp_path / "r.db")
     probe = np.stack(_speaker(1, 2) + _speaker(2, 2) + _speaker(9, 2))
-    for name, seed, method in (("alice", 1, "cosine"), ("bob", 2, "rpl_v2")):
+    for name, seed, method in (("alice", 1, "cosine"), ("bob", 2, eng.settings.method)):
         eng.enroll(name, _speaker(seed, 3))
         record = eng.registry.current_model()
         assert record is not None and record.kind == "identifier"

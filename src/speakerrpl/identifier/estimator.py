@@ -161,9 +161,7 @@ class OpenSetSpeakerIdentifier:
                 self.cohort_stats_ = top_stats(self.centroids_ @ ts.cohort.T)
         else:
             self._train(ts)
-            if s.blends:
-                self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
-                self.blend_ = cosine_blend_for(s.method, len(classes))
+            self._set_blend(xp, labels)
         self._calibrate(xp, labels, ts.x_calibration)
         self.n_updates_, self.update_mode_ = 0, "cold"
         return self
@@ -240,8 +238,17 @@ class OpenSetSpeakerIdentifier:
             self.__dict__.pop(name, None)
         self.classes_, self.training_classes_ = classes, ts.class_names
         self._fit_ensemble(ens, ts, orders, replace(s.train_settings(), epochs=1, min_steps=steps))
+        self._set_blend(xp, labels)
         self._calibrate(xp, labels, ts.x_calibration)
         self.n_updates_, self.update_mode_ = count, "warm"
+
+    def _set_blend(self, xp: np.ndarray, labels: np.ndarray) -> None:
+        """The enrollment centroids and the cosine blend for this household size, if blending."""
+        for name in ("centroids_", "blend_"):
+            self.__dict__.pop(name, None)
+        if self.settings.blends:
+            self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
+            self.blend_ = cosine_blend_for(self.settings.method, len(self.classes_))
 
     def _reset(self) -> None:
         """Forget everything a previous fit derived (fitted attributes and scoring caches)."""

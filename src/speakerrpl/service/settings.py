@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from speakerrpl.errors import InvalidInputError
+from speakerrpl.nn.methods import DEFAULT_METHOD
 
 __all__ = ["ServiceSettings"]
 
@@ -82,7 +83,8 @@ class ServiceSettings:
 
     Args:
         frontend: speaker-embedding frontend name (``speakerrpl.frontends.get_frontend``).
-        method: identifier method passed to ``OpenSetSpeakerIdentifier``.
+        method: identifier method passed to ``OpenSetSpeakerIdentifier`` (default: the
+            library's default method, with its cosine blend where it was measured).
         identifier_params: extra keyword arguments of the identifier (e.g. fewer members for
             tests); empty means the library defaults, i.e. the real method. Validated here,
             at start-up, not at the first refit.
@@ -135,7 +137,7 @@ class ServiceSettings:
     """
 
     frontend: str = "campplus"
-    method: str = "rpl_v2"
+    method: str = DEFAULT_METHOD
     identifier_params: Mapping[str, Any] = field(default_factory=dict)
     far: float = 0.01
     min_clips: int = 2
