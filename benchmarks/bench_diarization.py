@@ -7,7 +7,7 @@ enrolled + enrolled speech not named, under the 2 % stranger goal); the ``--repo
 conversations (seeds 2000+) are then scored once with the chosen settings: DER (collar 0.25 and
 0), JER, the share of enrolled speakers' speech with the correct name and the share of
 strangers' speech labelled as an enrolled person, for anonymous clustering (no enrollment),
-naming with SpeakerRPL v2 (the default identifier), naming with plain cosine (the ``cosine``
+naming with the default identifier (OpenSetSpeakerIdentifier()), naming with plain cosine (the ``cosine``
 method) and variants of the default with one step changed, all on the same windows. Plus the
 real pocketsphinx talkers spliced into a dialogue, once with each talker enrolled.
 Conversations: 3-5 speakers, 2-3 enrolled (3 clean ``enroll`` utterances each, not used in the
@@ -59,7 +59,7 @@ METRICS = ("der_c25", "der_c0", "jer_c25", "correct_name", "stranger_as_enrolled
 
 def identifiers(case: Case, pool: Any) -> dict[str, Any]:
     """The two identifiers compared, fitted on the case's enrollment embeddings."""
-    fit = {"rpl_v2": {}, "cosine": {"method": "cosine"}}
+    fit = {"default": {}, "cosine": {"method": "cosine"}}
     return {
         name: OpenSetSpeakerIdentifier(random_state=0, **kw).fit(
             case.x_enroll, case.y_enroll, pool=pool
@@ -150,16 +150,16 @@ def tune_overlap(base: Diarizer, cases: list[Case], analysed: list[Diarization])
 SYSTEMS = {  # name: (identifier, settings changed from the tuned ones)
     "anonymous": ("", {}),
     "anonymous_no_overlap": ("", {"overlap_threshold": None}),
-    "rpl_v2": ("rpl_v2", {}),
+    "default": ("default", {}),
     "cosine": ("cosine", {}),
-    "rpl_v2_no_overlap": ("rpl_v2", {"overlap_threshold": None}),
-    "rpl_v2_identifier_threshold": ("rpl_v2", {"centroid_factor": 1.0}),
+    "default_no_overlap": ("default", {"overlap_threshold": None}),
+    "default_identifier_threshold": ("default", {"centroid_factor": 1.0}),
     "baseline": (
-        "rpl_v2",
+        "default",
         {"overlap_threshold": None, "guided_threshold": 0.4, "centroid_factor": 1.0},
     ),
-    "rpl_v2_split": ("rpl_v2", {"guided_threshold": 0.4}),
-    "rpl_v2_no_split": ("rpl_v2", {"guided_threshold": None}),
+    "default_split": ("default", {"guided_threshold": 0.4}),
+    "default_no_split": ("default", {"guided_threshold": None}),
 }
 
 
@@ -170,7 +170,7 @@ def tune_guided(
     factor of naming with the lowest mean DER (collar 0.25) + strangers labelled as enrolled +
     enrolled speech not correctly named, SpeakerRPL v2 naming, on dev; among the grid points
     whose strangers labelled as enrolled stay under :data:`STRANGER_GOAL` when there are any."""
-    fitted = [identifiers(c, pool)["rpl_v2"] for c in cases]
+    fitted = [identifiers(c, pool)["default"] for c in cases]
     best: tuple[bool, float, dict[str, Any]] = (False, math.inf, {})
     for value, factor in itertools.product(SPLITS, CENTROID_FACTORS):
         knobs = {"guided_threshold": value, "centroid_factor": factor}
