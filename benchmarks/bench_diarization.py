@@ -7,9 +7,9 @@ enrolled + enrolled speech not named, under the 2 % stranger goal); the ``--repo
 conversations (seeds 2000+) are then scored once with the chosen settings: DER (collar 0.25 and
 0), JER, the share of enrolled speakers' speech with the correct name and the share of
 strangers' speech labelled as an enrolled person, for anonymous clustering (no enrollment),
-naming with the default identifier (OpenSetSpeakerIdentifier()), naming with plain cosine (the ``cosine``
-method) and variants of the default with one step changed, all on the same windows. Plus the
-real pocketsphinx talkers spliced into a dialogue, once with each talker enrolled.
+naming with the default identifier (``OpenSetSpeakerIdentifier()``), naming with plain cosine
+(the ``cosine`` method) and variants of the default with one step changed, all on the same
+windows. Plus the real pocketsphinx talkers spliced into a dialogue, once with each talker enrolled.
 Conversations: 3-5 speakers, 2-3 enrolled (3 clean ``enroll`` utterances each, not used in the
 conversation), 1-3 minutes, turns 0.5-20 s, overlap, and one of clean / coloured noise /
 babble (SNR 5-20 dB) / reverb / reverb + noise.
