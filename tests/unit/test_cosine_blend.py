@@ -103,7 +103,7 @@ def test_table_tail_picks_the_blend_table_only_when_blending() -> None:
 
 
 def test_a_warm_household_change_blends_for_the_new_household() -> None:
-    xe, ye, xt, pool = _data()
+    xe, ye, _, pool = _data()
     three = ye != "s3"
     clf = OpenSetSpeakerIdentifier(**RECIPE).fit(xe[three], ye[three], pool=pool)
     assert clf.blend_.weight == pytest.approx(blend_weight("softmax", 3))
