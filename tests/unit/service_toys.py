@@ -22,6 +22,29 @@ from speakerrpl.service.settings import ServiceSettings
 KEY = "unit-test-key-0123"
 FAST = {"n_models": 3, "selection_r": 1, "epochs": 6, "n_calibration": 4, "n_unknown": 8}
 PITCH = {"alice": 300.0, "bob": 1100.0, "carol": 2400.0, "stranger": 5200.0}
+VECTOR_DIM = 16
+
+
+class VectorFrontend:
+    """'Audio' here is already an embedding: a frontend that returns its input."""
+
+    name = "vectors"
+
+    def embed(self, waves: list[np.ndarray]) -> np.ndarray:
+        return np.stack(waves).astype(np.float32)
+
+
+def vector_speaker(seed: int, n: int) -> list[np.ndarray]:
+    """``n`` embedding 'clips' of one speaker (a random centre plus small noise)."""
+    rng = np.random.default_rng(seed)
+    centre = rng.normal(size=VECTOR_DIM)
+    return [centre + 0.1 * rng.normal(size=VECTOR_DIM) for _ in range(n)]
+
+
+def vector_pool() -> tuple[np.ndarray, np.ndarray]:
+    """16 pool voices of 3 'clips' each, disjoint seeds from the speakers of the tests."""
+    x = np.concatenate([np.stack(vector_speaker(100 + i, 3)) for i in range(16)])
+    return x.astype(np.float32), np.repeat([f"pool{i}" for i in range(16)], 3)
 
 
 class BandFrontend:

@@ -5,46 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from service_toys import FAST, VectorFrontend, vector_pool, vector_speaker
 
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
 from speakerrpl.service.engine import SpeakerEngine
 from speakerrpl.service.settings import ServiceSettings
 
-DIM = 16
-FAST = {"n_models": 3, "selection_r": 1, "epochs": 6, "n_calibration": 4, "n_unknown": 8}
-
-
-class VectorFrontend:
-    """'Audio' here is already an embedding."""
-
-    name = "vectors"
-
-    def embed(self, waves: list[np.ndarray]) -> np.ndarray:
-        return np.stack(waves).astype(np.float32)
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Any:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _speaker(seed: int, n: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    centre = rng.normal(size=DIM)
-    return [centre + 0.1 * rng.normal(size=DIM) for _ in range(n)]
-
-
-def _pool() -> tuple[np.ndarray, np.ndarray]:
-    x = np.concatenate([np.stack(_speaker(100 + i, 3)) for i in range(16)])
-    return x.astype(np.float32), np.repeat([f"pool{i}" for i in range(16)], 3)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _engine(path: Path, **settings: Any) -> SpeakerEngine:
@@ -52,7 +21,7 @@ def _engine(path: Path, **settings: Any) -> SpeakerEngine:
     # recipe is tuned for rpl_v2's class extension (the library default is tested directly)
     settings.setdefault("method", "rpl_v2")
     s = ServiceSettings(identifier_params=FAST, min_enroll_speech=0, **settings)
-    return SpeakerEngine(path, s, frontend=VectorFrontend(), pool=_pool())
+    return SpeakerEngine(path, s, frontend=VectorFrontend(), pool=vector_pool())
 
 
 def _stored(eng: SpeakerEngine) -> OpenSetSpeakerIdentifier:
@@ -65,16 +34,16 @@ def _stored(eng: SpeakerEngine) -> OpenSetSpeakerIdentifier:
 
 def test_enroll_and_remove_update_the_stored_model_warm(tmp_path: Path) -> None:
     eng = _engine(tmp_path / "r.db")
-    eng.enroll("alice", _speaker(1, 3))  # K = 1: the centroid model
-    assert eng.enroll("bob", _speaker(2, 3))["update"] == "cold"  # from cosine: cold
-    assert eng.enroll("carol", _speaker(3, 3))["update"] == "warm"
+    eng.enroll("alice", vector_speaker(1, 3))  # K = 1: the centroid model
+    assert eng.enroll("bob", vector_speaker(2, 3))["update"] == "cold"  # from cosine: cold
+    assert eng.enroll("carol", vector_speaker(3, 3))["update"] == "warm"
     assert _stored(eng).n_updates_ == 1
-    got = eng.identify(_speaker(1, 1) + _speaker(2, 1) + _speaker(3, 1))
+    got = eng.identify(vector_speaker(1, 1) + vector_speaker(2, 1) + vector_speaker(3, 1))
     assert [r["speaker"] for r in got] == ["alice", "bob", "carol"]
     out = eng.remove("bob")
     assert out["refit"] == "done" and out["update"] == "warm"
     assert eng.model().classes == ("alice", "carol") and not eng.model().refit_pending
-    assert eng.identify(_speaker(2, 1))[0]["speaker"] == "<unknown>"
+    assert eng.identify(vector_speaker(2, 1))[0]["speaker"] == "<unknown>"
     assert _stored(eng).classes_ == ["alice", "carol"]
     assert eng.refit()["update"] == "cold"  # an explicit refit is always cold
     assert eng.registry.verify() == []
@@ -83,7 +52,7 @@ def test_enroll_and_remove_update_the_stored_model_warm(tmp_path: Path) -> None:
 def test_warm_updates_can_be_switched_off(tmp_path: Path) -> None:
     eng = _engine(tmp_path / "r.db", warm_updates=False)
     for seed, name in enumerate(["alice", "bob", "carol"], start=1):
-        out = eng.enroll(name, _speaker(seed, 3))
+        out = eng.enroll(name, vector_speaker(seed, 3))
     assert out["update"] == "cold"
     assert eng.remove("bob")["update"] == "cold"
     assert ServiceSettings.from_env({"SPEAKERRPL_WARM_UPDATES": "0"}).warm_updates is False
@@ -92,18 +61,18 @@ def test_warm_updates_can_be_switched_off(tmp_path: Path) -> None:
 def test_a_settings_change_refits_cold(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     eng = _engine(path)
-    eng.enroll("alice", _speaker(1, 3))
-    eng.enroll("bob", _speaker(2, 3))
+    eng.enroll("alice", vector_speaker(1, 3))
+    eng.enroll("bob", vector_speaker(2, 3))
     other = _engine(path, random_state=7)  # another seed: another model
-    assert other.enroll("carol", _speaker(3, 3))["update"] == "cold"
+    assert other.enroll("carol", vector_speaker(3, 3))["update"] == "cold"
 
 
 def test_a_refused_update_changes_nothing(tmp_path: Path) -> None:
     eng = _engine(tmp_path / "r.db", min_clips=1)  # let the identifier itself refuse
     for seed, name in enumerate(["alice", "bob"], start=1):
-        eng.enroll(name, _speaker(seed, 3))
+        eng.enroll(name, vector_speaker(seed, 3))
     before = eng.registry.current_model()
     with pytest.raises(InvalidInputError, match=r"needs >= 2 utterances per speaker"):
-        eng.enroll("carol", _speaker(3, 1))
+        eng.enroll("carol", vector_speaker(3, 1))
     assert eng.registry.current_model() == before
     assert [s["name"] for s in eng.speakers()] == ["alice", "bob"]

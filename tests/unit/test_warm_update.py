@@ -19,14 +19,7 @@ SMALL = {"n_models": 3, "hidden": (48,), "out_dim": 16, "n_unknown": 6, "n_calib
 NAMES = [f"p{i}" for i in range(7)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Any:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _voices(names: list[str], n: int, seed: int, noise: float = 0.35) -> tuple[np.ndarray, list]:
