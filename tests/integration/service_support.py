@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,6 +181,27 @@ def clips(service_dir: Path) -> dict[str, list[Path]]:
 def pool_file(service_dir: Path) -> Path:
     out = service_dir / "pool" / "pool.npz"
     return out if out.exists() else build_pool(service_dir / "pool")
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, pool_file: Path) -> Iterator[None]:
+    """The CLI's environment for these tests: the shared pool and the fast recipe."""
+    import torch
+
+    monkeypatch.setenv("SPEAKERRPL_POOL", str(pool_file))
+    monkeypatch.setenv("SPEAKERRPL_IDENTIFIER_PARAMS", FAST_PARAMS)
+    threads = torch.get_num_threads()  # the CLI sets 1 thread, process-wide
+    yield
+    torch.set_num_threads(threads)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """``speakerrpl ARGV`` in this process: (exit code, stdout, stderr)."""
+    from speakerrpl.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.fixture(scope="session")

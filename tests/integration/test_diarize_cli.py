@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_support import run_cli
 
-from speakerrpl.cli import main
 from speakerrpl.diarization import read_rttm
 
 pytest.importorskip("onnxruntime")
 pytest_plugins = ("service_support", "diarize_support")
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, pool_file: Path) -> Iterator[None]:
-    import torch
-    from service_support import FAST_PARAMS
-
-    monkeypatch.setenv("SPEAKERRPL_POOL", str(pool_file))
-    monkeypatch.setenv("SPEAKERRPL_IDENTIFIER_PARAMS", FAST_PARAMS)
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_anonymous_rttm_and_table(
@@ -39,7 +20,7 @@ def test_anonymous_rttm_and_table(
 ) -> None:
     path, ref = dialogue
     rttm = tmp_path / "out.rttm"
-    code, out, _ = _run(capsys, "diarize", path, "--rttm", rttm, "--threads", "1")
+    code, out, _ = run_cli(capsys, "diarize", path, "--rttm", rttm, "--threads", "1")
     assert code == 0
     turns = read_rttm(rttm)["dialogue"]
     assert turns and all(label.startswith("SPEAKER_") for *_, label in turns)
@@ -64,7 +45,7 @@ def test_registry_names_speakers_read_only(
     reg = copy_registry(base_registry, tmp_path / "r.db")
     before = hashlib.sha256(reg.read_bytes()).hexdigest()
     path, _ = dialogue
-    code, out, _ = _run(capsys, "diarize", path, path, "--registry", reg, "--json")
+    code, out, _ = run_cli(capsys, "diarize", path, path, "--registry", reg, "--json")
     assert code == 0
     results = json.loads(out)
     assert len(results) == 2 and results[0]["segments"] == results[1]["segments"]
@@ -84,12 +65,12 @@ def test_errors_are_one_line_and_exit_2(
 ) -> None:
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF....not a wave")
-    code, _, err = _run(capsys, "diarize", bad)
+    code, _, err = run_cli(capsys, "diarize", bad)
     assert code == 2 and err.count("\n") == 1 and "not a readable audio file" in err
-    code, _, err = _run(capsys, "diarize", dialogue[0], "--registry", tmp_path / "none.db")
+    code, _, err = run_cli(capsys, "diarize", dialogue[0], "--registry", tmp_path / "none.db")
     assert code == 2 and "does not exist" in err
     assert not (tmp_path / "none.db").exists()
-    code, _, err = _run(capsys, "diarize", dialogue[0], "--device", "tpu")
+    code, _, err = run_cli(capsys, "diarize", dialogue[0], "--device", "tpu")
     assert code == 2 and err.count("\n") == 1 and "expected device" in err
 
 
@@ -99,7 +80,7 @@ def test_silence_prints_no_speech(tmp_path: Path, capsys: pytest.CaptureFixture[
 
     quiet = tmp_path / "quiet.wav"
     sf.write(quiet, np.zeros(3 * 16000, np.float32), 16000)
-    code, out, _ = _run(capsys, "diarize", quiet, "--json")
+    code, out, _ = run_cli(capsys, "diarize", quiet, "--json")
     assert code == 0 and json.loads(out)[0]["segments"] == []
-    code, out, _ = _run(capsys, "diarize", quiet)
+    code, out, _ = run_cli(capsys, "diarize", quiet)
     assert "(no speech found)" in out

@@ -3,61 +3,40 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from speakerrpl.cli import main
+from service_support import run_cli
 
 pytest_plugins = ("service_support",)  # the shared fixtures
 
 
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, pool_file: Path) -> Iterator[None]:
-    import torch
-    from service_support import FAST_PARAMS
-
-    monkeypatch.setenv("SPEAKERRPL_POOL", str(pool_file))
-    monkeypatch.setenv("SPEAKERRPL_IDENTIFIER_PARAMS", FAST_PARAMS)
-    threads = torch.get_num_threads()  # the CLI sets 1 thread, process-wide
-    yield
-    torch.set_num_threads(threads)
-
-
-def _run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_cli_registry_workflow(tmp_path: Path, clips: dict, cli_env: None, capsys) -> None:
     reg = tmp_path / "household.db"
-    code, out, _ = _run(capsys, "enroll", "--registry", reg, "--name", "alice", *clips["alice"])
+    code, out, _ = run_cli(capsys, "enroll", "--registry", reg, "--name", "alice", *clips["alice"])
     assert code == 0 and "enrolled 'alice': 4 clip(s)" in out and "(identifier)" in out
-    code, out, _ = _run(capsys, "enroll", "--registry", reg, "--name", "bob", *clips["bob"])
+    code, out, _ = run_cli(capsys, "enroll", "--registry", reg, "--name", "bob", *clips["bob"])
     assert code == 0 and "(identifier)" in out and "refit in" in out
 
     tests = clips["alice_test"] + clips["bob_test"]
-    code, out, _ = _run(capsys, "identify", "--registry", reg, "--json", *tests)
+    code, out, _ = run_cli(capsys, "identify", "--registry", reg, "--json", *tests)
     results = json.loads(out)
     assert code == 0 and [r["speaker"] for r in results] == ["alice", "bob", "bob"]
     assert all(r["file"] == str(p) for r, p in zip(results, tests, strict=True))
-    code, out, _ = _run(capsys, "identify", "--registry", reg, clips["bob_test"][0])
+    code, out, _ = run_cli(capsys, "identify", "--registry", reg, clips["bob_test"][0])
     assert out.split("\t")[1] == "bob" and "threshold=" in out
 
-    code, out, _ = _run(capsys, "threshold", "--registry", reg, "--value", "1e9")
+    code, out, _ = run_cli(capsys, "threshold", "--registry", reg, "--value", "1e9")
     assert code == 0 and "threshold 1000000000" in out
-    _, out, _ = _run(capsys, "identify", "--registry", reg, clips["bob_test"][0])
+    _, out, _ = run_cli(capsys, "identify", "--registry", reg, clips["bob_test"][0])
     assert out.split("\t")[1] == "<unknown>"
-    code, out, _ = _run(capsys, "threshold", "--registry", reg, "--far", "0.05")
+    code, out, _ = run_cli(capsys, "threshold", "--registry", reg, "--far", "0.05")
     assert code == 0
 
-    code, _, err = _run(capsys, "enroll", "--registry", reg, "--name", "../x", *clips["alice"])
+    code, _, err = run_cli(capsys, "enroll", "--registry", reg, "--name", "../x", *clips["alice"])
     assert code == 2 and "invalid speaker name" in err
-    code, _, err = _run(capsys, "speakers", "--registry", reg, "remove", "carol")
+    code, _, err = run_cli(capsys, "speakers", "--registry", reg, "remove", "carol")
     assert code == 2 and "no enrolled speaker" in err
-    code, out, _ = _run(capsys, "speakers", "--registry", reg, "remove", "bob")
+    code, out, _ = run_cli(capsys, "speakers", "--registry", reg, "remove", "bob")
     assert code == 0 and "1 speaker(s) left" in out
-    code, out, _ = _run(capsys, "speakers", "--registry", reg, "list")
+    code, out, _ = run_cli(capsys, "speakers", "--registry", reg, "list")
     assert out.splitlines() == ["alice\t4 clip(s)"]
