@@ -116,6 +116,16 @@ def engine(path: Path, pool_fn: Any = None, **settings: Any) -> SpeakerEngine:
     return SpeakerEngine(path, s, frontend=BandFrontend(), pool=pool_fn or pool())
 
 
+@pytest.fixture(scope="module")
+def enrolled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with alice and bob enrolled from 3 tones each (fitted once per module)."""
+    path = tmp_path_factory.mktemp("enrolled") / "reg.db"
+    eng = engine(path)
+    for who in ("alice", "bob"):
+        eng.enroll(who, [decoded(who, s) for s in range(3)])
+    return path
+
+
 @pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """Small ensembles fit several times faster on one thread (as the service runs them)."""

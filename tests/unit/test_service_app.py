@@ -10,22 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from service_toys import KEY, clips, decoded, engine, one_torch_thread, tone, wav
+from service_toys import KEY, clips, engine, enrolled, one_torch_thread, tone, wav
 
 from speakerrpl.service.app import create_app
 from speakerrpl.service.engine import SpeakerEngine
 
-__all__ = ["one_torch_thread"]
-
-
-@pytest.fixture(scope="module")
-def enrolled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A registry with alice and bob (fitted once for the module)."""
-    path = tmp_path_factory.mktemp("app") / "reg.db"
-    eng = engine(path)
-    for who in ("alice", "bob"):
-        eng.enroll(who, [decoded(who, s) for s in range(3)])
-    return path
+__all__ = ["enrolled", "one_torch_thread"]  # fixtures used by name
 
 
 def _client(path: Path, **settings: Any) -> tuple[TestClient, SpeakerEngine]:

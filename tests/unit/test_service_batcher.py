@@ -13,13 +13,22 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from service_toys import KEY, BandFrontend, clips, decoded, engine, one_torch_thread, tone, wav
+from service_toys import (
+    KEY,
+    BandFrontend,
+    clips,
+    engine,
+    enrolled,
+    one_torch_thread,
+    tone,
+    wav,
+)
 
 from speakerrpl.errors import InvalidInputError, ServiceBusyError
 from speakerrpl.service.app import create_app
 from speakerrpl.service.batcher import EmbeddingBatcher
 
-__all__ = ["one_torch_thread"]
+__all__ = ["enrolled", "one_torch_thread"]  # fixtures used by name
 
 
 class Gated:
@@ -157,15 +166,6 @@ class StrictBands(BandFrontend):
         if any(w.size < 16000 for w in waves):
             raise InvalidInputError("a clip under 1 s cannot be embedded")
         return super().embed(waves)
-
-
-@pytest.fixture(scope="module")
-def enrolled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("batch") / "reg.db"
-    eng = engine(path)
-    for who in ("alice", "bob"):
-        eng.enroll(who, [decoded(who, s) for s in range(3)])
-    return path
 
 
 def _app(path: Path, **settings: Any) -> tuple[TestClient, Any]:
