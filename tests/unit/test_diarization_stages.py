@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -225,15 +226,25 @@ def test_a_stranger_merged_into_an_enrolled_cluster_is_split_out() -> None:
     assert all(names[i] is None for i in out[10:20])
 
 
-def test_diarizer_label_uses_guided_naming_with_an_identifier() -> None:
-    from speakerrpl.diarization import Diarization, Diarizer
+def _two_speakers(overlap: np.ndarray | None = None) -> tuple[Any, np.ndarray]:
+    """An analysed 10 s recording: speaker ``a`` in the first 6 windows, another in the last 6;
+    returns it and ``a``'s direction."""
+    from speakerrpl.diarization import Diarization
 
     rng = np.random.default_rng(4)
     a, b = rng.normal(size=8), rng.normal(size=8)
     emb = np.concatenate([a + 0.05 * rng.normal(size=(6, 8)), b + 0.05 * rng.normal(size=(6, 8))])
     regions = [(0.0, 9.75)]
     windows = plan_windows(regions, window=1.5, hop=0.75)[:12]
-    analysed = Diarization([], 10.0, regions, windows, embeddings=emb.astype(np.float32))
+    extra = {} if overlap is None else {"overlap": overlap}
+    analysed = Diarization([], 10.0, regions, windows, embeddings=emb.astype(np.float32), **extra)
+    return analysed, a
+
+
+def test_diarizer_label_uses_guided_naming_with_an_identifier() -> None:
+    from speakerrpl.diarization import Diarizer
+
+    analysed, a = _two_speakers()
 
     def scores(z: np.ndarray) -> np.ndarray:
         zn = z / np.linalg.norm(z, axis=1, keepdims=True)
@@ -313,16 +324,9 @@ class _FixedOverlap:
 
 
 def test_diarizer_adds_the_second_speaker_where_overlap_is_detected() -> None:
-    from speakerrpl.diarization import Diarization, Diarizer
+    from speakerrpl.diarization import Diarizer
 
-    rng = np.random.default_rng(4)
-    a, b = rng.normal(size=8), rng.normal(size=8)
-    emb = np.concatenate([a + 0.05 * rng.normal(size=(6, 8)), b + 0.05 * rng.normal(size=(6, 8))])
-    regions = [(0.0, 9.75)]
-    windows = plan_windows(regions, window=1.5, hop=0.75)[:12]
-    overlap = _FixedOverlap().probabilities(None)
-    analysed = Diarization([], 10.0, regions, windows, embeddings=emb.astype(np.float32),
-                           overlap=overlap)  # fmt: skip
+    analysed, _ = _two_speakers(overlap=_FixedOverlap().probabilities(None))
     plain = Diarizer(frontend=_MeanFrontend(), vad=object(), overlap_threshold=None)
     single = plain.label(analysed).segments
     assert len(single) == 2 and single[0].end == pytest.approx(single[1].start)
