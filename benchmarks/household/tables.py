@@ -26,7 +26,7 @@ import numpy as np
 from speakerrpl.data.condition_ids import CONDITIONS
 from speakerrpl.identifier.blend import CosineBlend
 from speakerrpl.identifier.calibration import StrangerTail, fit_normal_tail
-from speakerrpl.metrics import eer
+from speakerrpl.metrics import eer, identification_trials
 
 CONDS = ("clean", *CONDITIONS)
 WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
@@ -81,14 +81,11 @@ def heaviest_tail(scorers: list[Scorer], k: int, far: float) -> tuple[float, flo
 
 
 def condition_eers(s: Scorer) -> np.ndarray:
-    out = []
-    for c in CONDS:
-        known, unknown = s[f"known|{c}"], s[f"unknown|{c}"]
-        is_target = np.eye(known.shape[1], dtype=bool)[s["known_y"]]
-        scores = np.concatenate([known.ravel(), unknown.ravel()])
-        labels = np.concatenate([is_target.ravel(), np.zeros(unknown.size, dtype=bool)])
-        out.append(100 * eer(scores, labels))
-    return np.asarray(out)
+    """EER % of each condition's identification trials."""
+    trials = [
+        identification_trials(s[f"known|{c}"], s["known_y"], s[f"unknown|{c}"]) for c in CONDS
+    ]
+    return np.asarray([100 * eer(scores, labels) for scores, labels in trials])
 
 
 def operating_points(s: Scorer, thr: float) -> np.ndarray:
