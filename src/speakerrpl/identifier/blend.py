@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from speakerrpl.identifier.calibration import StrangerTail
+from speakerrpl.identifier.calibration import StrangerTail, interp_log_k
 from speakerrpl.identifier.tails import BLEND_WEIGHTS, TAILS
 
 
@@ -67,8 +67,7 @@ def blend_weight(method: str, k: int) -> float:
     """
     table = BLEND_WEIGHTS[method]
     ks = sorted(table)
-    x = np.log(np.asarray(ks, dtype=np.float64))
-    return float(np.interp(np.log(max(int(k), 1)), x, [table[q] for q in ks]))
+    return interp_log_k(ks, [table[q] for q in ks], k)
 
 
 def cosine_blend_for(method: str, k: int) -> CosineBlend:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
@@ -70,6 +70,18 @@ def raise_by_margin(threshold: float, own_scores: np.ndarray, alpha: float) -> f
 _NORMAL = NormalDist()
 
 
+def interp_log_k(ks: Sequence[int], values: Sequence[float], k: int) -> float:
+    """A value measured at household sizes ``ks`` (ascending), read at ``k``: linear in
+    ``log K`` between the entries, held constant beyond them.
+
+    Example:
+        >>> interp_log_k([2, 8], [0.0, 1.0], 4), interp_log_k([2, 8], [0.0, 1.0], 100)
+        (0.5, 1.0)
+    """
+    x = np.log(np.asarray(ks, dtype=np.float64))
+    return float(np.interp(np.log(max(int(k), 1)), x, np.asarray(values, dtype=np.float64)))
+
+
 def fit_normal_tail(trials: np.ndarray) -> tuple[float, float]:
     """``(mean, std)`` of the normal whose 90 % and 99 % quantiles match those of ``trials``.
 
@@ -125,9 +137,7 @@ class StrangerTail:
 
     def params(self, k: int) -> tuple[float, float]:
         """``(mean, std)`` of one target's stranger scores in a K-target household."""
-        x = np.log(np.asarray(self.ks, dtype=np.float64))
-        lk = float(np.log(max(int(k), 1)))
-        return float(np.interp(lk, x, self.means)), float(np.interp(lk, x, self.stds))
+        return interp_log_k(self.ks, self.means, k), interp_log_k(self.ks, self.stds, k)
 
     def shifted(self, delta: float) -> StrangerTail:
         """The same tail with every mean raised by ``delta``."""
