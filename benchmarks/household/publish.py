@@ -2,8 +2,8 @@
 
 Inputs (made by the commands in each section's text):
 
-- ``/tmp/i12s/report/<config>-*/kNNN-fM.npz``: ``study.py --half report`` fits (every score
-  the deployed model gives, its decision rule and its threshold);
+- ``/tmp/i12c/report/<config>-*/kNNN-fM.npz``: ``study.py --half report --out /tmp/i12c``
+  fits (every score the deployed model gives, its decision rule and its threshold);
 - ``/tmp/i12r/kNNN/results.json``: ``fair_tables.py`` (the ``speakerrpl evaluate`` code path
   on the same report-half folds).
 
@@ -24,19 +24,24 @@ from speakerrpl.evaluation.report import render_markdown
 from speakerrpl.identifier.decision import Decision
 from speakerrpl.metrics import eer, identification_trials
 
-STUDY = Path("/tmp/i12s")
+STUDY = Path("/tmp/i12c")
 REPORT = Path("/tmp/i12r")
 CONDS = ("clean", *CONDITIONS)
 FARS = (0.05, 0.01, 0.001)
 #: FR columns of the calibration table: clean and the conditions a household meets most
 FR_CONDS = ("clean", "music", "short", "noise", "device", "babble")
 NAMES = {
-    "default": "Default: softmax fusion of 30 blended with cosine",
-    "softmax_f30": "Softmax fusion of 30 (no blend; the former default)",
-    "rpl_v2": "SpeakerRPL v2 (fusion + selection)",
-    "cosine": "Cosine",
-    "cosine_asnorm": "Cosine + AS-norm",
+    "default": "Default: compensated, softmax fusion of 30 blended with cosine",
+    "cosine": "Cosine (raw embeddings)",
+    "cosine_wccn": "Cosine, channel-compensated",
+    "cosine_asnorm": "Cosine + AS-norm (raw)",
+    "softmax_f30": "Softmax fusion of 30 (raw, no blend)",
+    "softmax_f30_wccn": "Softmax fusion of 30 (compensated, no blend)",
+    "rpl_v2": "SpeakerRPL v2, fusion + selection (raw)",
+    "rpl_v2_wccn": "SpeakerRPL v2, fusion + selection (compensated)",
 }
+EER_CONFIGS = tuple(NAMES)
+CALIBRATION_CONFIGS = ("default", "cosine_wccn", "softmax_f30_wccn", "rpl_v2_wccn", "cosine")
 Fit = dict[str, np.ndarray]
 
 
@@ -186,15 +191,15 @@ def main() -> None:
         "Identification trials of every test utterance against every target, on the scores "
         "each model decides on; mean ± std over 5 report folds.",
         "",
-        *eer_table(("default", "cosine", "cosine_asnorm", "softmax_f30", "rpl_v2")),
+        *eer_table(EER_CONFIGS),
     ]
     lines += ["", "## Household-size calibration (report half)", "",
               "Requested false-acceptance rate vs strangers accepted (FA) and targets missed or "
               "misnamed (FR) at the threshold each fit deploys for that rate, mean ± std over "
               "5 report folds. Command: `PYTHONPATH=src python benchmarks/household/study.py "
-              "--half report --k 1 2 4 8 20 --folds 5 --configs default cosine cosine_asnorm "
-              "softmax_f30 rpl_v2`."]  # fmt: skip
-    for config in ("default", "softmax_f30", "rpl_v2", "cosine"):
+              "--half report --k 1 2 4 8 20 --folds 5 --out /tmp/i12c --configs "
+              + " ".join(EER_CONFIGS) + "`."]  # fmt: skip
+    for config in CALIBRATION_CONFIGS:
         lines += ["", f"### {NAMES[config]}", "", *calibration_table(config)]
     lines += fair(20, args.out)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@
    condition at ``--far`` with every table (in sample: these are the folds it was fitted on).
 
 Run:  PYTHONPATH=src python benchmarks/household/tables.py /tmp/i12s/dev \
-          --blend softmax_f30 [--apply-to /tmp/i12s/report]
+          --blend softmax_f30 [--apply-to /tmp/i12s/report] [--cosine cosine_wccn]
 """
 
 from __future__ import annotations
@@ -110,10 +110,13 @@ def main() -> None:
     ap.add_argument("dev", type=Path)
     ap.add_argument("--blend", nargs="*", default=["softmax_f30"], help="adapter configs")
     ap.add_argument("--apply-to", type=Path, default=None, help="report fits to check on")
+    ap.add_argument("--cosine", default="cosine", help="the cosine config blended with")
     ap.add_argument("--far", type=float, default=0.01)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     dev = load_fits(args.dev)
+    if args.cosine != "cosine":
+        dev["cosine"] = dev.pop(args.cosine)
     ks = by_k(dev["cosine"])
     tails = {
         cfg: {k: heaviest_tail([scorer(fits[n]) for n in names], k, args.far)
@@ -138,6 +141,8 @@ def main() -> None:
             for k, names in ks.items()
         }  # fmt: skip
     check = load_fits(args.apply_to) if args.apply_to else dev
+    if args.cosine in check:
+        check["cosine"] = check.pop(args.cosine)
     for cfg, table in tails.items():
         tail = StrangerTail.from_table(table)
         base = cfg.split("+")[0]

@@ -156,28 +156,34 @@ class EvalConfig:
         return out
 
 
-def plan_units(config: EvalConfig) -> list[Unit]:
+def plan_units(config: EvalConfig, frontend: str | None = None) -> list[Unit]:
     """The (identifier configuration, table rows) units an evaluation fits on every split.
 
     Fusion is method-agnostic: every trained method is fitted once as an ``M``-member ensemble
     and reported as single adapters (the first ``n_seeds`` members scored alone), as the fusion
     of all ``M`` and, where the method has points, as the fusion of the members kept by
-    eigenvalue-variance selection, always without the default's cosine blend. Cosine is
-    reported plain and with AS-norm; the shipped default configuration
-    (``OpenSetSpeakerIdentifier()``) gets its own row.
+    eigenvalue-variance selection, always without the default's cosine blend and with the
+    default's channel compensation (where it applies). Cosine is reported plain (raw
+    embeddings), with AS-norm and, for ``frontend`` CAM++, channel-compensated (``_wccn``);
+    the shipped default configuration (``OpenSetSpeakerIdentifier()``) gets its own row.
 
     Example:
         >>> config = EvalConfig(methods=("cosine", "rpl_v2"), default_row=True)
-        >>> [u.name for u in plan_units(config)]
-        ['cosine', 'cosine_asnorm', 'rpl_v2', 'default']
+        >>> [u.name for u in plan_units(config, frontend="campplus")]
+        ['cosine', 'cosine_asnorm', 'cosine_wccn', 'rpl_v2', 'default']
     """
     units = []
     for method in config.methods:
         spec = METHODS[method]
         if not spec.trains:
-            units.append(Unit(method, {"method": method}, {method: FUSION_SEL}))
-            asn = {"method": method, "score_norm": "asnorm"}
+            raw = {"method": method, "channel_compensation": False}
+            units.append(Unit(method, raw, {method: FUSION_SEL}))
+            asn = {**raw, "score_norm": "asnorm"}
             units.append(Unit(f"{method}_asnorm", asn, {f"{method}_asnorm": FUSION_SEL}))
+            wccn = {"method": method, "channel_compensation": True}
+            extra = {k: v for k, v in config.identifier_params.items() if k != "frontend"}
+            if IdentifierSettings(**{**extra, "method": method, "frontend": frontend}).compensates:
+                units.append(Unit(f"{method}_wccn", wccn, {f"{method}_wccn": FUSION_SEL}))
             continue
         rows = {f"{method}_single": SINGLE, f"{method}_fusion_all": FUSION_ALL}
         # the method itself, without the default's cosine blend (the "default" row has it)
@@ -345,7 +351,7 @@ def run_evaluation(
         require("matplotlib", extra="plots", purpose="evaluation figures (or --no-figures)")
     out = Path(out_dir)
     inputs = load_inputs(embeddings, pool, protocol, config.conditions)
-    units = plan_units(config)
+    units = plan_units(config, inputs.embeddings.frontend)
     stored = _run_units(units, inputs, config, out, progress, runner)
     paths = {"embeddings": embeddings, "pool": pool, "protocol": protocol}
     results = describe(inputs, config.to_dict(), paths, command)

@@ -104,6 +104,7 @@ def calibrate_decision(
     own: np.ndarray,
     cross: np.ndarray,
     pool: np.ndarray | None,
+    compensated: bool = False,
 ) -> Decision:
     """Fit the decision rule of one enrollment.
 
@@ -112,10 +113,11 @@ def calibrate_decision(
         own: (N_e,) fused own-speaker scores of the enrollment utterances (in sample).
         cross: (N_e, K) fused enrollment scores with the own column set to ``-inf``.
         pool: (P, K) fused scores of the held-out calibration pool utterances, or ``None``.
+        compensated: the scores come from channel-compensated embeddings.
     """
     k = cross.shape[1]
     far = float(settings.target_far)
-    tail, source = table_tail(settings)
+    tail, source = table_tail(settings, compensated)
     if tail is None:
         tail, source = _impostor_tail(cross, pool), "fitted"
     elif source != "table":

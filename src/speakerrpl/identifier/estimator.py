@@ -13,6 +13,7 @@ import torch
 
 from speakerrpl.errors import InvalidInputError, NotFittedError
 from speakerrpl.identifier.blend import CosineBlend, cosine_blend_for
+from speakerrpl.identifier.channel import ChannelCompensation, shipped_compensation
 from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 from speakerrpl.identifier.incremental import (
@@ -25,6 +26,7 @@ from speakerrpl.identifier.incremental import (
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
 from speakerrpl.identifier.score_norm import asnorm, extension_norm, top_stats
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
+from speakerrpl.identifier.tails import FRONTEND as TAILS_FRONTEND
 from speakerrpl.identifier.training_set import (
     assemble,
     augment_embeddings,
@@ -139,8 +141,11 @@ class OpenSetSpeakerIdentifier:
         pool_xy = check_pool(pool, pool_labels, x.shape[1])
         self._device = self._check_device(s.device)
         self.dim_, self.classes_ = x.shape[1], classes
+        self._set_compensation(x.shape[1])
         ref = pool_xy[0] if pool_xy is not None and s.input_norm == "center_l2" else x
-        self.mean_ = ref.mean(axis=0) if s.input_norm == "center_l2" else np.zeros(x.shape[1])
+        self.mean_ = np.zeros(x.shape[1])
+        if s.input_norm == "center_l2":
+            self.mean_ = self._compensate(ref).mean(axis=0)
         xp = self._prep(x)
         ts = assemble(xp, labels, classes, self._prep_pool(pool_xy), s)
         self.training_classes_ = ts.class_names
@@ -248,7 +253,33 @@ class OpenSetSpeakerIdentifier:
             self.__dict__.pop(name, None)
         if self.settings.blends:
             self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
-            self.blend_ = cosine_blend_for(self.settings.method, len(self.classes_))
+            self.blend_ = cosine_blend_for(
+                self.settings.method, len(self.classes_), self.compensated
+            )
+
+    def _set_compensation(self, dim: int) -> None:
+        """Keep the shipped channel model when the settings ask for it and ``dim`` fits."""
+        self.__dict__.pop("compensation_", None)
+        s = self.settings
+        if not s.compensates:
+            return
+        model = shipped_compensation(TAILS_FRONTEND)
+        if dim == model.dim:
+            self.compensation_ = model
+        elif s.channel_compensation:
+            raise InvalidInputError(
+                f"channel_compensation=True: the shipped channel model is for {model.dim}-d "
+                f"CAM++ embeddings, got {dim}-d; pass channel_compensation=None or False"
+            )
+
+    @property
+    def compensated(self) -> bool:
+        """Whether this fit scores channel-compensated embeddings (``compensation_``)."""
+        return hasattr(self, "compensation_")
+
+    def _compensate(self, x: np.ndarray) -> np.ndarray:
+        model: ChannelCompensation | None = getattr(self, "compensation_", None)
+        return np.asarray(x, dtype=np.float32) if model is None else model.apply(x)
 
     def _reset(self) -> None:
         """Forget everything a previous fit derived (fitted attributes and scoring caches)."""
@@ -265,7 +296,7 @@ class OpenSetSpeakerIdentifier:
         return torch.device(resolve_device(device))
 
     def _prep(self, x: np.ndarray) -> np.ndarray:
-        out = np.asarray(x, dtype=np.float32) - self.mean_.astype(np.float32)
+        out = self._compensate(x) - self.mean_.astype(np.float32)
         if self.settings.input_norm != "none":
             out = l2_normalize(out)
         return out
@@ -319,7 +350,9 @@ class OpenSetSpeakerIdentifier:
         fused = self._fused_scores(xp)
         cross = np.where(own, -np.inf, fused)
         pool = None if calib is None else self._fused_scores(calib)
-        self.decision_ = calibrate_decision(self.settings, fused[own], cross, pool)
+        self.decision_ = calibrate_decision(
+            self.settings, fused[own], cross, pool, self.compensated
+        )
         self.threshold_ = self.decision_.score_threshold
         self.confidence_threshold_ = self.decision_.confidence_threshold
 

@@ -16,6 +16,7 @@ import torch
 
 from speakerrpl.errors import ModelLoadError, ModelMismatchError
 from speakerrpl.identifier.blend import CosineBlend
+from speakerrpl.identifier.channel import ChannelCompensation
 from speakerrpl.identifier.decision import Decision
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
 
@@ -23,9 +24,10 @@ if TYPE_CHECKING:
     from speakerrpl.identifier.estimator import OpenSetSpeakerIdentifier
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "weights.safetensors"
-FORMAT = 3
-#: older formats still read: 2 (before the cosine blend) loads with ``cosine_blend=False``
-READABLE_FORMATS = (2, FORMAT)
+FORMAT = 4
+#: older formats still read: 2 (before the cosine blend) loads with ``cosine_blend=False``,
+#: 2 and 3 (before channel compensation) with ``channel_compensation=False``
+READABLE_FORMATS = (2, 3, FORMAT)
 
 
 def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
@@ -42,6 +44,9 @@ def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
     }
     if hasattr(clf, "centroids_"):
         tensors["extra.centroids"] = torch.as_tensor(clf.centroids_)
+    if hasattr(clf, "compensation_"):  # saved with the model: a later shipped one may differ
+        tensors["extra.channel_mean"] = torch.as_tensor(clf.compensation_.mean)
+        tensors["extra.channel_transform"] = torch.as_tensor(clf.compensation_.transform)
     if clf.ensemble_ is None:
         if hasattr(clf, "cohort_"):
             tensors["extra.cohort"] = torch.as_tensor(clf.cohort_)
@@ -145,6 +150,8 @@ def _rebuild(
         )
     if config["format"] == 2:  # saved before the blend existed: scored by the adapters alone
         config["settings"] = {**config["settings"], "cosine_blend": False}
+    if config["format"] in (2, 3):  # saved before channel compensation existed
+        config["settings"] = {**config["settings"], "channel_compensation": False}
     if frontend is not None and config["frontend"] != frontend:
         raise ModelMismatchError(
             f"identifier in {directory} was fitted on frontend {config['frontend']!r}, "
@@ -169,6 +176,11 @@ def _rebuild(
     clf.zstats_ = (tensors.pop("extra.zmean").numpy(), tensors.pop("extra.zstd").numpy())
     if "extra.centroids" in tensors:
         clf.centroids_ = tensors.pop("extra.centroids").numpy()
+    if "extra.channel_mean" in tensors:
+        clf.compensation_ = ChannelCompensation(
+            tensors.pop("extra.channel_mean").numpy(),
+            tensors.pop("extra.channel_transform").numpy(),
+        )
     if config.get("blend") is not None:
         clf.blend_ = CosineBlend.from_dict(config["blend"])
     if not settings.method_spec.trains:

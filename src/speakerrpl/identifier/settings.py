@@ -11,7 +11,7 @@ from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier.class_extension import UNKNOWN_RULES
 from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
 from speakerrpl.identifier.score_norm import SCORE_NORMS
-from speakerrpl.identifier.tails import BLEND_WEIGHTS
+from speakerrpl.identifier.tails import BLEND_WEIGHTS, COMPENSATED_TAILS
 from speakerrpl.identifier.tails import FRONTEND as TAILS_FRONTEND
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
 from speakerrpl.nn.ensemble import AdapterEnsemble
@@ -36,7 +36,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "rpl_v2": {"method": "rpl_v2"},
     # SpeakerRPL v2 exactly as published: 75 epochs x 16, zero centre points, tau 1,
     # momentum on the radius, eigenvalue-variance selection r = 10 of 30
-    "rpl_v2_published": {"method": "rpl_v2", "cosine_blend": False, **PUBLISHED_TRAINING},
+    "rpl_v2_published": {
+        "method": "rpl_v2", "cosine_blend": False, "channel_compensation": False,
+        **PUBLISHED_TRAINING,
+    },
     # v2 with the repairs of docs/calibration.md switched on (an ablation, not the default)
     "rpl_v2_repaired": {
         "method": "rpl_v2", "centre_init": "sphere", "tau": 0.04, "radius_plain": True,
@@ -103,6 +106,12 @@ class IdentifierSettings:
             (:mod:`speakerrpl.identifier.blend`). ``None`` (default): on for the methods with a
             measured weight and the CAM++ frontend, off otherwise; ``False``: the adapters
             alone (as published); ``True``: on, an error where nothing was measured.
+        channel_compensation: whiten the embeddings against channel variability with the
+            WCCN model shipped for CAM++ before any scoring
+            (:mod:`speakerrpl.identifier.channel`). ``None`` (default): on for the CAM++
+            frontend and the methods whose stranger tails were measured with it, when the
+            embeddings have CAM++'s size; ``False``: raw embeddings (as published); ``True``:
+            on, an error for another frontend or embedding size.
         target_far: share of strangers the identifier may accept; the decision accepts when
             the calibrated confidence is ``>= 1 - target_far`` (see
             :mod:`speakerrpl.identifier.decision`).
@@ -165,6 +174,7 @@ class IdentifierSettings:
     input_norm: str = "l2"
     score_norm: str = "none"
     cosine_blend: bool | None = None
+    channel_compensation: bool | None = None
     target_far: float = 0.01
     calibration: str = "tail"
     calibration_margin: float = 0.2
@@ -223,6 +233,11 @@ class IdentifierSettings:
             raise InvalidInputError(
                 f"cosine_blend=True needs a blend weight measured for method {self.method!r} "
                 f"(measured: {measured}); pass cosine_blend=None or False"
+            )
+        if self.channel_compensation and self.frontend not in (None, TAILS_FRONTEND):
+            raise InvalidInputError(
+                f"channel_compensation=True needs CAM++ embeddings (frontend None or "
+                f"{TAILS_FRONTEND!r}), got frontend {self.frontend!r}"
             )
         if not self.augment_noise >= 0:
             raise InvalidInputError(f"augment_noise must be >= 0, got {self.augment_noise}")
@@ -288,6 +303,15 @@ class IdentifierSettings:
             and self.method in BLEND_WEIGHTS
             and self.frontend in (None, TAILS_FRONTEND)
         )
+
+    @property
+    def compensates(self) -> bool:
+        """``channel_compensation`` resolved from the settings alone: on by default for the
+        CAM++ frontend and the methods with a tail measured on compensated embeddings. (A fit
+        still skips it by default for embeddings of another size: ``compensation_``.)"""
+        if self.channel_compensation is not None:
+            return self.channel_compensation
+        return self.frontend in (None, TAILS_FRONTEND) and self.method in COMPENSATED_TAILS
 
     @property
     def method_spec(self) -> Method:

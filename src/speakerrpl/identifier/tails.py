@@ -51,10 +51,41 @@ BLEND_WEIGHTS: dict[str, dict[int, float]] = {
     "softmax": {1: 0.0, 2: 0.6, 4: 0.6, 8: 0.4, 20: 0.1},
 }
 
+#: the same measurements on channel-compensated embeddings (:mod:`speakerrpl.identifier.channel`,
+#: the default where a table exists), 20 development folds per K for K <= 8 and 10 for K = 20 for
+#: cosine, softmax and their blend, 5 for the others:
+#:   study.py --half dev --k 1 2 4 8 --folds 20 --configs cosine_wccn softmax_f30_wccn --out D
+#:   study.py --half dev --k 20 --folds 10 --configs cosine_wccn softmax_f30_wccn --out D
+#:   study.py --half dev --k 1 2 4 8 20 --folds 5 --configs rpl_v2_wccn --out D
+#:   study.py --half dev --k 1 2 4 8 20 --folds 5 --configs rpl_v1_f30 arpl_f30 rpl_v1_plus_f30 \
+#:       --extra '{"channel_compensation": true}' --tag _wccn --out D
+#:   tables.py D/dev --cosine cosine_wccn --blend softmax_f30_wccn
+COMPENSATED_TAILS: dict[str, dict[int, tuple[float, float]]] = {
+    "cosine": {1: (0.1629, 0.1605), 2: (0.1497, 0.1626), 4: (0.1827, 0.1527),
+        8: (0.171, 0.1554), 20: (0.1687, 0.1611)},
+    "rpl_v1": {1: (0.0032, 1.2375), 2: (-0.2732, 0.6152), 4: (-0.5539, 0.9616),
+        8: (-0.8021, 1.1088), 20: (-0.9661, 1.2476)},
+    "rpl_v2": {1: (0.0524, 1.1852), 2: (0.2801, 1.3144), 4: (-0.1104, 1.3006),
+        8: (-0.291, 1.206), 20: (-0.5338, 1.1669)},
+    "softmax": {1: (0.0898, 1.1081), 2: (-0.0102, 0.7203), 4: (-0.4485, 0.987),
+        8: (-0.7389, 1.1087), 20: (-0.8614, 1.1708)},
+    "arpl": {1: (0.0944, 1.2642), 2: (-0.1834, 0.6249), 4: (-0.5045, 0.974),
+        8: (-0.7551, 1.1186), 20: (-0.9103, 1.2673)},
+    "rpl_v1_plus": {1: (0.0032, 1.2375), 2: (-0.2434, 0.7242), 4: (-0.7347, 1.1954),
+        8: (-0.999, 1.3596), 20: (-1.254, 1.5727)},
+    "softmax+cosine": {1: (-0.0026, 1.0008), 2: (-0.0167, 0.943), 4: (-0.0618, 0.9909),
+        8: (-0.0431, 0.9927), 20: (-0.026, 1.0045)},
+}  # fmt: skip
+
+COMPENSATED_BLEND_WEIGHTS: dict[str, dict[int, float]] = {
+    "softmax": {1: 0.3, 2: 0.7, 4: 0.6, 8: 0.3, 20: 0.1},
+}
+
 # settings that do not change the scores a fit produces
 _DEPLOYMENT = {
     "target_far", "calibration", "calibration_margin", "threshold", "confidence_threshold",
     "unknown_label", "random_state", "device", "frontend", "min_utterances", "n_calibration",
+    "channel_compensation",  # selects the table set (tables()), not a recipe
 }  # fmt: skip
 
 
@@ -87,8 +118,20 @@ def recipe(settings: Any) -> dict[str, Any]:
     return out
 
 
-def table_tail(settings: Any) -> tuple[StrangerTail | None, str]:
+def tables(
+    compensated: bool,
+) -> tuple[dict[str, dict[int, tuple[float, float]]], dict[str, dict[int, float]]]:
+    """``(tails, blend weights)`` measured on raw or on channel-compensated embeddings."""
+    if compensated:
+        return COMPENSATED_TAILS, COMPENSATED_BLEND_WEIGHTS
+    return TAILS, BLEND_WEIGHTS
+
+
+def table_tail(settings: Any, compensated: bool = False) -> tuple[StrangerTail | None, str]:
     """The measured tail of ``settings``' method and how well it applies.
+
+    ``compensated`` says whether the fit scores channel-compensated embeddings (then the
+    :data:`COMPENSATED_TAILS` apply).
 
     Returns ``(tail, "table")`` for the method's default recipe, ``(tail, "table-approx")`` for
     another recipe of a method with a table (the nearest measurement there is: on development
@@ -98,7 +141,7 @@ def table_tail(settings: Any) -> tuple[StrangerTail | None, str]:
     from speakerrpl.identifier.settings import IdentifierSettings
 
     blends = settings.blends
-    table = TAILS.get(f"{settings.method}+cosine" if blends else settings.method)
+    table = tables(compensated)[0].get(f"{settings.method}+cosine" if blends else settings.method)
     if table is None or settings.frontend not in (None, FRONTEND):
         return None, ""
     if getattr(settings, "score_norm", "none") != "none":
@@ -108,4 +151,13 @@ def table_tail(settings: Any) -> tuple[StrangerTail | None, str]:
     return StrangerTail.from_table(table), "table" if exact else "table-approx"
 
 
-__all__ = ["BLEND_WEIGHTS", "FRONTEND", "TAILS", "recipe", "table_tail"]
+__all__ = [
+    "BLEND_WEIGHTS",
+    "COMPENSATED_BLEND_WEIGHTS",
+    "COMPENSATED_TAILS",
+    "FRONTEND",
+    "TAILS",
+    "recipe",
+    "table_tail",
+    "tables",
+]
