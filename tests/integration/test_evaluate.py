@@ -16,6 +16,7 @@ from speakerrpl.errors import InvalidInputError, ProtocolError
 from speakerrpl.evaluation import experiments
 from speakerrpl.evaluation.report import METRICS, publish_markdown
 from speakerrpl.evaluation.units import fit_and_score
+from speakerrpl.identifier import tails
 
 D = 24
 FAST = {
@@ -177,7 +178,7 @@ def test_figures_written_and_non_empty(full_run):
         data = (out / rel).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     md = (out / "results.md").read_text()
-    assert "| Cosine (enrollment centroids) |" in md and "**" in md
+    assert "| Cosine (enrollment centroids), raw embeddings |" in md and "**" in md
     assert "v2 without LogitNorm" in md and "## Robustness" in md
     published = publish_markdown(out, out / "docs" / "results.md")
     text = published.read_text()
@@ -219,6 +220,11 @@ def test_resume_skips_finished_splits(tiny, tmp_path, monkeypatch):
         first["results"], sort_keys=True
     )
     assert calls == [] and same  # (NaN != NaN, so compare the JSON text)
+    # a re-measured table (or a refitted channel model) invalidates the stored fits
+    monkeypatch.setitem(tails.COMPENSATED_BLEND_WEIGHTS, "softmax", {1: 0.0})
+    _run(tiny, tmp_path, config, figures=False)
+    assert len(calls) == 6
+    calls.clear()
     # other settings invalidate the stored fits
     _run(tiny, tmp_path, _config(methods=("cosine", "rpl_v2"), far=0.05), figures=False)
     assert len(calls) == 6
@@ -288,7 +294,7 @@ def test_cli_prints_table_and_writes_report(tiny, tmp_path, capsys):
     md = tmp_path / "pub" / "results.md"
     assert _cli(tiny, tmp_path, "--no-figures", **{"--markdown": md}) == 0
     out = capsys.readouterr().out
-    assert "| Cosine (enrollment centroids) |" in out and "results.md" in out
+    assert "| Cosine (enrollment centroids), raw embeddings |" in out and "results.md" in out
     assert md.is_file() and "Cosine" in md.read_text()
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["command"].startswith("speakerrpl evaluate --embeddings")

@@ -61,7 +61,7 @@ def _table_line(text: str, title: str, section: str = "## Condition: clean") -> 
 
 def test_best_value_per_column_is_bold_in_the_right_direction(results):
     md = render_markdown(results)
-    cosine = _table_line(md, "Cosine (enrollment centroids)").split(" | ")
+    cosine = _table_line(md, "Cosine (enrollment centroids), raw embeddings").split(" | ")
     v2 = _table_line(md, "SpeakerRPL v2, fusion + selection").split(" | ")
     # columns: name, ACC, EER, minDCF 0.01, ...
     assert cosine[1] == "**90.00 ± 0.00**" and v2[1] == "80.00 ± 0.00"  # higher ACC wins
@@ -75,7 +75,7 @@ def test_robustness_and_ablation_tables(results):
     md = render_markdown(results)
     robust = md[md.index("## Robustness") : md.index("## Condition: clean")]
     assert "| Method | clean | noise5 |" in robust
-    assert "| Cosine (enrollment centroids) | 10.00 | **20.00** |" in robust
+    assert "| Cosine (enrollment centroids), raw embeddings | 10.00 | **20.00** |" in robust
     line = _table_line(md, "v2 without LogitNorm")
     assert "+2.00 (7.00 ± 1.50)" in line.split(" | ")[2]  # EER delta, own mean ± std over splits
     reference = _table_line(md, "full v2 (reference)")

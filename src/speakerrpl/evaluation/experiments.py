@@ -46,6 +46,7 @@ from speakerrpl.evaluation.units import (
     save_unit,
 )
 from speakerrpl.identifier.settings import IdentifierSettings, default_selection_r
+from speakerrpl.identifier.tails import measured_data_fingerprint
 from speakerrpl.nn.methods import METHODS
 
 __all__ = [
@@ -294,6 +295,7 @@ def _unit_fingerprint(unit: Unit, fold: int, inputs: EvalInputs, config: EvalCon
             "conditions": list(inputs.conditions),
             "hashes": inputs.hashes,
             "version": __version__,
+            "measured_data": measured_data_fingerprint(),
         }
     )
 

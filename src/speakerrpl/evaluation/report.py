@@ -103,8 +103,9 @@ def _row_titles() -> dict[str, str]:
     out = {"default": "Default (OpenSetSpeakerIdentifier())"}
     for name, m in METHODS.items():
         if not m.trains:
-            out[name] = m.title
+            out[name] = f"{m.title}, raw embeddings"
             out[f"{name}_asnorm"] = f"{m.title} + AS-norm"
+            out[f"{name}_wccn"] = f"{m.title}, channel-compensated"
             continue
         out[name] = m.title
         out[f"{name}_single"] = f"{m.title}, single adapter"

@@ -21,9 +21,12 @@ and methods without a table, AS-norm scores and other frontends fit a tail at en
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from speakerrpl.identifier.calibration import StrangerTail
+from speakerrpl.identifier.channel import SHIPPED as SHIPPED_CHANNEL_MODELS
 
 #: frontend the tails were measured with
 FRONTEND = "campplus"
@@ -118,6 +121,25 @@ def recipe(settings: Any) -> dict[str, Any]:
     return out
 
 
+def measured_data_fingerprint() -> str:
+    """A hash of every measured table and shipped channel model a fit's scores depend on.
+
+    Caches of fitted results (``speakerrpl evaluate`` resumes from them) key on it, so a
+    re-measured table or a refitted channel model refits instead of reusing stale scores.
+
+    Example:
+        >>> len(measured_data_fingerprint())
+        16
+    """
+    digest = hashlib.sha256()
+    tables_json = [TAILS, BLEND_WEIGHTS, COMPENSATED_TAILS, COMPENSATED_BLEND_WEIGHTS]
+    digest.update(json.dumps(tables_json, sort_keys=True, default=str).encode())
+    for name, path in sorted(SHIPPED_CHANNEL_MODELS.items()):
+        digest.update(name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"missing")
+    return digest.hexdigest()[:16]
+
+
 def tables(
     compensated: bool,
 ) -> tuple[dict[str, dict[int, tuple[float, float]]], dict[str, dict[int, float]]]:
@@ -157,6 +179,7 @@ __all__ = [
     "COMPENSATED_TAILS",
     "FRONTEND",
     "TAILS",
+    "measured_data_fingerprint",
     "recipe",
     "table_tail",
     "tables",
