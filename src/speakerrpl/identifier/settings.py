@@ -136,6 +136,10 @@ class IdentifierSettings:
         random_state: seed of everything random.
         device: ``cpu`` (default) or ``cuda``.
         frontend: name of the embedding frontend, recorded by ``save`` and checked by ``load``.
+            ``None`` (default) is taken to be CAM++: the measured stranger tails, blend weights
+            and channel model apply. Embeddings from another model (a 192-d ECAPA-TDNN, say)
+            should name it (``frontend="onnx"``), or set ``channel_compensation=False``; the
+            CLI and the service always pass the frontend's name.
 
     Example:
         >>> IdentifierSettings(method="cosine").n_models
