@@ -257,10 +257,11 @@ def _run_units(
     runner: UnitRunner | None = None,
 ) -> dict[tuple[str, int], dict[str, Any]]:
     n_folds = len(inputs.protocol.folds)
+    measured = measured_data_fingerprint()  # reads the channel model once, not per unit
     todo, stored = [], {}
     for unit in units:
         for f in range(n_folds):
-            fp = _unit_fingerprint(unit, f, inputs, config)
+            fp = _unit_fingerprint(unit, f, inputs, config, measured)
             found = load_unit(out, unit, f, fp)
             if found is None:
                 todo.append((unit, f, fp))
@@ -284,7 +285,9 @@ def _run_units(
     return stored
 
 
-def _unit_fingerprint(unit: Unit, fold: int, inputs: EvalInputs, config: EvalConfig) -> str:
+def _unit_fingerprint(
+    unit: Unit, fold: int, inputs: EvalInputs, config: EvalConfig, measured: str
+) -> str:
     return fingerprint(
         {
             "unit": asdict(unit),
@@ -295,7 +298,7 @@ def _unit_fingerprint(unit: Unit, fold: int, inputs: EvalInputs, config: EvalCon
             "conditions": list(inputs.conditions),
             "hashes": inputs.hashes,
             "version": __version__,
-            "measured_data": measured_data_fingerprint(),
+            "measured_data": measured,
         }
     )
 

@@ -68,8 +68,9 @@ class ChannelCompensation:
             raise InvalidInputError(
                 f"channel compensation expects (N, {self.dim}) embeddings, got {x.shape}"
             )
-        out = (l2_normalize(x) - self.mean.astype(np.float32)) @ self.transform.astype(np.float32)
-        return np.asarray(out, dtype=np.float32)
+        mean = self.mean.astype(np.float32, copy=False)  # the shipped model: no copy per call
+        transform = self.transform.astype(np.float32, copy=False)
+        return np.asarray((l2_normalize(x) - mean) @ transform, dtype=np.float32)
 
     def save(self, path: Path) -> None:
         """Write ``mean`` and ``transform`` to an ``.npz`` file."""
