@@ -17,13 +17,14 @@ import hashlib
 import json
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from speakerrpl.data.condition_ids import CONDITIONS as CORPUS_CONDITIONS
-from speakerrpl.data.protocols import make_corpus_protocol
+from speakerrpl.data.protocols import Protocol, make_corpus_protocol
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
@@ -40,6 +41,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "cosine": {"method": "cosine", "channel_compensation": False},
     "cosine_wccn": {"method": "cosine", "channel_compensation": True},
     "cosine_asnorm": {"method": "cosine", "score_norm": "asnorm", "channel_compensation": False},
+    "cosine_asnorm_wccn": {
+        "method": "cosine", "score_norm": "asnorm", "channel_compensation": True,
+    },
     "rpl_v2": {"method": "rpl_v2", "channel_compensation": False},
     "rpl_v2_wccn": {"method": "rpl_v2", "channel_compensation": True},
     "rpl_v1_f30": {"method": "rpl_v1", "selection": "none", "channel_compensation": False},
@@ -50,6 +54,10 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "softmax_f30_wccn": {
         "method": "softmax", "selection": "none", "cosine_blend": False,
         "channel_compensation": True,
+    },
+    "softmax_f30_wccn_aug": {
+        "method": "softmax", "selection": "none", "cosine_blend": False,
+        "channel_compensation": True, "augment": 4, "augment_noise": 0.6,
     },
     "softmax_aug": {
         "method": "softmax", "augment": 4, "augment_noise": 0.6, "cosine_blend": False,
@@ -87,16 +95,20 @@ def split_speakers(speakers: list[str], seed: int = 12) -> dict[str, list[str]]:
     return {"dev": sorted(dev), "report": sorted(rep)}
 
 
-def with_extra_voices(demo: EmbeddingSet, extra: EmbeddingSet) -> EmbeddingSet:
+def with_extra_voices(
+    demo: EmbeddingSet, extra: EmbeddingSet, with_report: bool = False
+) -> EmbeddingSet:
     """The demo corpus's development half plus every voice of ``extra`` the demo corpus lacks.
 
     ``extra`` is another corpus build (``speakerrpl corpus build --size full``: 64 more voices,
     mostly MBROLA); none of its added voices is in the report half, so tails measured on the
-    union stay independent of the report tables.
+    union stay independent of the report tables. ``with_report`` keeps the report half too
+    (for :func:`with_report_strangers`).
     """
-    dev = set(split_speakers(demo.speakers.tolist())["dev"])
+    halves = split_speakers(demo.speakers.tolist())
+    kept = set(halves["dev"]) | (set(halves["report"]) if with_report else set())
     added = set(extra.speakers.tolist()) - set(demo.speakers.tolist())
-    a, b = np.isin(demo.speakers, sorted(dev)), np.isin(extra.speakers, sorted(added))
+    a, b = np.isin(demo.speakers, sorted(kept)), np.isin(extra.speakers, sorted(added))
     return EmbeddingSet(
         np.concatenate([demo.embeddings[a], extra.embeddings[b]]),
         np.concatenate([demo.utt_ids[a], extra.utt_ids[b]]).tolist(),
@@ -124,6 +136,41 @@ def protocol_for(eval_set: EmbeddingSet, half: str, k: int, n_folds: int, seed: 
         conditions=list(CONDITIONS),
         exclude_speakers=other,
     )
+
+
+def with_report_strangers(
+    eval_set: EmbeddingSet, report: list[str], k: int, n_folds: int, seed: int
+) -> Protocol:
+    """Folds of ``k`` targets drawn from every voice but ``report``, whose strangers are the
+    ``report`` voices (every test utterance of each): a tail measured on development voices
+    checked on strangers no choice has used, at household sizes the report half alone cannot
+    hold (K = 100)."""
+    others = set(eval_set.speakers.tolist()) - set(report)
+    households = make_corpus_protocol(
+        eval_set.utt_ids.tolist(),
+        eval_set.speakers.tolist(),
+        n_targets=k,
+        n_enroll=3,
+        n_unknowns=0,
+        n_folds=n_folds,
+        seed=seed,
+        conditions=list(CONDITIONS),
+        exclude_speakers=set(report),
+    )
+    everyone = make_corpus_protocol(  # one fold: every report voice's tests
+        eval_set.utt_ids.tolist(),
+        eval_set.speakers.tolist(),
+        n_targets=1,
+        n_enroll=3,
+        n_unknowns=len(report) - 1,
+        n_folds=1,
+        seed=seed,
+        conditions=list(CONDITIONS),
+        exclude_speakers=others,
+    ).folds[0]
+    strangers = sorted(everyone.test_known + everyone.test_unknown)
+    folds = [replace(f, test_unknown=strangers) for f in households.folds]
+    return Protocol(folds, households.conditions, {**households.params, "strangers": "report"})
 
 
 def _fused_all_classes(
@@ -165,6 +212,7 @@ def fit_one(
     }
     spk = emb.speakers[[index[u] for u in fold.test_known]]
     out["known_y"] = np.asarray([targets.index(s) for s in spk])
+    out["unknown_speakers"] = emb.speakers[[index[u] for u in fold.test_unknown]]
     sets = {"enroll": xe, "pool_free": pool.embeddings[free]}
     for cond in CONDITIONS:
         suffix = "" if cond == "clean" else f"__{cond}"
@@ -190,6 +238,11 @@ def main() -> None:
         default=Path("/tmp/i13corpus/full/eval.npz"),
         help="devplus: embeddings of a --size full build, whose added voices join the dev half",
     )
+    ap.add_argument(
+        "--report-strangers",
+        action="store_true",
+        help="devplus: targets from the development voices, strangers the report half's",
+    )
     ap.add_argument("--k", type=int, nargs="+", default=[4, 20])
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
@@ -198,23 +251,33 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=OUT, help="where the fits' scores go")
     args = ap.parse_args()
     extra = json.loads(args.extra)
-    emb = EmbeddingSet.load(DEMO / "eval.npz")
+    demo = EmbeddingSet.load(DEMO / "eval.npz")
+    report = split_speakers(demo.speakers.tolist())["report"]
+    if args.report_strangers and args.half != "devplus":
+        ap.error("--report-strangers needs --half devplus")
+    emb = demo
     if args.half == "devplus":
-        emb = with_extra_voices(emb, EmbeddingSet.load(args.extra_voices))
+        added = EmbeddingSet.load(args.extra_voices)
+        emb = with_extra_voices(demo, added, with_report=args.report_strangers)
+    label = "devplus-report-strangers" if args.report_strangers else args.half
     inputs = {
         "eval": emb,
         "pool": EmbeddingSet.load(DEMO / "pool.npz"),
         "index": {u: i for i, u in enumerate(emb.utt_ids.tolist())},
     }
     seed = {"dev": 100, "report": 200, "all": 300, "devplus": 400}[args.half]
+    seed += 100 if args.report_strangers else 0  # other households than the tails saw
     with torch_threads(1):
         for k in args.k:
-            proto = protocol_for(emb, args.half, k, args.folds, seed + k)
+            if args.report_strangers:
+                proto = with_report_strangers(emb, report, k, args.folds, seed + k)
+            else:
+                proto = protocol_for(emb, args.half, k, args.folds, seed + k)
             for name in args.configs:
                 params = {**CONFIGS[name], **extra}
                 tag = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
                 for f, fold in enumerate(proto.folds):
-                    path = args.out / args.half / f"{name}{args.tag}-{tag}" / f"k{k:03d}-f{f}.npz"
+                    path = args.out / label / f"{name}{args.tag}-{tag}" / f"k{k:03d}-f{f}.npz"
                     if path.is_file():
                         continue
                     arrays = fit_one(name, params, fold, seed + 1000 * k + f, inputs)

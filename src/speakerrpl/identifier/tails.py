@@ -57,11 +57,13 @@ BLEND_WEIGHTS: dict[str, dict[int, float]] = {
 
 #: the same measurements on channel-compensated embeddings (:mod:`speakerrpl.identifier.channel`,
 #: the default where a table exists), on the development half plus the 64 voices only the full
-#: build has (``--half devplus``): 20 folds per K for K <= 8, 10 for K = 20 and 5 for K = 50 for
-#: cosine, softmax and their blend, 5 for the others (D = /tmp/i12c, ``--half devplus``):
+#: build has (``--half devplus``): 20 folds per K for K <= 8 and K = 100 (14 strangers each), 10
+#: for K = 20 and 5 for K = 50 for cosine, softmax and their blend, 5 for the others
+#: (D = /tmp/i12c, ``--half devplus``):
 #:   study.py --half devplus --k 1 2 4 8 --folds 20 --configs cosine_wccn softmax_f30_wccn --out D
 #:   study.py --half devplus --k 20 --folds 10 --configs cosine_wccn softmax_f30_wccn --out D
 #:   study.py --half devplus --k 50 --folds 5 --configs cosine_wccn softmax_f30_wccn --out D
+#:   study.py --half devplus --k 100 --folds 20 --configs cosine_wccn softmax_f30_wccn --out D
 #:   study.py --half devplus --k 1 2 4 8 20 --folds 5 --configs rpl_v2_wccn --out D
 #:   study.py --half devplus --k 1 2 4 8 20 --folds 5 \
 #:       --configs rpl_v1_f30 arpl_f30 rpl_v1_plus_f30 --tag _wccn --out D \
@@ -69,23 +71,26 @@ BLEND_WEIGHTS: dict[str, dict[int, float]] = {
 #:   tables.py D/devplus --cosine cosine_wccn --blend softmax_f30_wccn
 COMPENSATED_TAILS: dict[str, dict[int, tuple[float, float]]] = {
     "cosine": {1: (0.1629, 0.1605), 2: (0.1497, 0.1626), 4: (0.1827, 0.1527),
-        8: (0.171, 0.1554), 20: (0.1687, 0.1611), 50: (0.1676, 0.1604)},
+        8: (0.171, 0.1554), 20: (0.1687, 0.1611), 50: (0.1676, 0.1604),
+        100: (0.1783, 0.1517)},
     "rpl_v1": {1: (0.0032, 1.2375), 2: (-0.2732, 0.6152), 4: (-0.4744, 0.9616),
         8: (-0.6938, 1.1088), 20: (-0.792, 1.2476)},
     "rpl_v2": {1: (0.0524, 1.1852), 2: (0.3347, 1.3144), 4: (-0.0589, 1.3006),
         8: (-0.291, 1.206), 20: (-0.4471, 1.1669)},
     "softmax": {1: (0.0898, 1.1081), 2: (0.003, 0.7203), 4: (-0.4242, 0.987),
-        8: (-0.6215, 1.1087), 20: (-0.7063, 1.1708), 50: (-0.2661, 0.9569)},
+        8: (-0.6215, 1.1087), 20: (-0.7063, 1.1708), 50: (-0.2661, 0.9569),
+        100: (0.0552, 0.9085)},
     "arpl": {1: (0.0944, 1.2642), 2: (-0.1834, 0.6249), 4: (-0.4199, 0.974),
         8: (-0.6259, 1.1186), 20: (-0.7245, 1.2673)},
     "rpl_v1_plus": {1: (0.0032, 1.2375), 2: (-0.2434, 0.7242), 4: (-0.6675, 1.1954),
         8: (-0.9546, 1.3596), 20: (-1.1369, 1.5727)},
     "softmax+cosine": {1: (-0.0026, 1.0008), 2: (-0.0222, 0.943), 4: (-0.0716, 0.9909),
-        8: (-0.0784, 0.9927), 20: (-0.0544, 1.0045), 50: (-0.0783, 1.0101)},
+        8: (-0.0784, 0.9927), 20: (-0.0544, 1.0045), 50: (-0.0783, 1.0101),
+        100: (-0.0821, 1.0028)},
 }  # fmt: skip
 
 COMPENSATED_BLEND_WEIGHTS: dict[str, dict[int, float]] = {
-    "softmax": {1: 0.3, 2: 0.7, 4: 0.6, 8: 0.3, 20: 0.1, 50: 0.1},
+    "softmax": {1: 0.3, 2: 0.7, 4: 0.6, 8: 0.3, 20: 0.1, 50: 0.1, 100: 0.1},
 }
 
 # settings that do not change the scores a fit produces
