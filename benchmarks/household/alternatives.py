@@ -37,6 +37,7 @@ import numpy as np
 from study import (  # type: ignore[import-not-found]
     CONFIGS,
     DEMO,
+    SEEDS,
     protocol_for,
     with_extra_voices,
 )
@@ -173,9 +174,6 @@ def summary(per_fold: list[dict[str, float]]) -> str:
         f"FA clean {cell('fa_clean')}  worst {cell('fa_worst')}  "
         f"FR clean {cell('fr_clean')}  music {cell('fr_music')}"
     )
-
-
-SEEDS = {"devplus": 400, "report": 200}  # study.py's, so the folds are the same
 
 
 def refit_trials(config: str, half: str, extra: Path) -> dict[tuple[int, int], np.ndarray]:

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 from pathlib import Path
 
 import numpy as np
-from study import DEMO, protocol_for, with_extra_voices  # type: ignore[import-not-found]
+from study import DEMO, SEEDS, protocol_for, source_voice, with_extra_voices  # type: ignore[import-not-found]
 from tables import Scorer, blended, condition_eers, heaviest_tail, load_fits, n_targets
 
 from speakerrpl.embeddings import EmbeddingSet
@@ -29,10 +28,6 @@ from speakerrpl.identifier.tails import COMPENSATED_TAILS
 
 FOLDS = {1: 20, 2: 20, 4: 20, 8: 20, 20: 10, 50: 5, 100: 20}  # as the tables were measured
 WEIGHTS = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0)
-
-
-def source_voice(name: str) -> str:
-    return re.sub(r"-(vtup|vtdown)$", "", str(name))
 
 
 def stranger_halves(speakers: np.ndarray, seed: int) -> np.ndarray:
@@ -66,7 +61,7 @@ def main() -> None:
                        key=lambda n: int(n.split("-f")[1].split(".")[0]))  # fmt: skip
         if k < 2 or not names:
             continue
-        proto = protocol_for(emb, "devplus", k, n_folds, 400 + k)  # study.py's seed
+        proto = protocol_for(emb, "devplus", k, n_folds, SEEDS["devplus"] + k)
         halves = []
         for n in names:
             fold = int(n.split("-f")[1].split(".")[0])

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
+from study import source_voice  # type: ignore[import-not-found]
 
 from speakerrpl.data.condition_ids import CONDITIONS
 from speakerrpl.evaluation.report import render_markdown
@@ -64,11 +64,6 @@ def fits_of(half: str, config: str) -> dict[int, list[Fit]]:
 def deployed(a: Fit, key: str) -> np.ndarray:
     """(N, K) scores the fitted model decides on."""
     return a[f"{key}|final"].astype(np.float64)
-
-
-def source_voice(name: str) -> str:
-    """The voice a corpus identity was made from: ``pico-it-IT-vtdown`` -> ``pico-it-IT``."""
-    return re.sub(r"-(vtup|vtdown)$", "", str(name))
 
 
 def strangers_kept(a: Fit, drop_variants: bool) -> np.ndarray:

@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -79,6 +80,15 @@ CONFIGS: dict[str, dict[str, Any]] = {
 """name -> identifier keywords. Every configuration but ``default`` pins channel compensation
 (``*_wccn``: on); ``--extra '{"channel_compensation": true}'`` measures any of them on
 compensated embeddings (the tables of ``COMPENSATED_TAILS``)."""
+
+
+#: each half's seed: fold protocols use ``SEEDS[half] + K``, fits ``SEEDS[half] + 1000 K + f``
+SEEDS = {"dev": 100, "report": 200, "all": 300, "devplus": 400}
+
+
+def source_voice(name: str) -> str:
+    """The voice a corpus identity was made from: ``pico-it-IT-vtdown`` -> ``pico-it-IT``."""
+    return re.sub(r"-(vtup|vtdown)$", "", str(name))
 
 
 def split_speakers(speakers: list[str], seed: int = 12) -> dict[str, list[str]]:
@@ -265,7 +275,7 @@ def main() -> None:
         "pool": EmbeddingSet.load(DEMO / "pool.npz"),
         "index": {u: i for i, u in enumerate(emb.utt_ids.tolist())},
     }
-    seed = {"dev": 100, "report": 200, "all": 300, "devplus": 400}[args.half]
+    seed = SEEDS[args.half]
     seed += 100 if args.report_strangers else 0  # other households than the tails saw
     with torch_threads(1):
         for k in args.k:
