@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier.calibration import StrangerTail, fit_normal_tail
+from speakerrpl.identifier.decision import calibrate_decision
+from speakerrpl.identifier.settings import IdentifierSettings
 
 
 @pytest.mark.parametrize("k", [1, 4, 20])
@@ -41,3 +45,21 @@ def test_fit_normal_tail_recovers_a_normal_and_refuses_too_little_data() -> None
         fit_normal_tail(np.array([1.0]))
     with pytest.raises(InvalidInputError):
         StrangerTail.from_table({1: (0.0, 1.0)}).score_threshold(0.0, 1)
+
+
+@pytest.mark.parametrize(
+    ("method", "k", "warned"),
+    [("softmax", 20, False), ("softmax", 21, True), ("softmax", 100, True), ("cosine", 100, False)],
+)
+def test_households_beyond_the_held_out_check_are_warned_about(
+    method: str, k: int, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = IdentifierSettings(method=method)
+    n = 3 * k
+    own = np.full(n, 5.0)
+    cross = np.random.default_rng(0).normal(0.0, 1.0, (n, k))
+    cross[np.arange(n), np.arange(n) // 3] = -np.inf
+    with caplog.at_level(logging.WARNING, logger="speakerrpl.identifier.decision"):
+        decision = calibrate_decision(settings, own, cross, None, compensated=True)
+    assert decision.source == "table"
+    assert any("checked on held-out voices" in r.getMessage() for r in caplog.records) == warned

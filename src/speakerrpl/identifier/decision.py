@@ -27,7 +27,7 @@ from speakerrpl.identifier.calibration import (
     raise_by_margin,
     threshold_for_far,
 )
-from speakerrpl.identifier.tails import table_tail
+from speakerrpl.identifier.tails import CHECKED_UP_TO_K, HELD_BEYOND_CHECKED_K, table_tail
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,15 @@ def calibrate_decision(
         logger.warning(
             "no stranger tail was measured for this %s recipe; using the default recipe's",
             settings.method,
+        )
+    beyond_check = k > CHECKED_UP_TO_K and settings.method not in HELD_BEYOND_CHECKED_K
+    if source.startswith("table") and beyond_check:
+        logger.warning(
+            "%d enrolled speakers: the stranger tail was checked on held-out voices up to %d; "
+            "with 50-100 the default let more strangers in than target_far asked "
+            "(docs/calibration.md, 'Limits'); method='cosine' kept it",
+            k,
+            CHECKED_UP_TO_K,
         )
     if pool is not None and far > 0:
         # guard: never accept more held-out pool voices than asked for

@@ -93,6 +93,14 @@ COMPENSATED_BLEND_WEIGHTS: dict[str, dict[int, float]] = {
     "softmax": {1: 0.3, 2: 0.7, 4: 0.6, 8: 0.3, 20: 0.1, 50: 0.1, 100: 0.1},
 }
 
+#: the largest household size at which the tables' thresholds were checked on strangers no
+#: choice used (the report half holds 50 voices). At K = 50 and 100, checked with development
+#: households and the report half as strangers, the default let 3.8 % and 5.4 % in at
+#: ``target_far=0.01`` while compensated cosine held (0.4 %, 0.6 %): docs/calibration.md, "Limits"
+CHECKED_UP_TO_K = 20
+#: methods whose tables also held at K = 50 and 100 in that check
+HELD_BEYOND_CHECKED_K = ("cosine",)
+
 # settings that do not change the scores a fit produces
 _DEPLOYMENT = {
     "target_far", "calibration", "calibration_margin", "threshold", "confidence_threshold",
@@ -184,9 +192,11 @@ def table_tail(settings: Any, compensated: bool = False) -> tuple[StrangerTail |
 
 __all__ = [
     "BLEND_WEIGHTS",
+    "CHECKED_UP_TO_K",
     "COMPENSATED_BLEND_WEIGHTS",
     "COMPENSATED_TAILS",
     "FRONTEND",
+    "HELD_BEYOND_CHECKED_K",
     "TAILS",
     "measured_data_fingerprint",
     "recipe",
