@@ -221,6 +221,11 @@ def main() -> None:
               + " ".join(EER_CONFIGS) + "`."]  # fmt: skip
     for config in CALIBRATION_CONFIGS:
         lines += ["", f"### {NAMES[config]}", "", *calibration_table(config)]
+    lines += ["", "### With the deployment pool", "",
+              "The default on the same report folds with `default_pool(get_frontend(\"campplus\"))`"
+              " as the pool instead of the demo corpus's (`study.py --half report --pool default "
+              "--k 1 2 4 8 20 --folds 5 --configs default`).", "",
+              *calibration_table("default", "report-default-pool")]  # fmt: skip
     lines += ["", "## Large households (K = 50, 100): development targets, report strangers", "",
               "The report half has 50 voices, too few for these households. Here the targets "
               "are drawn from the 114 development voices (other households than the tails were "

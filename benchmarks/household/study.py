@@ -27,9 +27,12 @@ import numpy as np
 from speakerrpl.data.condition_ids import CONDITIONS as CORPUS_CONDITIONS
 from speakerrpl.data.protocols import Protocol, make_corpus_protocol
 from speakerrpl.embeddings import EmbeddingSet
+from speakerrpl.frontends import get_frontend
 from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
+from speakerrpl.identifier.tails import FRONTEND
 from speakerrpl.identifier.training_set import reserve_calibration
+from speakerrpl.synth.pool import default_pool
 from speakerrpl.vectors import centroids
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
@@ -253,6 +256,12 @@ def main() -> None:
         action="store_true",
         help="devplus: targets from the development voices, strangers the report half's",
     )
+    ap.add_argument(
+        "--pool",
+        default="demo",
+        choices=("demo", "default"),
+        help="the demo corpus's pool (the tables') or default_pool(campplus) (deployments')",
+    )
     ap.add_argument("--k", type=int, nargs="+", default=[4, 20])
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
@@ -270,9 +279,15 @@ def main() -> None:
         added = EmbeddingSet.load(args.extra_voices)
         emb = with_extra_voices(demo, added, with_report=args.report_strangers)
     label = "devplus-report-strangers" if args.report_strangers else args.half
+    pool = EmbeddingSet.load(DEMO / "pool.npz")
+    if args.pool == "default":  # what a deployment gets: speakerrpl.synth.pool.default_pool
+        x_pool, voices = default_pool(get_frontend(FRONTEND))
+        ids = [f"pool-{i}" for i in range(len(voices))]
+        pool = EmbeddingSet(x_pool, ids, voices.tolist(), FRONTEND)
+        label += "-default-pool"
     inputs = {
         "eval": emb,
-        "pool": EmbeddingSet.load(DEMO / "pool.npz"),
+        "pool": pool,
         "index": {u: i for i, u in enumerate(emb.utt_ids.tolist())},
     }
     seed = SEEDS[args.half]
