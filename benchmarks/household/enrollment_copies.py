@@ -7,7 +7,10 @@ far, babble, noise, music) with rooms, seeds and babble talkers of their own (ba
 4 minutes on 2 cores). Then, on the study's folds of ``--half``, each configuration is fitted
 twice, on the 3 clean enrollment clips per target and on those plus their 21 channel copies,
 and the EER of every condition is printed (mean over folds). Thresholds are not evaluated:
-the stranger tails were measured with clean enrollment.
+the stranger tails were measured with clean enrollment. A third variant (``shift``) needs no
+enrollment audio: each clean clip's unit embedding is moved by the displacement (copy minus
+clean, unit embeddings) one random pool utterance showed in each of the seven channels
+(``--pool-shifts``, the channel model's pool copies, about 2 minutes to embed once).
 
 Run:  PYTHONPATH=src python benchmarks/household/enrollment_copies.py --half dev --k 4 20 \
           --configs default cosine_wccn cosine
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from channel_model import CHANNELS, N_BABBLE, N_ROOMS, _read_kaldi  # type: ignore[import-not-found]
+from channel_model import CHANNELS, N_BABBLE, N_ROOMS, _read_kaldi, channel_copies  # type: ignore[import-not-found]
 from study import CONDITIONS, CONFIGS, DEMO, SEEDS, protocol_for  # type: ignore[import-not-found]
 
 from speakerrpl.embeddings import EmbeddingSet
@@ -67,6 +70,25 @@ def build_copies(corpus_dir: Path, out: Path) -> EmbeddingSet:
     return copies
 
 
+def pool_shifts(out: Path) -> np.ndarray:
+    """(utterances, channels, D) displacements of the pool's channel copies from their clean
+    originals, on unit embeddings (the channel model's copies, ``channel_model.py``)."""
+    if not out.is_file():
+        clean = EmbeddingSet.load(DEMO / "pool.npz")
+        waves, originals = channel_copies(DEMO / "corpus" / "pool")
+        with torch_threads(2):
+            copies = get_frontend("campplus").embed(waves)
+        index = {u: i for i, u in enumerate(clean.utt_ids.tolist())}
+        np.savez(out, clean=clean.embeddings[[index[u] for u in originals]], copies=copies)
+    with np.load(out) as data:
+        clean, copies = unit(data["clean"]), unit(data["copies"])
+    return (copies - clean).reshape(-1, len(CHANNELS), clean.shape[1])
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 def condition_eers(est: OpenSetSpeakerIdentifier, fold, targets, emb, index) -> list[float]:
     order = [est.classes_.index(t) for t in targets]
     known_y = np.asarray(
@@ -89,11 +111,13 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--configs", nargs="+", default=["default", "cosine_wccn", "cosine"])
     ap.add_argument("--copies", type=Path, default=Path("/tmp/enrollment_copies.npz"))
+    ap.add_argument("--pool-shifts", type=Path, default=Path("/tmp/pool_channel_shifts.npz"))
     args = ap.parse_args()
     emb, pool = EmbeddingSet.load(DEMO / "eval.npz"), EmbeddingSet.load(DEMO / "pool.npz")
     copies = (
         EmbeddingSet.load(args.copies) if args.copies.is_file() else build_copies(DEMO, args.copies)
     )
+    shifts = pool_shifts(args.pool_shifts)
     index = {u: i for i, u in enumerate(emb.utt_ids.tolist())}
     of_clip: dict[str, list[int]] = {}
     for i, u in enumerate(copies.utt_ids.tolist()):
@@ -111,8 +135,17 @@ def main() -> None:
                 extra = [j for u in clips for j in of_clip[u]]
                 x_multi = np.concatenate([x, copies.embeddings[extra]])
                 y_multi = np.concatenate([y, copies.speakers[extra]])
+                pick = np.random.default_rng(f).integers(0, len(shifts), (len(x), len(CHANNELS)))
+                moved = unit(x)[:, None, :] + shifts[pick, np.arange(len(CHANNELS))]
+                x_shift = np.concatenate([x, moved.reshape(-1, x.shape[1])])
+                y_shift = np.concatenate([y, np.repeat(y, len(CHANNELS))])
+                variants = {
+                    "clean": (x, y),
+                    "multi": (x_multi, y_multi),
+                    "shift": (x_shift, y_shift),
+                }
                 for name in args.configs:
-                    for how, (xs, ys) in (("clean", (x, y)), ("multi", (x_multi, y_multi))):
+                    for how, (xs, ys) in variants.items():
                         fold_seed = SEEDS[args.half] + 1000 * k + f
                         est = OpenSetSpeakerIdentifier(**CONFIGS[name], random_state=fold_seed)
                         est.fit(xs, ys, pool=(pool.embeddings, pool.speakers))
