@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -292,7 +293,11 @@ def _cli(tiny, out, *flags, **override):
 
 def test_cli_prints_table_and_writes_report(tiny, tmp_path, capsys):
     md = tmp_path / "pub" / "results.md"
+    handlers = logging.getLogger().handlers
+    filters_before = [list(h.filters) for h in handlers]
     assert _cli(tiny, tmp_path, "--no-figures", **{"--markdown": md}) == 0
+    # its once-per-message log filter does not outlive the run (in-process callers, tests)
+    assert [list(h.filters) for h in handlers] == filters_before
     out = capsys.readouterr().out
     assert "| Cosine (enrollment centroids), raw embeddings |" in out and "results.md" in out
     assert md.is_file() and "Cosine" in md.read_text()

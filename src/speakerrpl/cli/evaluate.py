@@ -152,25 +152,29 @@ def run(args: argparse.Namespace) -> int:
         random_state=args.seed,
         identifier_params=_identifier_params(args),
     )
-    once = _OncePerMessage()
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(once)
     runner = None
     if args.ray:
         from speakerrpl.evaluation.ray_runner import ray_unit_runner
 
         runner = ray_unit_runner(args.ray, gpus_per_task=1.0 if args.device != "cpu" else 0.0)
-    results = run_evaluation(
-        args.embeddings,
-        args.pool,
-        args.protocol,
-        args.out,
-        config,
-        progress=sys.stderr.isatty(),
-        command=_command(args),
-        figures=not args.no_figures,
-        runner=runner,
-    )
+    once, handlers = _OncePerMessage(), list(logging.getLogger().handlers)
+    for handler in handlers:
+        handler.addFilter(once)
+    try:
+        results = run_evaluation(
+            args.embeddings,
+            args.pool,
+            args.protocol,
+            args.out,
+            config,
+            progress=sys.stderr.isatty(),
+            command=_command(args),
+            figures=not args.no_figures,
+            runner=runner,
+        )
+    finally:  # in-process callers keep their logging as it was
+        for handler in handlers:
+            handler.removeFilter(once)
     out = Path(args.out)
     print(render_summary(results))
     print(f"report: {out / 'results.md'}  data: {out / 'results.json'}  figures: {out / 'figures'}")
