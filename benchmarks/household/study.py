@@ -203,9 +203,15 @@ def fit_one(
     enroll_ids = [u for t in targets for u in fold.enroll[t]]
     xe = emb.embeddings[[index[u] for u in enroll_ids]]
     ye = np.asarray([t for t in targets for _ in fold.enroll[t]])
+    x_fit, y_fit = xe, ye
+    if inputs.get("copies") is not None:  # multi-condition enrollment: + each clip's copies
+        copies, of_clip = inputs["copies"], inputs["copies_of"]
+        rows = [j for u in enroll_ids for j in of_clip[u]]
+        x_fit = np.concatenate([xe, copies.embeddings[rows]])
+        y_fit = np.concatenate([ye, copies.speakers[rows]])
     start = time.perf_counter()
     est = OpenSetSpeakerIdentifier(**params, random_state=fold_seed)
-    est.fit(xe, ye, pool=(pool.embeddings, pool.speakers))
+    est.fit(x_fit, y_fit, pool=(pool.embeddings, pool.speakers))
     fit_s = time.perf_counter() - start
     cal_voices, _ext_voices = reserve_calibration(
         pool.speakers.tolist(), est.settings.n_calibration, fold_seed
@@ -262,6 +268,12 @@ def main() -> None:
         choices=("demo", "default"),
         help="the demo corpus's pool (the tables') or default_pool(campplus) (deployments')",
     )
+    ap.add_argument(
+        "--enroll-copies",
+        type=Path,
+        default=None,
+        help="multi-condition enrollment: enrollment_copies.py's copies file (demo voices only)",
+    )
     ap.add_argument("--k", type=int, nargs="+", default=[4, 20])
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
@@ -290,6 +302,13 @@ def main() -> None:
         "pool": pool,
         "index": {u: i for i, u in enumerate(emb.utt_ids.tolist())},
     }
+    if args.enroll_copies:  # enrollment_copies.py's channel copies of every enrollment clip
+        copies = EmbeddingSet.load(args.enroll_copies)
+        of_clip: dict[str, list[int]] = {}
+        for i, u in enumerate(copies.utt_ids.tolist()):
+            of_clip.setdefault(u.split("##")[0], []).append(i)
+        inputs |= {"copies": copies, "copies_of": of_clip}
+        label += "-multi"
     seed = SEEDS[args.half]
     seed += 100 if args.report_strangers else 0  # other households than the tails saw
     with torch_threads(1):

@@ -10,8 +10,9 @@
 2. **Blend weights** of an adapter configuration with cosine: the weight in 0, 0.1, ..., 1 with
    the lowest EER averaged over the conditions (mean over folds), each score standardised by
    its tail of step 1 (:class:`speakerrpl.identifier.blend.CosineBlend`).
-3. The blended score's own tail, as in step 1; then strangers accepted / targets missed per
-   condition at ``--far`` with every table (in sample: these are the folds it was fitted on).
+3. The blended score's own tail, as in step 1; then, per configuration and K, the mean EER
+   over the conditions and strangers accepted / targets missed per condition at ``--far`` with
+   every table (in sample unless ``--apply-to`` names other fits).
 
 Run:  PYTHONPATH=src python benchmarks/household/tables.py /tmp/i12s/dev \
           --blend softmax_f30 [--apply-to /tmp/i12s/report] [--cosine cosine_wccn]
@@ -160,7 +161,7 @@ def main() -> None:
         tail = StrangerTail.from_table(table)
         base = cfg.split("+")[0]
         for k in ks:
-            rows = []
+            rows, eers = [], []
             for n, a in check.get(base, {}).items():
                 if n_targets(a) != k:
                     continue
@@ -169,10 +170,11 @@ def main() -> None:
                     b = CosineBlend(weights[base][k], tails["cosine"][k], tails[base][k])
                     s = blended(check["cosine"][n], a, b)
                 rows.append(operating_points(s, tail.score_threshold(args.far, k)))
+                eers.append(float(condition_eers(s).mean()))
             if rows:
                 m = np.mean(rows, axis=0)
                 print(
-                    f"{cfg[:22]:22s} K={k:3d} FA/FR % "
+                    f"{cfg[:22]:22s} K={k:3d} mean EER {np.mean(eers):.2f} FA/FR % "
                     + " ".join(
                         f"{c[:6]} {m[2 * i]:.1f}/{m[2 * i + 1]:.1f}" for i, c in enumerate(CONDS)
                     )
