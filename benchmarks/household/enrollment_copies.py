@@ -45,8 +45,9 @@ def enrollment_candidates(corpus: EmbeddingSet) -> list[str]:
     return [u for u in ids if "__" not in u and u not in tested]
 
 
-def build_copies(corpus_dir: Path, out: Path) -> EmbeddingSet:
-    """Channel copies of every enrollment candidate, embedded; ids ``<utt>##<channel>``."""
+def build_copies(corpus_dir: Path, out: Path, skip_voices: set[str] | None = None) -> EmbeddingSet:
+    """Channel copies of every enrollment candidate (of voices not in ``skip_voices``),
+    embedded; ids ``<utt>##<channel>``."""
     corpus = EmbeddingSet.load(corpus_dir / "eval.npz")
     speaker = dict(zip(corpus.utt_ids.tolist(), corpus.speakers.tolist(), strict=True))
     eval_dir, pool_dir = corpus_dir / "corpus" / "eval", corpus_dir / "corpus" / "pool"
@@ -57,6 +58,8 @@ def build_copies(corpus_dir: Path, out: Path) -> EmbeddingSet:
     pick = np.random.default_rng(BABBLE_SEED)
     waves, ids = [], []
     for utt in enrollment_candidates(corpus):
+        if skip_voices and speaker[utt] in skip_voices:
+            continue
         clean = sf.read(str(eval_dir / wav[utt].strip()), dtype="float32")[0]
         babble = [pool[i] for i in pick.choice(len(pool), N_BABBLE, replace=False)]
         for name in CHANNELS:
@@ -68,6 +71,21 @@ def build_copies(corpus_dir: Path, out: Path) -> EmbeddingSet:
     copies = EmbeddingSet(emb, ids, [speaker[u.split("##")[0]] for u in ids], "campplus")
     copies.save(out)
     return copies
+
+
+def devplus_copies(demo_copies: EmbeddingSet, extra_corpus: Path, out: Path) -> EmbeddingSet:
+    """The demo copies plus those of the voices only ``extra_corpus`` (a ``--size full`` build)
+    has: the enrollment copies of ``study.py --half devplus``."""
+    demo_voices = set(EmbeddingSet.load(DEMO / "eval.npz").speakers.tolist())
+    extra = build_copies(extra_corpus, out.with_suffix(".extra.npz"), skip_voices=demo_voices)
+    merged = EmbeddingSet(
+        np.concatenate([demo_copies.embeddings, extra.embeddings]),
+        [*demo_copies.utt_ids.tolist(), *extra.utt_ids.tolist()],
+        [*demo_copies.speakers.tolist(), *extra.speakers.tolist()],
+        demo_copies.frontend,
+    )
+    merged.save(out)
+    return merged
 
 
 def pool_shifts(out: Path) -> np.ndarray:
@@ -112,11 +130,22 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=["default", "cosine_wccn", "cosine"])
     ap.add_argument("--copies", type=Path, default=Path("/tmp/enrollment_copies.npz"))
     ap.add_argument("--pool-shifts", type=Path, default=Path("/tmp/pool_channel_shifts.npz"))
+    ap.add_argument(
+        "--devplus-copies",
+        type=Path,
+        default=None,
+        help="also write the copies study.py --half devplus needs here (then stop)",
+    )
+    ap.add_argument("--extra-corpus", type=Path, default=Path("/tmp/i13corpus/full"))
     args = ap.parse_args()
     emb, pool = EmbeddingSet.load(DEMO / "eval.npz"), EmbeddingSet.load(DEMO / "pool.npz")
     copies = (
         EmbeddingSet.load(args.copies) if args.copies.is_file() else build_copies(DEMO, args.copies)
     )
+    if args.devplus_copies:
+        merged = devplus_copies(copies, args.extra_corpus, args.devplus_copies)
+        print(f"{len(merged.utt_ids)} copies -> {args.devplus_copies}")
+        return
     shifts = pool_shifts(args.pool_shifts)
     index = {u: i for i, u in enumerate(emb.utt_ids.tolist())}
     of_clip: dict[str, list[int]] = {}

@@ -12,7 +12,8 @@
    its tail of step 1 (:class:`speakerrpl.identifier.blend.CosineBlend`).
 3. The blended score's own tail, as in step 1; then, per configuration and K, the mean EER
    over the conditions and strangers accepted / targets missed per condition at ``--far`` with
-   every table (in sample unless ``--apply-to`` names other fits).
+   every table (in sample unless ``--apply-to`` names other fits; ``--guard`` adds the
+   identifier's pool guard).
 
 Run:  PYTHONPATH=src python benchmarks/household/tables.py /tmp/i12s/dev \
           --blend softmax_f30 [--apply-to /tmp/i12s/report] [--cosine cosine_wccn]
@@ -28,7 +29,7 @@ import numpy as np
 
 from speakerrpl.data.condition_ids import CONDITIONS
 from speakerrpl.identifier.blend import CosineBlend
-from speakerrpl.identifier.calibration import StrangerTail, fit_normal_tail
+from speakerrpl.identifier.calibration import StrangerTail, fit_normal_tail, threshold_for_far
 from speakerrpl.metrics import eer, identification_trials
 
 CONDS = ("clean", *CONDITIONS)
@@ -62,12 +63,13 @@ Scorer = dict[str, np.ndarray]  # set key -> (N, K) scores of one fit
 
 
 def scorer(a: Fit) -> Scorer:
-    keys = [f"{r}|{c}" for r in ("known", "unknown") for c in CONDS]
+    keys = [f"{r}|{c}" for r in ("known", "unknown") for c in CONDS] + ["pool_free"]
     return {key: target_scores(a, key) for key in keys} | {"known_y": a["known_y"]}
 
 
 def blended(cos: Fit, ad: Fit, blend: CosineBlend) -> Scorer:
-    out = {k: blend.combine(v, target_scores(ad, k)) for k, v in scorer(cos).items() if "|" in k}
+    scores = {k: v for k, v in scorer(cos).items() if k != "known_y"}
+    out = {k: blend.combine(v, target_scores(ad, k)) for k, v in scores.items()}
     return out | {"known_y": cos["known_y"]}
 
 
@@ -126,6 +128,7 @@ def main() -> None:
     ap.add_argument("--apply-to", type=Path, default=None, help="report fits to check on")
     ap.add_argument("--cosine", default="cosine", help="the cosine config blended with")
     ap.add_argument("--far", type=float, default=0.01)
+    ap.add_argument("--guard", action="store_true", help="apply the pool guard when checking")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     dev = load_fits(args.dev)
@@ -169,7 +172,10 @@ def main() -> None:
                 if cfg.endswith("+cosine"):
                     b = CosineBlend(weights[base][k], tails["cosine"][k], tails[base][k])
                     s = blended(check["cosine"][n], a, b)
-                rows.append(operating_points(s, tail.score_threshold(args.far, k)))
+                thr = tail.score_threshold(args.far, k)
+                if args.guard:  # the identifier's pool guard, on the fit's held-out pool voices
+                    thr = max(thr, threshold_for_far(s["pool_free"].max(axis=1), args.far))
+                rows.append(operating_points(s, thr))
                 eers.append(float(condition_eers(s).mean()))
             if rows:
                 m = np.mean(rows, axis=0)
