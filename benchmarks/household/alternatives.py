@@ -34,6 +34,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from publish import operating_point  # type: ignore[import-not-found]
 from study import (  # type: ignore[import-not-found]
     CONFIGS,
     DEMO,
@@ -86,20 +87,13 @@ def loso_threshold(trials: np.ndarray, k: int, far: float) -> float:
     return tail.score_threshold(far, k)
 
 
-def operating_point(a: Fit, accept: dict[str, np.ndarray]) -> dict[str, float]:
-    """FA / FR % given, per test set, which utterances are accepted."""
+def at_threshold(a: Fit, thr: float) -> dict[str, float]:
+    """FA / FR % per condition (``publish.operating_point``) and the worst condition's FA."""
     out: dict[str, float] = {}
     for c in CONDS:
-        out[f"fa_{c}"] = 100 * float(accept[f"unknown|{c}"].mean())
-        named = a[f"known|{c}|final"].argmax(1) == a["known_y"]
-        out[f"fr_{c}"] = 100 * float(np.mean(~(named & accept[f"known|{c}"])))
+        out[f"fa_{c}"], out[f"fr_{c}"] = operating_point(a, c, thr)
     out["fa_worst"] = max(out[f"fa_{c}"] for c in CONDS)
     return out
-
-
-def at_threshold(a: Fit, thr: float) -> dict[str, float]:
-    keys = [f"{r}|{c}" for r in ("known", "unknown") for c in CONDS]
-    return operating_point(a, {key: a[f"{key}|final"].max(1) >= thr for key in keys})
 
 
 def best_score_labels(a: Fit) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +115,13 @@ def fit_logistic(s: np.ndarray, y: np.ndarray, steps: int = 50) -> tuple[float, 
         hessian = x.T @ (x * (p * (1 - p))[:, None]) + 1e-9 * np.eye(2)
         w -= np.linalg.solve(hessian, x.T @ (p - y))
     return float(w[0]), float(w[1])
+
+
+def probability_threshold(a: float, b: float, p: float) -> float:
+    """The best score at which ``sigmoid(a s + b)`` reaches ``p`` (``a > 0``)."""
+    if a <= 0:
+        raise ValueError(f"the logistic fit does not rise with the score (a = {a})")
+    return (np.log(p / (1 - p)) - b) / a
 
 
 def calibration_error(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
@@ -150,14 +151,9 @@ def logistic_rows(dev: dict, report: dict, far: float) -> dict[int, dict[str, fl
             p = 1 / (1 + np.exp(-(a_ * rs + b_)))
             eps = 1e-12
             loss = -float(np.mean(ry * np.log(p + eps) + (1 - ry) * np.log(1 - p + eps)))
-            keys = [f"{r}|{c}" for r in ("known", "unknown") for c in CONDS]
-            accept = {
-                key: 1 / (1 + np.exp(-(a_ * a[f"{key}|final"].max(1) + b_))) >= 1 - far
-                for key in keys
-            }
             per_fold.append(
                 {"ece": 100 * calibration_error(p, ry), "log_loss": loss}
-                | operating_point(a, accept)
+                | at_threshold(a, probability_threshold(a_, b_, 1 - far))
             )
         rows[k] = {key: float(np.mean([r[key] for r in per_fold])) for key in per_fold[0]} | {
             f"{key}_std": float(np.std([r[key] for r in per_fold])) for key in per_fold[0]

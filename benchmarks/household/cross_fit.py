@@ -38,6 +38,11 @@ def stranger_halves(speakers: np.ndarray, seed: int) -> np.ndarray:
     return np.asarray([source_voice(s) in first for s in speakers])
 
 
+def fold_of(name: str) -> int:
+    """The fold of a study file name: ``k004-f12.npz`` -> 12."""
+    return int(name.split("-f")[1].split(".")[0])
+
+
 def only(s: Scorer, keep: np.ndarray) -> Scorer:
     return {key: v[keep] if key.startswith("unknown|") else v for key, v in s.items()}
 
@@ -57,14 +62,13 @@ def main() -> None:
     fits = load_fits(args.dev)
     cos, ad = fits[args.cosine], fits[args.adapter]
     for k, n_folds in FOLDS.items():
-        names = sorted((n for n in cos if n_targets(cos[n]) == k and n in ad),
-                       key=lambda n: int(n.split("-f")[1].split(".")[0]))  # fmt: skip
+        folds = sorted((fold_of(n), n) for n in cos if n_targets(cos[n]) == k and n in ad)
+        names = [n for _, n in folds]
         if k < 2 or not names:
             continue
         proto = protocol_for(emb, "devplus", k, n_folds, SEEDS["devplus"] + k)
         halves = []
-        for n in names:
-            fold = int(n.split("-f")[1].split(".")[0])
+        for fold, _ in folds:
             spk = emb.speakers[[index[u] for u in proto.folds[fold].test_unknown]]
             halves.append(stranger_halves(spk, fold))
         shipped = blend_weight("softmax", k, compensated=True)

@@ -34,6 +34,7 @@ from speakerrpl.identifier import OpenSetSpeakerIdentifier
 from speakerrpl.metrics import eer, identification_trials
 from speakerrpl.synth.channels import room_impulse_responses
 from speakerrpl.synth.conditions import apply_condition
+from speakerrpl.vectors import l2_normalize
 
 ROOM_SEED, BABBLE_SEED, CONDITION_SEED = 4243, 4244, 4245  # disjoint from corpus and channel model
 
@@ -99,12 +100,8 @@ def pool_shifts(out: Path) -> np.ndarray:
         index = {u: i for i, u in enumerate(clean.utt_ids.tolist())}
         np.savez(out, clean=clean.embeddings[[index[u] for u in originals]], copies=copies)
     with np.load(out) as data:
-        clean, copies = unit(data["clean"]), unit(data["copies"])
+        clean, copies = l2_normalize(data["clean"]), l2_normalize(data["copies"])
     return (copies - clean).reshape(-1, len(CHANNELS), clean.shape[1])
-
-
-def unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def condition_eers(est: OpenSetSpeakerIdentifier, fold, targets, emb, index) -> list[float]:
@@ -165,7 +162,7 @@ def main() -> None:
                 x_multi = np.concatenate([x, copies.embeddings[extra]])
                 y_multi = np.concatenate([y, copies.speakers[extra]])
                 pick = np.random.default_rng(f).integers(0, len(shifts), (len(x), len(CHANNELS)))
-                moved = unit(x)[:, None, :] + shifts[pick, np.arange(len(CHANNELS))]
+                moved = l2_normalize(x)[:, None, :] + shifts[pick, np.arange(len(CHANNELS))]
                 x_shift = np.concatenate([x, moved.reshape(-1, x.shape[1])])
                 y_shift = np.concatenate([y, np.repeat(y, len(CHANNELS))])
                 variants = {

@@ -14,6 +14,7 @@ Run:  PYTHONPATH=src python benchmarks/household/publish.py --out docs/results.m
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -50,8 +51,9 @@ LARGE_CONFIGS = ("default", "cosine_wccn", "cosine")
 Fit = dict[str, np.ndarray]
 
 
+@functools.cache
 def fits_of(half: str, config: str) -> dict[int, list[Fit]]:
-    """Stored fits of one configuration by K."""
+    """Stored fits of one configuration by K (read once per run; several tables use them)."""
     out: dict[int, list[Fit]] = {}
     for d in sorted((STUDY / half).glob(f"{config}-*")):
         for f in sorted(d.glob("k*-f*.npz")):
