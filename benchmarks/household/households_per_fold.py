@@ -2,15 +2,15 @@
 
 The corpus goal "std of EER over report folds below half the gap between cosine and the
 default" fails for households of 4 because households differ far more than methods do. This
-draws ``--households`` x ``--group`` report households of a deployment (the first 10 are the
-suite's report folds when ``--voices`` is the corpus's voices.csv), evaluates them with
-``speakerrpl evaluate`` (cosine on raw embeddings and the default), and prints per condition
-the gap (cosine minus default, mean EER over all households), the larger of the two methods'
-std over single households, and the same std when a report fold is ``--group`` households
-whose EERs are averaged.
+draws ``--draws`` households of a deployment from the ``--role`` fold stream (the same draws,
+in order, as the suite's protocol of that role), evaluates them with ``speakerrpl evaluate``
+(cosine on raw embeddings and the default), and prints per condition the gap (cosine minus
+default, mean EER over all households) and, for each ``--groups`` size G, the larger of the
+two methods' std over folds of G consecutive households whose EERs are averaged. Used on
+development draws to choose ``deployments.HOUSEHOLDS_PER_FOLD``.
 
-Run:  PYTHONPATH=src python benchmarks/household/households_per_fold.py \
-          --corpus /tmp/i13corpus/full --out /tmp/i13corpus/full/eval-k4e3-x50
+Run:  PYTHONPATH=src python benchmarks/household/households_per_fold.py --role dev \
+          --corpus /tmp/i13corpus/full --out /tmp/i13corpus/full/eval-k4e3-dev-x100
 """
 
 from __future__ import annotations
@@ -45,18 +45,23 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--enroll", type=int, default=3)
-    ap.add_argument("--households", type=int, default=10, help="report folds after grouping")
-    ap.add_argument("--group", type=int, default=5, help="households per grouped fold")
+    ap.add_argument("--draws", type=int, default=100, help="households drawn in all")
+    ap.add_argument(
+        "--groups", type=int, nargs="+", default=[1, 2, 5, 10], help="households per fold"
+    )
+    ap.add_argument("--role", choices=("dev", "report"), default="report", help="fold stream")
     args = ap.parse_args()
+    if any(args.draws % g for g in args.groups):
+        ap.error(f"every --groups value must divide --draws {args.draws}")
     emb = EmbeddingSet.load(args.corpus / "eval.npz")
     voices = read_voices(args.corpus / "corpus" / "eval" / "voices.csv")
-    n = args.households * args.group
-    deployment = Deployment("household", args.k, args.enroll, report_folds=n)
+    n = args.draws
+    deployment = Deployment("household", args.k, args.enroll, dev_folds=n, report_folds=n)
     protocol = deployment_protocol(
-        emb.utt_ids.tolist(), emb.speakers.tolist(), deployment, "report", voices=voices
+        emb.utt_ids.tolist(), emb.speakers.tolist(), deployment, args.role, voices=voices
     )
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"{deployment.stem}-report-x{n}.json"
+    path = args.out / f"{deployment.stem}-{args.role}-x{n}.json"
     save_protocol(protocol, path)
     results_path = args.out / "results.json"
     if not results_path.is_file():
@@ -69,24 +74,23 @@ def main() -> None:
         )  # fmt: skip
     results = json.loads(results_path.read_text())
     cos, dflt = per_household_eers(results, COSINE_ROW), per_household_eers(results, DEFAULT_ROW)
-    print(f"{n} households of {args.k}; grouped: {args.households} folds of {args.group}")
-    print("| condition | gap | max std, 1 household per fold | met | "
-          f"max std, {args.group} per fold | met |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
-    met_single = met_grouped = 0
+    print(f"{n} {args.role} households of {args.k}; cosine EER, gap cosine - default, and the "
+          "larger std of the two over folds of G households (* where std < gap / 2)")  # fmt: skip
+    print("| condition | cosine | default | gap | " + " | ".join(f"G = {g}" for g in args.groups)
+          + " |")  # fmt: skip
+    print("|---|---|---|---|" + "---|" * len(args.groups))
+    met = dict.fromkeys(args.groups, 0)
     for cond in cos:
         gap = float(cos[cond].mean() - dflt[cond].mean())
-        single = max(float(cos[cond].std()), float(dflt[cond].std()))
-        grouped = max(
-            float(x.reshape(args.households, args.group).mean(axis=1).std())
-            for x in (cos[cond], dflt[cond])
-        )
-        ok_single, ok_grouped = single < gap / 2, grouped < gap / 2
-        met_single += ok_single
-        met_grouped += ok_grouped
-        print(f"| `{cond}` | {gap:+.2f} | {single:.2f} | {'met' if ok_single else '-'} | "
-              f"{grouped:.2f} | {'met' if ok_grouped else '-'} |")  # fmt: skip
-    print(f"met: {met_single} of {len(cos)} (1 per fold), {met_grouped} of {len(cos)} grouped")
+        cells = []
+        for g in args.groups:
+            std = max(float(x.reshape(-1, g).mean(axis=1).std()) for x in (cos[cond], dflt[cond]))
+            met[g] += std < gap / 2
+            cells.append(f"{std:.2f}{' *' if std < gap / 2 else ''}")
+        print(f"| `{cond}` | {cos[cond].mean():.2f} | {dflt[cond].mean():.2f} | {gap:+.2f} | "
+              + " | ".join(cells) + " |")  # fmt: skip
+    print("| conditions met | | | | " + " | ".join(f"{met[g]} of {len(cos)}" for g in args.groups)
+          + " |")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -250,7 +250,11 @@ def test_protocol_suite_cli_on_tiny(
         "household-k4-e1-report.json",
     ]  # fmt: skip
     report = load_protocol(tmp_path / "household-k4-e1-report.json")
-    assert report.params["role"] == "report" and len(report.folds) == 10
+    assert report.params["role"] == "report" and report.params["draws_per_fold"] == 10
+    assert len(report.folds) == 10 * 10  # 10 report folds of 10 households
+    assert main([*args, "--only", "household-k2-e3", "--draws-per-fold", "1"]) == 0
+    assert len(load_protocol(tmp_path / "household-k2-e3-report.json").folds) == 10
+    assert main([*args, "--only", "household-k2-e3", "--draws-per-fold", "0"]) == 2
     assert main(["protocol", "check", str(tmp_path / names[0]), "--data", str(tiny / "eval")]) == 0
     assert main([*args, "--only", "office-k50-e3"]) == 2  # 8 voices are too few
     assert main([*args, "--only", "household-k3-e3"]) == 2

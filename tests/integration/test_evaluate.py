@@ -11,7 +11,7 @@ import pytest
 
 from speakerrpl import metrics
 from speakerrpl.cli import main
-from speakerrpl.data.protocols import make_protocol, save_protocol
+from speakerrpl.data.protocols import Protocol, make_protocol, save_protocol
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import InvalidInputError, ProtocolError
 from speakerrpl.evaluation import experiments
@@ -250,6 +250,36 @@ def test_same_seed_same_results(tiny, tmp_path):
     )
     fit_s = a["results"]["clean"]["rpl_v2_fusion_sel"]["fit_seconds"]
     assert fit_s > 0  # wall-clock of the fit, recorded but not compared
+
+
+def test_a_split_of_several_draws_reports_their_mean(tiny, tmp_path):
+    """A protocol whose splits are 2 households each: the same fits as one household per
+    split, and each split's metrics the mean over its two draws."""
+    emb = EmbeddingSet.load(tiny["emb"])
+    clean = {u: s for u, s in zip(emb.utt_ids, emb.speakers, strict=True) if "__" not in u}
+    single = make_protocol(
+        clean, n_targets=4, n_enroll=3, n_unknowns=4, n_folds=4, seed=3, conditions=("clean",)
+    )
+    grouped = Protocol(single.folds, single.conditions, {**single.params, "draws_per_fold": 2})
+    config = _config(methods=("cosine",), conditions=("clean",))
+    results = {}
+    for name, proto in (("single", single), ("grouped", grouped)):
+        save_protocol(proto, tmp_path / f"{name}.json")
+        results[name] = experiments.run_evaluation(
+            tiny["emb"], tiny["pool"], tmp_path / f"{name}.json", tmp_path / name, config,
+            figures=False,
+        )  # fmt: skip
+    assert results["grouped"]["protocol"]["n_folds"] == 2
+    assert results["grouped"]["protocol"]["draws_per_fold"] == 2
+    for row, res in results["grouped"]["results"]["clean"].items():
+        draws = results["single"]["results"]["clean"][row]["per_split"]
+        assert res["per_draw"] == draws
+        for key in ("eer", "acc", "fa", "fr"):
+            means = [np.mean([draws[i][key], draws[i + 1][key]]) for i in (0, 2)]
+            assert [s[key] for s in res["per_split"]] == pytest.approx(means, nan_ok=True)
+            assert res["std"][key] == pytest.approx(np.std(means), nan_ok=True)
+    header = (tmp_path / "grouped" / "results.md").read_text()
+    assert "2 splits of 2 draws each" in header
 
 
 def test_config_validation():

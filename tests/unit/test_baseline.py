@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from speakerrpl.data.deployments import Deployment
+from speakerrpl.data.protocols import Protocol, make_corpus_protocol
 from speakerrpl.embeddings import EmbeddingSet
-from speakerrpl.evaluation.baseline import deployment_baseline, near_duplicates
+from speakerrpl.evaluation.baseline import cosine_baseline, deployment_baseline, near_duplicates
 
 
 def _set(n_speakers: int = 30, spread: float = 0.35, seed: int = 0) -> EmbeddingSet:
@@ -35,6 +37,22 @@ def test_deployment_baseline_reports_mean_and_std_per_condition() -> None:
         assert figures["far"]["eer"] > figures["clean"]["eer"]  # the noisier copies are harder
         assert all(f["eer_std"] >= 0.0 for f in figures.values())
     assert out["household-k8-e1"]["far"]["eer"] > out["household-k4-e3"]["far"]["eer"]
+
+
+def test_a_fold_of_several_draws_counts_as_their_mean() -> None:
+    es = _set()
+    args = (es.embeddings, es.utt_ids, es.speakers)
+    four = make_corpus_protocol(
+        es.utt_ids.tolist(), es.speakers.tolist(), n_targets=4, n_enroll=3, n_unknowns=8,
+        n_folds=4, seed=1,
+    )  # fmt: skip
+    draws = [cosine_baseline(*args, Protocol([f], four.conditions))["far"] for f in four.folds]
+    grouped = Protocol(four.folds, four.conditions, {"draws_per_fold": 2})
+    far = cosine_baseline(*args, grouped)["far"]
+    pairs = [np.mean([draws[i]["eer"], draws[i + 1]["eer"]]) for i in (0, 2)]
+    assert far["eer"] == pytest.approx(np.mean([d["eer"] for d in draws]))
+    assert far["eer_std"] == pytest.approx(np.std(pairs))
+    assert far["eer_std"] != pytest.approx(np.std([d["eer"] for d in draws]))
 
 
 def test_near_duplicates_finds_the_copied_voice_and_nothing_else() -> None:

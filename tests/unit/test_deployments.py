@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from speakerrpl.data import deployments as dep
-from speakerrpl.data.protocols import load_protocol
+from speakerrpl.data.protocols import draws_per_fold, load_protocol
 from speakerrpl.errors import ProtocolError
 
 
@@ -48,6 +49,22 @@ def test_dev_and_report_folds_are_independent_and_seeded() -> None:
         assert all(int(u.split("-")[1]) >= 5 for u in fold.test_known + fold.test_unknown)
         assert all(int(u.split("-")[1]) < 5 for us in fold.enroll.values() for u in us)
     assert report.conditions == ["clean", "far", "short"]
+
+
+def test_a_household_fold_is_several_households_drawn_from_the_same_stream() -> None:
+    ids, speakers = _corpus()
+    one = dep.Deployment("household", 4, 3, report_folds=2)
+    grouped = replace(one, draws_per_fold=3)
+    single = dep.deployment_protocol(ids, speakers, one, "report")
+    several = dep.deployment_protocol(ids, speakers, grouped, "report")
+    assert (draws_per_fold(single), draws_per_fold(several)) == (1, 3)
+    assert len(several.folds) == 6 and several.folds[:2] == single.folds
+    assert len({tuple(f.targets) for f in several.folds}) == 6
+    households = [d for d in dep.DEPLOYMENTS if d.name == "household"]
+    assert {d.draws_per_fold for d in households} == {dep.HOUSEHOLDS_PER_FOLD}
+    assert {d.draws_per_fold for d in dep.DEPLOYMENTS if d.name == "office"} == {1}
+    with pytest.raises(ProtocolError, match="draws_per_fold"):
+        dep.deployment_protocol(ids, speakers, replace(one, draws_per_fold=0), "report")
 
 
 def test_office_caps_unknowns_and_too_small_corpus_fails() -> None:

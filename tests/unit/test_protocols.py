@@ -17,6 +17,7 @@ from speakerrpl.data.condition_ids import (
 from speakerrpl.data.protocols import (
     Fold,
     Protocol,
+    draws_per_fold,
     load_protocol,
     make_corpus_protocol,
     make_protocol,
@@ -125,6 +126,21 @@ def test_edited_file_fails_hash(tmp_path: Path) -> None:
     path.write_text('{"folds": []}')
     with pytest.raises(ProtocolError, match="not a speakerrpl protocol"):
         load_protocol(path)
+
+
+@pytest.mark.parametrize("draws", [0, -1, 1.5, "2", True, None, 3])
+def test_a_bad_draws_per_fold_is_refused_naming_the_file(tmp_path: Path, draws: object) -> None:
+    utts, _ = _corpus()
+    four = make_protocol(utts, n_targets=3, n_enroll=2, n_unknowns=3, n_folds=4, seed=0)
+    path = tmp_path / "p.json"
+    save_protocol(Protocol(four.folds, four.conditions, {**four.params, "draws_per_fold": 2}), path)
+    assert draws_per_fold(load_protocol(path, utts)) == 2
+    bad = Protocol(four.folds, four.conditions, {**four.params, "draws_per_fold": draws})
+    save_protocol(bad, path)
+    with pytest.raises(ProtocolError, match=r"p\.json: params\.draws_per_fold"):
+        load_protocol(path)
+    with pytest.raises(ProtocolError, match="draws_per_fold"):
+        validate_protocol(bad, utts)
 
 
 def test_validation_catches_inconsistent_speakers() -> None:

@@ -109,9 +109,15 @@ def run_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_deployments(results: dict[str, dict[str, dict[str, float]]], role: str) -> None:
+def _print_deployments(
+    results: dict[str, dict[str, dict[str, float]]], role: str, draws: dict[str, int]
+) -> None:
     stems = list(results)
-    print(f"\ncosine EER % (mean +- std over the {role} folds) per deployment:")
+    grouped = sorted({f"{draws[s]} per {s.split('-')[0]} fold" for s in stems})
+    print(
+        f"\ncosine EER % (mean +- std over the {role} folds; a fold's EER is the mean over its "
+        f"draws: {', '.join(grouped)}) per deployment:"
+    )
     print(f"{'condition':<10} " + " ".join(f"{s:>16}" for s in stems))
     for condition in next(iter(results.values()), {}):
         cells = [results[s][condition] for s in stems]
@@ -141,7 +147,7 @@ def run_baseline(args: argparse.Namespace) -> int:
     results = deployment_baseline(
         embeddings, voices, deployments=chosen, role=args.role, seed=args.seed
     )
-    _print_deployments(results, args.role)
+    _print_deployments(results, args.role, {d.stem: d.draws_per_fold for d in chosen})
     return 0
 
 

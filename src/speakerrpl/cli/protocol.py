@@ -51,6 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     suite.add_argument("--seed", type=int, default=0, help="default 0")
     suite.add_argument("--dev-folds", type=int, default=None, help="override the dev folds")
     suite.add_argument("--report-folds", type=int, default=None, help="override the report folds")
+    suite.add_argument(
+        "--draws-per-fold",
+        type=int,
+        default=None,
+        help="override the draws per fold (default: 10 households per household fold, "
+        "one office per office fold; a fold's metrics are the mean over its draws)",
+    )
     suite.add_argument("--conditions", default="auto", help="as for make (default auto)")
     suite.add_argument("--out", required=True, help="output directory of <stem>-<role>.json")
     suite.set_defaults(func=run_suite)
@@ -138,10 +145,16 @@ def run_suite(args: argparse.Namespace) -> int:
             f"unknown deployments {sorted(unknown)}; expected among "
             f"{', '.join(d.stem for d in DEPLOYMENTS)}"
         )
-    overrides = {"dev_folds": args.dev_folds, "report_folds": args.report_folds}
+    overrides = {
+        "dev_folds": args.dev_folds,
+        "report_folds": args.report_folds,
+        "draws_per_fold": args.draws_per_fold,
+    }
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if any(v < 1 for v in overrides.values()):
-        raise InvalidInputError(f"--dev-folds and --report-folds must be >= 1, got {overrides}")
+        raise InvalidInputError(
+            f"--dev-folds, --report-folds and --draws-per-fold must be >= 1, got {overrides}"
+        )
     deployments = [replace(d, **overrides) for d in deployments]
     ids, speakers = _ids_and_speakers(args)
     suite = make_suite(
@@ -151,9 +164,11 @@ def run_suite(args: argparse.Namespace) -> int:
     hashes = save_suite(suite, args.out)
     for key, protocol in suite.items():
         fold = protocol.folds[0]
+        draws = protocol.params["draws_per_fold"]
         print(
-            f"{args.out}/{key}.json: {len(protocol.folds)} folds, {len(fold.targets)} targets, "
-            f"{len(fold.test_unknown)} unknown tests in fold 0, hash {hashes[key][:12]}"
+            f"{args.out}/{key}.json: {len(protocol.folds) // draws} folds of {draws} draws, "
+            f"{len(fold.targets)} targets, {len(fold.test_unknown)} unknown tests in draw 0, "
+            f"hash {hashes[key][:12]}"
         )
     return 0
 

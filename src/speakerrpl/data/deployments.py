@@ -3,7 +3,11 @@
 A *household* enrolls K in {2, 4, 8} people from 1-5 clips each and hears visitors; an
 *office* enrolls K in {20, 50}. Each deployment gets two independent sets of seeded folds:
 ``dev`` folds for choosing hyperparameters and ``report`` folds, drawn from another seed
-stream, for the reported figures (mean and std over report folds). Both are ordinary
+stream, for the reported figures (mean and std over report folds). A household fold is
+:data:`HOUSEHOLDS_PER_FOLD` independent households whose metrics are averaged: one household
+of four differs from the next by far more than one method differs from another, so a fold of
+one household would measure which people it drew (``docs/corpus.md``, "The std goal"). Both
+are ordinary
 :class:`~speakerrpl.data.protocols.Protocol` objects whose ``params`` carry ``deployment`` and
 ``role``; :func:`make_suite` draws every one of them over a corpus, :func:`save_suite` writes
 them as ``<name>-k<K>-e<E>-<role>.json``.
@@ -32,6 +36,8 @@ ROLES = ("dev", "report")
 HOUSEHOLD_SIZES = (2, 4, 8)
 HOUSEHOLD_ENROLL = (1, 2, 3, 4, 5)
 OFFICE_SIZES = (20, 50)
+#: Households drawn per household fold (chosen on development folds, ``docs/corpus.md``).
+HOUSEHOLDS_PER_FOLD = 10
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,9 @@ class Deployment:
         n_unknowns: unknown speakers per fold (visitors, other staff), capped by the corpus.
         dev_folds: development folds.
         report_folds: report folds.
+        draws_per_fold: independent draws (households, offices) per fold; the protocol holds
+            ``folds x draws_per_fold`` draws and a fold's metrics are the mean over its draws
+            (:func:`~speakerrpl.data.protocols.draws_per_fold`).
 
     Example:
         >>> Deployment("household", 4, 3).stem
@@ -57,6 +66,7 @@ class Deployment:
     n_unknowns: int = 20
     dev_folds: int = 5
     report_folds: int = 10
+    draws_per_fold: int = 1
 
     @property
     def stem(self) -> str:
@@ -70,7 +80,11 @@ class Deployment:
 
 
 DEPLOYMENTS: tuple[Deployment, ...] = (
-    *(Deployment("household", k, e) for k in HOUSEHOLD_SIZES for e in HOUSEHOLD_ENROLL),
+    *(
+        Deployment("household", k, e, draws_per_fold=HOUSEHOLDS_PER_FOLD)
+        for k in HOUSEHOLD_SIZES
+        for e in HOUSEHOLD_ENROLL
+    ),
     *(Deployment("office", k, 3, 50, dev_folds=3, report_folds=5) for k in OFFICE_SIZES),
 )
 
@@ -105,7 +119,9 @@ def deployment_protocol(
 ) -> Protocol:
     """The ``role`` folds of one deployment over a corpus (or its embedding set).
 
-    Unknown speakers per fold are capped at the speakers left after the targets.
+    The protocol holds ``folds x draws_per_fold`` draws, consecutive draws forming one fold
+    (``params["draws_per_fold"]``). Unknown speakers per draw are capped at the speakers left
+    after the targets.
 
     Raises:
         ProtocolError: a bad role, or too few speakers / enrollment clips.
@@ -119,6 +135,8 @@ def deployment_protocol(
     """
     _check_role(role)
     n_speakers = len(set(speakers) - set(exclude_speakers))
+    if deployment.draws_per_fold < 1:
+        raise ProtocolError(f"draws_per_fold must be >= 1, got {deployment.draws_per_fold}")
     unknowns = min(deployment.n_unknowns, n_speakers - deployment.n_targets)
     if unknowns < 1:
         raise ProtocolError(
@@ -130,13 +148,19 @@ def deployment_protocol(
         n_targets=deployment.n_targets,
         n_enroll=deployment.n_enroll,
         n_unknowns=unknowns,
-        n_folds=deployment.folds(role),
+        n_folds=deployment.folds(role) * deployment.draws_per_fold,
         seed=role_seed(seed, deployment, role),
         voices=voices,
         conditions=conditions,
         exclude_speakers=exclude_speakers,
     )
-    params = {**protocol.params, "deployment": deployment.name, "role": role, "base_seed": seed}
+    params = {
+        **protocol.params,
+        "deployment": deployment.name,
+        "role": role,
+        "base_seed": seed,
+        "draws_per_fold": deployment.draws_per_fold,
+    }
     return Protocol(protocol.folds, protocol.conditions, params)
 
 

@@ -33,6 +33,7 @@ from speakerrpl.errors import InvalidInputError, ProtocolError
 __all__ = [
     "Fold",
     "Protocol",
+    "draws_per_fold",
     "load_protocol",
     "make_corpus_protocol",
     "make_protocol",
@@ -308,7 +309,12 @@ def _parse(data: Any, source: str) -> Protocol:
         raise ProtocolError(f"{source}: format_version {body['format_version']} is not supported")
     if _hash(body) != stored:
         raise ProtocolError(f"{source}: content hash mismatch (the file was edited or is corrupt)")
-    return Protocol(folds, list(body["conditions"]), dict(body["params"]))
+    protocol = Protocol(folds, list(body["conditions"]), dict(body["params"]))
+    try:
+        draws_per_fold(protocol)
+    except ProtocolError as exc:
+        raise ProtocolError(f"{source}: {exc}") from exc
+    return protocol
 
 
 def load_protocol(
@@ -342,6 +348,32 @@ def load_protocol(
     return protocol
 
 
+def draws_per_fold(protocol: Protocol) -> int:
+    """How many consecutive folds one reported split averages (``params["draws_per_fold"]``).
+
+    A deployment protocol may draw several independent households per reported split, so that
+    the spread over splits measures methods rather than which people one household happens to
+    hold; the split's metrics are the mean over its draws. Protocols without the parameter
+    have one draw per split.
+
+    Raises:
+        ProtocolError: not a positive integer that divides the number of folds.
+
+    Example:
+        >>> f = Fold(["a"], {"a": ["a1"]}, ["a2"], ["b1"])
+        >>> draws_per_fold(Protocol([f, f, f, f], params={"draws_per_fold": 2}))
+        2
+    """
+    draws = protocol.params.get("draws_per_fold", 1)
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ProtocolError(f"params.draws_per_fold must be an integer >= 1, got {draws!r}")
+    if len(protocol.folds) % draws:
+        raise ProtocolError(
+            f"params.draws_per_fold = {draws} does not divide the {len(protocol.folds)} folds"
+        )
+    return draws
+
+
 def validate_protocol(protocol: Protocol, utterances: Mapping[str, str]) -> None:
     """Check the folds' ids, their condition copies and speakers against a corpus.
 
@@ -356,6 +388,7 @@ def validate_protocol(protocol: Protocol, utterances: Mapping[str, str]) -> None
         >>> p = Protocol([Fold(["a"], {"a": ["a1"]}, ["a2"], ["b1"])])
         >>> validate_protocol(p, {"a1": "a", "a2": "a", "b1": "b"})
     """
+    draws_per_fold(protocol)
     for n, fold in enumerate(protocol.folds):
         if set(fold.enroll) != set(fold.targets):
             raise ProtocolError(f"fold {n}: enroll keys differ from the targets")

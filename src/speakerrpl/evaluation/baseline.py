@@ -24,12 +24,14 @@ from speakerrpl.data.condition_ids import (
 from speakerrpl.data.deployments import DEPLOYMENTS, Deployment, deployment_protocol
 from speakerrpl.data.protocols import (
     Protocol,
+    draws_per_fold,
     make_protocol,
     protocol_candidates,
     validate_protocol,
 )
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.errors import ProtocolError
+from speakerrpl.evaluation.report import average_draws, summarize
 from speakerrpl.vectors import centroids, cosine_scores
 
 __all__ = [
@@ -49,6 +51,9 @@ def cosine_baseline(
 ) -> dict[str, dict[str, float]]:
     """Per condition: mean (over folds) open-set ``eer``, its ``eer_std`` and ``accuracy``.
 
+    A fold of several draws (:func:`~speakerrpl.data.protocols.draws_per_fold`) counts as the
+    mean over its draws.
+
     Args:
         embeddings: (N, D) embeddings of every clean utterance and condition copy.
         utt_ids: (N,) their ids.
@@ -66,11 +71,12 @@ def cosine_baseline(
     """
     utterances = dict(zip(utt_ids.tolist(), speakers.tolist(), strict=True))
     validate_protocol(protocol, utterances)
+    draws = draws_per_fold(protocol)
     index = {u: i for i, u in enumerate(utt_ids.tolist())}
     x = np.asarray(embeddings, dtype=np.float64)
     results: dict[str, dict[str, float]] = {}
     for condition in protocol.conditions:
-        eers, accs = [], []
+        per_draw = []
         for fold in protocol.folds:
             enroll = [(index[u], t) for t in fold.targets for u in fold.enroll[t]]
             _, unit_centroids = centroids(x[[i for i, _ in enroll]], [t for _, t in enroll])
@@ -84,12 +90,17 @@ def cosine_baseline(
             scores, trial_labels = metrics.identification_trials(
                 known_scores, labels, unknown_scores.reshape(-1, len(fold.targets))
             )
-            eers.append(metrics.eer(scores, trial_labels))
-            accs.append(metrics.accuracy(known_scores, labels))
+            per_draw.append(
+                {
+                    "eer": metrics.eer(scores, trial_labels),
+                    "accuracy": metrics.accuracy(known_scores, labels),
+                }
+            )
+        summary = summarize(average_draws(per_draw, draws))
         results[condition] = {
-            "eer": float(np.mean(eers)),
-            "eer_std": float(np.std(eers)),
-            "accuracy": float(np.mean(accs)),
+            "eer": summary["mean"]["eer"],
+            "eer_std": summary["std"]["eer"],
+            "accuracy": summary["mean"]["accuracy"],
         }
     return results
 

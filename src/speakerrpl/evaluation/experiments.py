@@ -23,6 +23,7 @@ import numpy as np
 
 from speakerrpl import __version__
 from speakerrpl._optional import require
+from speakerrpl.data.protocols import draws_per_fold
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.evaluation.figures import write_figures
 from speakerrpl.evaluation.report import write_report
@@ -360,9 +361,9 @@ def run_evaluation(
     stored = _run_units(units, inputs, config, out, progress, runner)
     paths = {"embeddings": embeddings, "pool": pool, "protocol": protocol}
     results = describe(inputs, config.to_dict(), paths, command)
-    n_folds = len(inputs.protocol.folds)
+    n_folds, draws = len(inputs.protocol.folds), draws_per_fold(inputs.protocol)
     for cond in inputs.conditions:
-        table = aggregate(units, stored, n_folds, cond)
+        table = aggregate(units, stored, n_folds, cond, draws)
         ablation = split_ablation(table, list(ABLATIONS)) if config.ablation else {}
         results["results"][cond] = table
         if ablation:

@@ -3,14 +3,16 @@
 The JSON layout (``schema_version`` 1)::
 
     {"schema_version": 1, "command": str, "package_version": str, "frontend": str,
-     "config": {...}, "protocol": {"path", "hash", "n_folds", "conditions", ...},
+     "config": {...}, "protocol": {"path", "hash", "n_folds", "draws_per_fold", ...},
      "embeddings": {...}, "metrics": [metric keys], "rows": [row names],
      "results": {condition: {row: {"per_split": [{metric: value}], "mean": {...}, "std": {...},
-                                   "seed_std": [{metric: value}] | null}}},
+                                   "seed_std": [{metric: value}] | null,
+                                   "per_draw": [{metric: value}] (draws_per_fold > 1)}}},
      "ablation": {condition: {variant: {"mean": {...}, "std": {...}, "delta": {...}}}},
      "figures": [paths relative to the results directory]}
 
-Every metric value is a float fraction (EER 0.05 = 5 %); the markdown shows percentages.
+Every metric value is a float fraction (EER 0.05 = 5 %); the markdown shows percentages. A
+split of a protocol with several draws per fold (households) holds the mean over its draws.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "METRICS",
     "ROW_TITLES",
     "MetricSpec",
+    "average_draws",
     "dir_key",
     "metric_specs",
     "publish_markdown",
@@ -117,6 +120,19 @@ def _row_titles() -> dict[str, str]:
 
 ROW_TITLES: dict[str, str] = _row_titles()
 """Table titles of every row name an evaluation produces."""
+
+
+def average_draws(
+    per_draw: Sequence[Mapping[str, float]], draws_per_fold: int
+) -> list[dict[str, float]]:
+    """Each metric averaged over consecutive groups of ``draws_per_fold`` draws: one per split.
+
+    Example:
+        >>> average_draws([{"eer": 0.1}, {"eer": 0.3}, {"eer": 0.0}, {"eer": 0.2}], 2)
+        [{'eer': 0.2}, {'eer': 0.1}]
+    """
+    groups = [per_draw[i : i + draws_per_fold] for i in range(0, len(per_draw), draws_per_fold)]
+    return [{k: float(np.mean([float(d[k]) for d in g])) for k in g[0]} for g in groups]
 
 
 def summarize(per_split: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -248,6 +264,11 @@ def _robustness_table(results: Mapping[str, Any], key: str = "eer") -> list[str]
     return lines
 
 
+def _draws_note(proto: Mapping[str, Any]) -> str:
+    draws = proto.get("draws_per_fold", 1)
+    return "" if draws == 1 else f" of {draws} draws each (a split's metrics: the mean over them)"
+
+
 def _header(results: Mapping[str, Any]) -> list[str]:
     proto = results.get("protocol", {})
     return [
@@ -255,7 +276,7 @@ def _header(results: Mapping[str, Any]) -> list[str]:
         f"- speakerrpl {results.get('package_version', '?')}, "
         f"frontend `{results.get('frontend', '?')}`",
         f"- protocol `{proto.get('path', '')}` (hash `{proto.get('hash', '')}`), "
-        f"{proto.get('n_folds', '?')} splits; mean ± std over splits",
+        f"{proto.get('n_folds', '?')} splits{_draws_note(proto)}; mean ± std over splits",
         f"- configuration: `{json.dumps(results.get('config', {}), sort_keys=True)}`",
         "- EER and minDCF over identification trials (every test utterance x enrolled "
         "target; unknown speakers give non-target trials only); ACC closed-set on targets; "

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from speakerrpl import __version__
-from speakerrpl.evaluation.report import DEFAULT_FAR, metric_specs, summarize
+from speakerrpl.data.protocols import draws_per_fold
+from speakerrpl.evaluation.report import DEFAULT_FAR, average_draws, metric_specs, summarize
 from speakerrpl.evaluation.units import EvalInputs, Unit
 
 logger = logging.getLogger(__name__)
@@ -18,19 +19,30 @@ REFERENCE_ROW = "rpl_v2_fusion_sel"
 
 
 def aggregate(
-    units: Sequence[Unit], stored: Mapping[tuple[str, int], Any], n_folds: int, cond: str
+    units: Sequence[Unit],
+    stored: Mapping[tuple[str, int], Any],
+    n_folds: int,
+    cond: str,
+    draws: int = 1,
 ) -> dict[str, dict[str, Any]]:
-    """Per-split metrics of every row under ``cond``, with mean/std over splits and seeds."""
+    """Per-split metrics of every row under ``cond``, with mean/std over splits and seeds.
+
+    ``n_folds`` draws were fitted; each split averages ``draws`` consecutive ones (a protocol's
+    ``draws_per_fold``), and ``per_draw`` keeps the draws' own metrics when ``draws`` > 1.
+    """
     table: dict[str, dict[str, Any]] = {}
     for unit in units:
         for row in unit.rows:
             entries = [stored[(unit.name, f)]["rows"][row][cond] for f in range(n_folds)]
-            per_split = [e["metrics"] for e in entries]
+            per_draw = [e["metrics"] for e in entries]
+            per_split = average_draws(per_draw, draws) if draws > 1 else per_draw
             seed_std = None
             if entries[0].get("seed_metrics"):
                 seed_std = [summarize(e["seed_metrics"])["std"] for e in entries]
+                seed_std = average_draws(seed_std, draws) if draws > 1 else seed_std
             fit_s = [stored[(unit.name, f)]["info"].get("fit_seconds", 0.0) for f in range(n_folds)]
             table[row] = {
+                **({"per_draw": per_draw} if draws > 1 else {}),
                 "per_split": per_split,
                 **summarize(per_split),
                 "seed_std": seed_std,
@@ -67,7 +79,8 @@ def describe(
         "protocol": {
             "path": str(paths["protocol"]),
             "hash": inputs.hashes["protocol"],
-            "n_folds": len(folds),
+            "n_folds": len(folds) // draws_per_fold(inputs.protocol),
+            "draws_per_fold": draws_per_fold(inputs.protocol),
             "n_targets": [len(f.targets) for f in folds],
             "conditions": list(inputs.conditions),
         },
