@@ -16,7 +16,8 @@
    identifier's pool guard).
 
 Run:  PYTHONPATH=src python benchmarks/household/tables.py /tmp/i12s/dev \
-          --blend softmax_f30 [--apply-to /tmp/i12s/report] [--cosine cosine_wccn]
+          --blend softmax_f30 [--apply-to /tmp/i12s/report] [--cosine cosine_wccn] \
+          [--cosine-suffix -multi]
 """
 
 from __future__ import annotations
@@ -121,6 +122,18 @@ def by_k(fits: dict[str, Fit]) -> dict[int, list[str]]:
     return dict(sorted(out.items()))
 
 
+def with_cosine_from(
+    fits: dict[str, dict[str, Fit]], root: Path, cosine: str, suffix: str
+) -> dict[str, dict[str, Fit]]:
+    """``fits`` with the ``cosine`` config's fits taken from ``<root><suffix>`` (every config
+    kept to the folds that directory holds); unchanged without a suffix."""
+    if not suffix:
+        return fits
+    other = load_fits(Path(f"{root}{suffix}"))[cosine]
+    fits = {c: {n: a for n, a in f.items() if n in other} for c, f in fits.items()}
+    return {**fits, cosine: other}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("dev", type=Path)
@@ -129,9 +142,15 @@ def main() -> None:
     ap.add_argument("--cosine", default="cosine", help="the cosine config blended with")
     ap.add_argument("--far", type=float, default=0.01)
     ap.add_argument("--guard", action="store_true", help="apply the pool guard when checking")
+    ap.add_argument(
+        "--cosine-suffix",
+        default="",
+        help="read the cosine config's fits from <dir><suffix> (dev and --apply-to), e.g. "
+        "-multi: multi-condition enrollment for the cosine centroid only",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    dev = load_fits(args.dev)
+    dev = with_cosine_from(load_fits(args.dev), args.dev, args.cosine, args.cosine_suffix)
     if args.cosine != "cosine":
         dev["cosine"] = dev.pop(args.cosine)
     ks = by_k(dev["cosine"])
@@ -157,7 +176,11 @@ def main() -> None:
                              k, args.far)
             for k, names in ks.items()
         }  # fmt: skip
-    check = load_fits(args.apply_to) if args.apply_to else dev
+    check = (
+        with_cosine_from(load_fits(args.apply_to), args.apply_to, args.cosine, args.cosine_suffix)
+        if args.apply_to
+        else dev
+    )
     if args.cosine in check:
         check["cosine"] = check.pop(args.cosine)
     for cfg, table in tails.items():
