@@ -38,8 +38,9 @@ def main() -> None:
         proto = results["protocol"]
         cos, dflt = fold_eers(results, COSINE_ROW), fold_eers(results, DEFAULT_ROW)
         hardest = sorted(cos, key=lambda c: -cos[c].mean())[:3]
-        print(f"\n{proto['path']}: {proto['n_folds']} folds of "
-              f"{proto.get('draws_per_fold', 1)} draws, K = {proto['n_targets'][0]}")  # fmt: skip
+        draws = proto.get("draws_per_fold", 1)
+        print(f"\n{proto['path']}: {proto['n_folds']} folds of {draws} "
+              f"draw{'s' if draws > 1 else ''}, K = {proto['n_targets'][0]}")  # fmt: skip
         print("| condition | cosine | default | gap | max std | std < gap / 2 |")
         print("|---|---|---|---|---|---|")
         for cond in cos:

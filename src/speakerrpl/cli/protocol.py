@@ -166,7 +166,8 @@ def run_suite(args: argparse.Namespace) -> int:
         fold = protocol.folds[0]
         draws = protocol.params["draws_per_fold"]
         print(
-            f"{args.out}/{key}.json: {len(protocol.folds) // draws} folds of {draws} draws, "
+            f"{args.out}/{key}.json: {len(protocol.folds) // draws} folds of {draws} "
+            f"draw{'s' if draws > 1 else ''}, "
             f"{len(fold.targets)} targets, {len(fold.test_unknown)} unknown tests in draw 0, "
             f"hash {hashes[key][:12]}"
         )
