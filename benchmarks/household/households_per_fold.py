@@ -9,7 +9,8 @@ default, mean EER over all households) and, for each ``--groups`` size G, the la
 two methods' std over folds of G consecutive households whose EERs are averaged. Used on
 development draws to choose ``deployments.HOUSEHOLDS_PER_FOLD``.
 
-Run:  PYTHONPATH=src python benchmarks/household/households_per_fold.py --role dev \
+Run (from benchmarks/household, like its other scripts):
+      PYTHONPATH=../../src python households_per_fold.py --role dev \
           --corpus /tmp/i13corpus/full --out /tmp/i13corpus/full/eval-k4e3-dev-x100
 """
 
@@ -21,22 +22,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
+from std_goal import COSINE_ROW, DEFAULT_ROW, fold_eers  # type: ignore[import-not-found]
 
 from speakerrpl.data.corpus_files import read_voices
 from speakerrpl.data.deployments import Deployment, deployment_protocol
 from speakerrpl.data.protocols import save_protocol
 from speakerrpl.embeddings import EmbeddingSet
-
-DEFAULT_ROW, COSINE_ROW = "default", "cosine"
-
-
-def per_household_eers(results: dict, method: str) -> dict[str, np.ndarray]:
-    """condition -> (folds,) EER % of one results.json row."""
-    return {
-        cond: 100 * np.asarray([s["eer"] for s in rows[method]["per_split"]])
-        for cond, rows in results["results"].items()
-    }
 
 
 def main() -> None:
@@ -73,7 +64,8 @@ def main() -> None:
             check=True,
         )  # fmt: skip
     results = json.loads(results_path.read_text())
-    cos, dflt = per_household_eers(results, COSINE_ROW), per_household_eers(results, DEFAULT_ROW)
+    # one draw per fold here, so a fold's EER is one household's
+    cos, dflt = fold_eers(results, COSINE_ROW), fold_eers(results, DEFAULT_ROW)
     print(f"{n} {args.role} households of {args.k}; cosine EER, gap cosine - default, and the "
           "larger std of the two over folds of G households (* where std < gap / 2)")  # fmt: skip
     print("| condition | cosine | default | gap | " + " | ".join(f"G = {g}" for g in args.groups)
