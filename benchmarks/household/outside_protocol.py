@@ -10,9 +10,9 @@ and fits, per split, exactly what a user gets: ``OpenSetSpeakerIdentifier()`` an
 ``OpenSetSpeakerIdentifier(method="cosine")`` (both channel-compensated, as shipped) plus
 plain cosine on raw embeddings (``channel_compensation=False``), the issue's reference.
 Every other voice of the half is a stranger (``--half dev``: development households, babble
-from the voices only a ``--size full`` build has). Per method: EER over identification trials, and at
-the threshold the fit deploys, strangers accepted (FA) and targets missed or misnamed (FR);
-mean ± std over splits.
+from the voices only a ``--size full`` build has). Per method: EER over identification
+trials, and at the threshold the fit deploys, strangers accepted (FA) and targets missed or
+misnamed (FR); mean ± std over splits.
 
 Run (from benchmarks/household; about 90 s):
       PYTHONPATH=../../src python outside_protocol.py [--json /tmp/outside.json] \
