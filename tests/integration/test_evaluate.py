@@ -267,7 +267,7 @@ def test_a_split_of_several_draws_reports_their_mean(tiny, tmp_path):
         save_protocol(proto, tmp_path / f"{name}.json")
         results[name] = experiments.run_evaluation(
             tiny["emb"], tiny["pool"], tmp_path / f"{name}.json", tmp_path / name, config,
-            figures=False,
+            figures=name == "grouped",
         )  # fmt: skip
     assert results["grouped"]["protocol"]["n_folds"] == 2
     assert results["grouped"]["protocol"]["draws_per_fold"] == 2
@@ -278,8 +278,9 @@ def test_a_split_of_several_draws_reports_their_mean(tiny, tmp_path):
             means = [np.mean([draws[i][key], draws[i + 1][key]]) for i in (0, 2)]
             assert [s[key] for s in res["per_split"]] == pytest.approx(means, nan_ok=True)
             assert res["std"][key] == pytest.approx(np.std(means), nan_ok=True)
-    header = (tmp_path / "grouped" / "results.md").read_text()
-    assert "2 splits of 2 draws each" in header
+    report = (tmp_path / "grouped" / "results.md").read_text()
+    assert "2 splits of 2 draws each" in report
+    assert "## Figures (draw 1 of split 1)" in report  # the figures show one household
 
 
 def test_config_validation():

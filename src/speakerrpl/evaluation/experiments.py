@@ -26,7 +26,7 @@ from speakerrpl._optional import require
 from speakerrpl.data.protocols import draws_per_fold
 from speakerrpl.errors import InvalidInputError
 from speakerrpl.evaluation.figures import write_figures
-from speakerrpl.evaluation.report import write_report
+from speakerrpl.evaluation.report import figures_shown, write_report
 from speakerrpl.evaluation.tables import (
     aggregate,
     describe,
@@ -370,6 +370,8 @@ def run_evaluation(
             results["ablation"][cond] = ablation
     results["rows"] = list(next(iter(results["results"].values())))
     if figures:
-        results["figures"] = write_figures(out, units, _figure_conditions(results["results"]))
+        results["figures"] = write_figures(
+            out, units, _figure_conditions(results["results"]), figures_shown(draws)
+        )
     write_report(results, out)
     return results

@@ -21,10 +21,14 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def write_figures(out: Path, units: Sequence[Unit], conditions: Sequence[str]) -> list[str]:
+def write_figures(
+    out: Path, units: Sequence[Unit], conditions: Sequence[str], shown: str = "split 1"
+) -> list[str]:
     """Write DET, OSCR, histogram and projection PNGs; return paths relative to ``out``.
 
-    Ablation variants are left out of the curves (they have their own table).
+    The figures show the protocol's first fold, named ``shown`` in their titles (``"draw 1 of
+    split 1"`` when a split averages several draws). Ablation variants are left out of the
+    curves (they have their own table).
     """
     fig_dir = out / "figures"
     arrays = {u.name: load_arrays(out, u, 0) for u in units if not u.name.startswith("ablation")}
@@ -58,7 +62,7 @@ def write_figures(out: Path, units: Sequence[Unit], conditions: Sequence[str]) -
                         labels,
                         unknown,
                         fig_dir / f"scores_{row}{suffix}.png",
-                        title=f"{title}, split 1, {cond}",
+                        title=f"{title}, {shown}, {cond}",
                     )
                 )
         written.append(plots.plot_det(det, fig_dir / f"det{suffix}.png"))
@@ -77,7 +81,7 @@ def write_figures(out: Path, units: Sequence[Unit], conditions: Sequence[str]) -
                 fig_dir / "projection_rpl_v2.png",
                 centres=proj.get("proj|centre"),
                 reciprocal=proj.get("proj|reciprocal"),
-                title="SpeakerRPL v2 features, unit-normalised (member 1, split 1, clean), PCA",
+                title=f"SpeakerRPL v2 features, unit-normalised (member 1, {shown}, clean), PCA",
             )
         )
     return [str(p.relative_to(out)) for p in written]

@@ -36,6 +36,7 @@ __all__ = [
     "MetricSpec",
     "average_draws",
     "dir_key",
+    "figures_shown",
     "metric_specs",
     "publish_markdown",
     "render_markdown",
@@ -133,6 +134,16 @@ def average_draws(
     """
     groups = [per_draw[i : i + draws_per_fold] for i in range(0, len(per_draw), draws_per_fold)]
     return [{k: float(np.mean([float(d[k]) for d in g])) for k in g[0]} for g in groups]
+
+
+def figures_shown(draws_per_fold: int) -> str:
+    """What the figures show: the protocol's first fold, i.e. split 1 or its first draw.
+
+    Example:
+        >>> figures_shown(1), figures_shown(10)
+        ('split 1', 'draw 1 of split 1')
+    """
+    return "split 1" if draws_per_fold == 1 else "draw 1 of split 1"
 
 
 def summarize(per_split: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
@@ -335,7 +346,8 @@ def render_markdown(results: Mapping[str, Any], figure_prefix: str = "") -> str:
             lines += _ablation_table(ablation, reference, _specs(results), rows.get(reference))
     figures = results.get("figures", [])
     if figures:
-        lines += ["", "## Figures (split 1)", ""]
+        shown = figures_shown(results.get("protocol", {}).get("draws_per_fold", 1))
+        lines += ["", f"## Figures ({shown})", ""]
         lines += [f"![{Path(f).stem}]({figure_prefix}{f})" for f in figures]
     return "\n".join(lines) + "\n"
 
