@@ -22,7 +22,7 @@ def _safe(name: str) -> str:
 
 
 def write_figures(
-    out: Path, units: Sequence[Unit], conditions: Sequence[str], shown: str = "split 1"
+    out: Path, units: Sequence[Unit], conditions: Sequence[str], shown: str
 ) -> list[str]:
     """Write DET, OSCR, histogram and projection PNGs; return paths relative to ``out``.
 

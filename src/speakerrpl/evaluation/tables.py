@@ -35,11 +35,12 @@ def aggregate(
         for row in unit.rows:
             entries = [stored[(unit.name, f)]["rows"][row][cond] for f in range(n_folds)]
             per_draw = [e["metrics"] for e in entries]
-            per_split = average_draws(per_draw, draws) if draws > 1 else per_draw
+            per_split = average_draws(per_draw, draws)
             seed_std = None
             if entries[0].get("seed_metrics"):
-                seed_std = [summarize(e["seed_metrics"])["std"] for e in entries]
-                seed_std = average_draws(seed_std, draws) if draws > 1 else seed_std
+                seed_std = average_draws(
+                    [summarize(e["seed_metrics"])["std"] for e in entries], draws
+                )
             fit_s = [stored[(unit.name, f)]["info"].get("fit_seconds", 0.0) for f in range(n_folds)]
             table[row] = {
                 **({"per_draw": per_draw} if draws > 1 else {}),
@@ -70,7 +71,7 @@ def describe(
     inputs: EvalInputs, config: Mapping[str, Any], paths: Mapping[str, str | Path], command: str
 ) -> dict[str, Any]:
     """Everything a result depends on: configuration, versions, inputs and their hashes."""
-    folds = inputs.protocol.folds
+    folds, draws = inputs.protocol.folds, draws_per_fold(inputs.protocol)
     return {
         "command": command,
         "package_version": __version__,
@@ -79,8 +80,8 @@ def describe(
         "protocol": {
             "path": str(paths["protocol"]),
             "hash": inputs.hashes["protocol"],
-            "n_folds": len(folds) // draws_per_fold(inputs.protocol),
-            "draws_per_fold": draws_per_fold(inputs.protocol),
+            "n_folds": len(folds) // draws,
+            "draws_per_fold": draws,
             "n_targets": [len(f.targets) for f in folds],
             "conditions": list(inputs.conditions),
         },
