@@ -27,9 +27,9 @@ from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier.channel import SHIPPED, fit_wccn
 from speakerrpl.synth.channels import room_impulse_responses
 from speakerrpl.synth.conditions import apply_condition
+from speakerrpl.synth.enrollment_copies import CHANNELS
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
-CHANNELS = ("device", "codec", "phone", "far", "babble", "noise", "music")
 ROOM_SEED, BABBLE_SEED, CONDITION_SEED = 777, 5, 99  # the corpus test copies use the build seed
 N_ROOMS, N_BABBLE = 12, 4
 

@@ -71,7 +71,7 @@ def main() -> None:
         for fold, _ in folds:
             spk = emb.speakers[[index[u] for u in proto.folds[fold].test_unknown]]
             halves.append(stranger_halves(spk, fold))
-        shipped = blend_weight("softmax", k, compensated=True)
+        shipped = blend_weight("softmax", k, "compensated")
         for w in sorted({*WEIGHTS, shipped}):
             blend = CosineBlend(w, COMPENSATED_TAILS["cosine"][k], COMPENSATED_TAILS["softmax"][k])
             scores = [blended(cos[n], ad[n], blend) for n in names]

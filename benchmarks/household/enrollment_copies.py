@@ -1,9 +1,10 @@
 """Multi-condition enrollment: do channel copies of the enrollment audio lower EER?
 
 Every enrollment candidate of the demo corpus (the clean utterances that have no test copies)
-is passed through the seven degraded channels of ``channel_model.py`` (device, codec, phone,
-far, babble, noise, music) with rooms, seeds and babble talkers of their own (babble from the
-*pool* voices, which a deployment has), and embedded with CAM++ once (``--copies``, about
+is passed through the seven degraded channels of ``speakerrpl.synth.enrollment_copies``
+(device, codec, phone, far, babble, noise, music; the library's rooms and seeds, the product's
+copies) with babble of 4 demo *pool* voices per clip (the product's talkers are its own
+espeak-ng voices, ``babble_talkers``), and embedded with CAM++ once (``--copies``, about
 4 minutes on 2 cores). Then, on the study's folds of ``--half``, each configuration is fitted
 twice, on the 3 clean enrollment clips per target and on those plus their 21 channel copies,
 and the EER of every condition is printed (mean over folds). Thresholds are not evaluated:
@@ -19,12 +20,11 @@ Run:  PYTHONPATH=src python benchmarks/household/enrollment_copies.py --half dev
 from __future__ import annotations
 
 import argparse
-import zlib
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from channel_model import CHANNELS, N_BABBLE, N_ROOMS, _read_kaldi, channel_copies  # type: ignore[import-not-found]
+from channel_model import _read_kaldi, channel_copies  # type: ignore[import-not-found]
 from study import CONDITIONS, CONFIGS, DEMO, SEEDS, protocol_for  # type: ignore[import-not-found]
 
 from speakerrpl.embeddings import EmbeddingSet
@@ -32,11 +32,9 @@ from speakerrpl.frontends import get_frontend
 from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
 from speakerrpl.metrics import eer, identification_trials
-from speakerrpl.synth.channels import room_impulse_responses
-from speakerrpl.synth.conditions import apply_condition
+from speakerrpl.synth.enrollment_copies import BABBLE_SEED, CHANNELS, N_BABBLE
+from speakerrpl.synth.enrollment_copies import channel_copies as clip_copies
 from speakerrpl.vectors import l2_normalize
-
-ROOM_SEED, BABBLE_SEED, CONDITION_SEED = 4243, 4244, 4245  # disjoint from corpus and channel model
 
 
 def enrollment_candidates(corpus: EmbeddingSet) -> list[str]:
@@ -55,7 +53,6 @@ def build_copies(corpus_dir: Path, out: Path, skip_voices: set[str] | None = Non
     wav = _read_kaldi(eval_dir / "wav.scp")
     pool = [sf.read(str(pool_dir / p.strip()), dtype="float32")[0]
             for p in _read_kaldi(pool_dir / "wav.scp").values()]  # fmt: skip
-    rooms = room_impulse_responses(N_ROOMS, np.random.default_rng(ROOM_SEED))
     pick = np.random.default_rng(BABBLE_SEED)
     waves, ids = [], []
     for utt in enrollment_candidates(corpus):
@@ -63,10 +60,8 @@ def build_copies(corpus_dir: Path, out: Path, skip_voices: set[str] | None = Non
             continue
         clean = sf.read(str(eval_dir / wav[utt].strip()), dtype="float32")[0]
         babble = [pool[i] for i in pick.choice(len(pool), N_BABBLE, replace=False)]
-        for name in CHANNELS:
-            rng = np.random.default_rng([CONDITION_SEED, zlib.crc32(f"{utt}|{name}".encode())])
-            waves.append(apply_condition(clean, name, rng, babble_sources=babble, rooms=rooms)[0])
-            ids.append(f"{utt}##{name}")
+        waves += clip_copies(clean, utt, babble)
+        ids += [f"{utt}##{name}" for name in CHANNELS]
     with torch_threads(2):
         emb = get_frontend("campplus").embed(waves)
     copies = EmbeddingSet(emb, ids, [speaker[u.split("##")[0]] for u in ids], "campplus")

@@ -203,15 +203,18 @@ def fit_one(
     enroll_ids = [u for t in targets for u in fold.enroll[t]]
     xe = emb.embeddings[[index[u] for u in enroll_ids]]
     ye = np.asarray([t for t in targets for _ in fold.enroll[t]])
-    x_fit, y_fit = xe, ye
-    if inputs.get("copies") is not None:  # multi-condition enrollment: + each clip's copies
+    x_fit, y_fit, extra = xe, ye, {}
+    if inputs.get("copies") is not None:  # multi-condition enrollment: each clip's copies
         copies, of_clip = inputs["copies"], inputs["copies_of"]
         rows = [j for u in enroll_ids for j in of_clip[u]]
-        x_fit = np.concatenate([xe, copies.embeddings[rows]])
-        y_fit = np.concatenate([ye, copies.speakers[rows]])
+        if inputs["copies_to"] == "centroids":  # as the product does: fit(..., copies=)
+            extra = {"copies": (copies.embeddings[rows], copies.speakers[rows])}
+        else:  # as enrollment rows, for the adapters too
+            x_fit = np.concatenate([xe, copies.embeddings[rows]])
+            y_fit = np.concatenate([ye, copies.speakers[rows]])
     start = time.perf_counter()
     est = OpenSetSpeakerIdentifier(**params, random_state=fold_seed)
-    est.fit(x_fit, y_fit, pool=(pool.embeddings, pool.speakers))
+    est.fit(x_fit, y_fit, pool=(pool.embeddings, pool.speakers), **extra)
     fit_s = time.perf_counter() - start
     cal_voices, _ext_voices = reserve_calibration(
         pool.speakers.tolist(), est.settings.n_calibration, fold_seed
@@ -274,6 +277,14 @@ def main() -> None:
         default=None,
         help="multi-condition enrollment: enrollment_copies.py's copies file (demo voices only)",
     )
+    ap.add_argument(
+        "--copies-to",
+        choices=("training", "centroids"),
+        default="training",
+        help="--enroll-copies as enrollment rows (adapters and centroids; <half>-multi) or "
+        "through fit(copies=) into the cosine centroids only, as the service does "
+        "(<half>-copies)",
+    )
     ap.add_argument("--k", type=int, nargs="+", default=[4, 20])
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
@@ -307,8 +318,8 @@ def main() -> None:
         of_clip: dict[str, list[int]] = {}
         for i, u in enumerate(copies.utt_ids.tolist()):
             of_clip.setdefault(u.split("##")[0], []).append(i)
-        inputs |= {"copies": copies, "copies_of": of_clip}
-        label += "-multi"
+        inputs |= {"copies": copies, "copies_of": of_clip, "copies_to": args.copies_to}
+        label += "-multi" if args.copies_to == "training" else "-copies"
     seed = SEEDS[args.half]
     seed += 100 if args.report_strangers else 0  # other households than the tails saw
     with torch_threads(1):

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from service_support import run_cli
+
+from speakerrpl.service.registry import SpeakerRegistry
 
 pytest_plugins = ("service_support",)  # the shared fixtures
 
@@ -16,6 +19,13 @@ def test_cli_registry_workflow(tmp_path: Path, clips: dict, cli_env: None, capsy
     assert code == 0 and "enrolled 'alice': 4 clip(s)" in out and "(identifier)" in out
     code, out, _ = run_cli(capsys, "enroll", "--registry", reg, "--name", "bob", *clips["bob"])
     assert code == 0 and "(identifier)" in out and "refit in" in out
+    # multi-condition enrollment: every clip's seven channel copies are stored and fitted on
+    registry = SpeakerRegistry(reg, read_only=True)
+    snap = registry.snapshot()
+    for name in ("alice", "bob"):
+        assert snap.copies[name].shape == (7 * len(snap.embeddings[name]), 192)
+        assert not np.allclose(snap.copies[name][:7], snap.embeddings[name][0], atol=1e-3)
+    assert registry.current_model().info["enrollment_copies"] is True
 
     tests = clips["alice_test"] + clips["bob_test"]
     code, out, _ = run_cli(capsys, "identify", "--registry", reg, "--json", *tests)

@@ -60,6 +60,6 @@ def test_households_beyond_the_held_out_check_are_warned_about(
     cross = np.random.default_rng(0).normal(0.0, 1.0, (n, k))
     cross[np.arange(n), np.arange(n) // 3] = -np.inf
     with caplog.at_level(logging.WARNING, logger="speakerrpl.identifier.decision"):
-        decision = calibrate_decision(settings, own, cross, None, compensated=True)
+        decision = calibrate_decision(settings, own, cross, None, "compensated")
     assert decision.source == "table"
     assert any("checked on held-out voices" in r.getMessage() for r in caplog.records) == warned

@@ -145,7 +145,7 @@ def test_cosine_scores_whitened_embeddings_and_uses_the_compensated_tails() -> N
     np.testing.assert_allclose(clf.decision_function(x), z @ cents.T, atol=1e-5)
     assert clf.decision_.tail.params(2) == pytest.approx(COMPENSATED_TAILS["cosine"][2])
     assert raw.decision_.tail.params(2) == pytest.approx(TAILS["cosine"][2])
-    assert table_tail(IdentifierSettings(method="cosine"), compensated=True)[1] == "table"
+    assert table_tail(IdentifierSettings(method="cosine"), "compensated")[1] == "table"
 
 
 def test_compensation_round_trips_and_format_3_models_load_without_it(tmp_path: Path) -> None:

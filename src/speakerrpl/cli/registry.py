@@ -47,8 +47,12 @@ def _enroll(args: argparse.Namespace) -> int:
     print(
         f"enrolled {name!r}: {n} clip(s){dup}; {len(out['speakers'])} speaker(s); "
         f"model v{out['model_version']} ({out['kind']}) refit in {out['refit_seconds']:.2f} s"
-        f" ({out.get('update', 'cold')})"
+        f" ({out.get('update', 'cold')}"
+        + (", with channel copies)" if out.get("enrollment_copies") else ")")
     )
+    for warning in out.get("warnings", []):
+        if warning["code"] != "duplicate":  # duplicates are counted above
+            print(f"warning: {warning['message']}")
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from speakerrpl.identifier.calibration import StrangerTail, interp_log_k
-from speakerrpl.identifier.tails import tables
+from speakerrpl.identifier.tails import RAW, tables
 
 
 @dataclass(frozen=True)
@@ -58,25 +58,25 @@ class CosineBlend:
         return cls(float(data["weight"]), (float(mc), float(sc)), (float(ma), float(sa)))
 
 
-def blend_weight(method: str, k: int, compensated: bool = False) -> float:
-    """The measured cosine weight of ``method`` at household size ``k`` (log-K interpolation),
-    on raw or channel-compensated embeddings.
+def blend_weight(method: str, k: int, table_set: str = RAW) -> float:
+    """The measured cosine weight of ``method`` at household size ``k`` (log-K interpolation)
+    in one table set (:func:`speakerrpl.identifier.tails.tables`).
 
     Example:
         >>> 0.0 <= blend_weight("softmax", 3) <= 1.0
         True
     """
-    table = tables(compensated)[1][method]
+    table = tables(table_set)[1][method]
     ks = sorted(table)
     return interp_log_k(ks, [table[q] for q in ks], k)
 
 
-def cosine_blend_for(method: str, k: int, compensated: bool = False) -> CosineBlend:
+def cosine_blend_for(method: str, k: int, table_set: str = RAW) -> CosineBlend:
     """The blend of ``method`` for a K-target enrollment, from the measured tables."""
-    tails = tables(compensated)[0]
+    tails = tables(table_set)[0]
     cosine = StrangerTail.from_table(tails["cosine"]).params(k)
     adapters = StrangerTail.from_table(tails[method]).params(k)
-    return CosineBlend(blend_weight(method, k, compensated), cosine, adapters)
+    return CosineBlend(blend_weight(method, k, table_set), cosine, adapters)
 
 
 __all__ = ["CosineBlend", "blend_weight", "cosine_blend_for"]

@@ -27,7 +27,7 @@ from speakerrpl.identifier.calibration import (
     raise_by_margin,
     threshold_for_far,
 )
-from speakerrpl.identifier.tails import CHECKED_UP_TO_K, HELD_BEYOND_CHECKED_K, table_tail
+from speakerrpl.identifier.tails import CHECKED_UP_TO_K, HELD_BEYOND_CHECKED_K, RAW, table_tail
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def calibrate_decision(
     own: np.ndarray,
     cross: np.ndarray,
     pool: np.ndarray | None,
-    compensated: bool = False,
+    table_set: str = RAW,
 ) -> Decision:
     """Fit the decision rule of one enrollment.
 
@@ -113,11 +113,11 @@ def calibrate_decision(
         own: (N_e,) fused own-speaker scores of the enrollment utterances (in sample).
         cross: (N_e, K) fused enrollment scores with the own column set to ``-inf``.
         pool: (P, K) fused scores of the held-out calibration pool utterances, or ``None``.
-        compensated: the scores come from channel-compensated embeddings.
+        table_set: what the scores come from (:func:`speakerrpl.identifier.tails.tables`).
     """
     k = cross.shape[1]
     far = float(settings.target_far)
-    tail, source = table_tail(settings, compensated)
+    tail, source = table_tail(settings, table_set)
     if tail is None:
         tail, source = _impostor_tail(cross, pool), "fitted"
     elif source != "table":

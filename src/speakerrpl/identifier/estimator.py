@@ -26,10 +26,12 @@ from speakerrpl.identifier.incremental import (
 from speakerrpl.identifier.persistence import load_identifier, save_identifier
 from speakerrpl.identifier.score_norm import asnorm, extension_norm, top_stats
 from speakerrpl.identifier.settings import IdentifierSettings, build_ensemble
+from speakerrpl.identifier.tails import COMPENSATED, COPIES, COPIES_UP_TO_K, RAW
 from speakerrpl.identifier.tails import FRONTEND as TAILS_FRONTEND
 from speakerrpl.identifier.training_set import (
     assemble,
     augment_embeddings,
+    check_copies,
     check_embeddings,
     check_labels,
     check_pool,
@@ -82,6 +84,7 @@ class OpenSetSpeakerIdentifier:
     decision_: Decision
     n_updates_: int
     update_mode_: str
+    copies_used_: bool
 
     def __init__(self, settings: IdentifierSettings | None = None, **kwargs: Any) -> None:
         unknown = sorted(set(kwargs) - {f.name for f in fields(IdentifierSettings)})
@@ -124,6 +127,8 @@ class OpenSetSpeakerIdentifier:
         y: Sequence[object],
         pool: object = None,
         pool_labels: Sequence[object] | None = None,
+        *,
+        copies: tuple[np.ndarray, Sequence[object]] | None = None,
     ) -> OpenSetSpeakerIdentifier:
         """Enroll the speakers of ``y`` from embeddings ``X`` (N, D).
 
@@ -133,6 +138,15 @@ class OpenSetSpeakerIdentifier:
             pool: synthetic-voice embeddings for class extension and calibration, either
                 ``(X_pool, y_pool)`` or an (P, D) array with ``pool_labels``.
             pool_labels: voice name of each pool row (when ``pool`` is an array).
+            copies: multi-condition enrollment, ``(X_copies, y_copies)``: embeddings of channel
+                copies of the enrollment clips (:func:`speakerrpl.synth.enrollment_copies.
+                enrollment_copies`), for every enrolled speaker. They join the clips in the
+                cosine centroids (the adapters train on the clips alone), and the tails and
+                blend weights measured that way apply (``copies_used_``). Needs a scorer with
+                a cosine part on compensated CAM++ embeddings
+                (:attr:`IdentifierSettings.takes_copies`); households over
+                :data:`~speakerrpl.identifier.tails.COPIES_UP_TO_K` are fitted without them
+                (not measured there; logged).
         """
         s = self.settings
         self._reset()
@@ -147,6 +161,7 @@ class OpenSetSpeakerIdentifier:
         if s.input_norm == "center_l2":
             self.mean_ = self._compensate(ref).mean(axis=0)
         xp = self._prep(x)
+        extra = self._prepared_copies(copies, classes)
         ts = assemble(xp, labels, classes, self._prep_pool(pool_xy), s)
         self.training_classes_ = ts.class_names
         if s.score_norm == "extension" and self._n_unknown < 2:
@@ -156,7 +171,7 @@ class OpenSetSpeakerIdentifier:
                 f"{s.unknown_bound}"
             )
         if not s.method_spec.trains:
-            self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
+            self.centroids_ = _centroids(xp, labels, extra)
             self.ensemble_ = None
             self.members_ = np.arange(1)
             if s.score_norm != "none":
@@ -166,7 +181,7 @@ class OpenSetSpeakerIdentifier:
                 self.cohort_stats_ = top_stats(self.centroids_ @ ts.cohort.T)
         else:
             self._train(ts)
-            self._set_blend(xp, labels)
+            self._set_blend(xp, labels, extra)
         self._calibrate(xp, labels, ts.x_calibration)
         self.n_updates_, self.update_mode_ = 0, "cold"
         return self
@@ -178,12 +193,14 @@ class OpenSetSpeakerIdentifier:
         pool: object = None,
         pool_labels: Sequence[object] | None = None,
         steps: int = WARM_STEPS,
+        *,
+        copies: tuple[np.ndarray, Sequence[object]] | None = None,
     ) -> OpenSetSpeakerIdentifier:
         """Refit for a changed enrollment, warm-starting from this fit (a household change).
 
-        ``X, y, pool`` are what :meth:`fit` would get for the new household: *every* enrolled
-        speaker (the identifier keeps no enrollment data), people added, removed or given
-        more clips. A trained ensemble keeps its shared layers and the rows of the classes
+        ``X, y, pool, copies`` are what :meth:`fit` would get for the new household: *every*
+        enrolled speaker (the identifier keeps no enrollment data), people added, removed or
+        given more clips. A trained ensemble keeps its shared layers and the rows of the classes
         still there, initialises rows for new people from their adapter features and
         fine-tunes ``steps`` steps (:mod:`speakerrpl.identifier.incremental`); then the
         decision is recalibrated for the new K as by :meth:`fit`. It fits cold instead when
@@ -205,10 +222,10 @@ class OpenSetSpeakerIdentifier:
         self._check_fitted()
         s = self.settings
         if not s.method_spec.trains or self.ensemble_ is None:
-            return self.fit(X, y, pool, pool_labels)
+            return self.fit(X, y, pool, pool_labels, copies=copies)
         if self.n_updates_ >= MAX_WARM_UPDATES:
             logger.info("cold refit after %d warm updates", self.n_updates_)
-            return self.fit(X, y, pool, pool_labels)
+            return self.fit(X, y, pool, pool_labels, copies=copies)
         if not isinstance(steps, int) or steps < 1:
             raise InvalidInputError(f"steps must be an int >= 1, got {steps!r}")
         x = check_embeddings(X, self.dim_)
@@ -220,10 +237,10 @@ class OpenSetSpeakerIdentifier:
         reason = warm_plan(self.training_classes_, ts.class_names)
         if reason is not None:
             logger.info("cold refit: %s", reason)
-            return self.fit(X, y, pool, pool_labels)
+            return self.fit(X, y, pool, pool_labels, copies=copies)
         saved = dict(self.__dict__)
         try:
-            self._warm(xp, labels, classes, ts, steps)
+            self._warm(xp, labels, classes, ts, steps, copies)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)  # a failed update leaves the previous fit intact
@@ -231,7 +248,13 @@ class OpenSetSpeakerIdentifier:
         return self
 
     def _warm(
-        self, xp: np.ndarray, labels: np.ndarray, classes: list[str], ts: Any, steps: int
+        self,
+        xp: np.ndarray,
+        labels: np.ndarray,
+        classes: list[str],
+        ts: Any,
+        steps: int,
+        copies: tuple[np.ndarray, Sequence[object]] | None,
     ) -> None:
         s, old = self.settings, self.ensemble_
         assert old is not None  # update() fits cold without an ensemble
@@ -243,19 +266,57 @@ class OpenSetSpeakerIdentifier:
             self.__dict__.pop(name, None)
         self.classes_, self.training_classes_ = classes, ts.class_names
         self._fit_ensemble(ens, ts, orders, replace(s.train_settings(), epochs=1, min_steps=steps))
-        self._set_blend(xp, labels)
+        self._set_blend(xp, labels, self._prepared_copies(copies, classes))
         self._calibrate(xp, labels, ts.x_calibration)
         self.n_updates_, self.update_mode_ = count, "warm"
 
-    def _set_blend(self, xp: np.ndarray, labels: np.ndarray) -> None:
+    def _set_blend(
+        self, xp: np.ndarray, labels: np.ndarray, extra: tuple[np.ndarray, list[int]] | None
+    ) -> None:
         """The enrollment centroids and the cosine blend for this household size, if blending."""
         for name in ("centroids_", "blend_"):
             self.__dict__.pop(name, None)
         if self.settings.blends:
-            self.centroids_ = centroids(xp, labels.tolist())[1].astype(np.float32)
-            self.blend_ = cosine_blend_for(
-                self.settings.method, len(self.classes_), self.compensated
+            self.centroids_ = _centroids(xp, labels, extra)
+            self.blend_ = cosine_blend_for(self.settings.method, len(self.classes_), self.table_set)
+
+    def _prepared_copies(
+        self, copies: tuple[np.ndarray, Sequence[object]] | None, classes: list[str]
+    ) -> tuple[np.ndarray, list[int]] | None:
+        """Checked and prepared ``copies`` with their class indices, or ``None`` when unused;
+        sets ``copies_used_``."""
+        self.copies_used_ = False
+        if copies is None:
+            return None
+        s = self.settings
+        if not s.takes_copies:
+            raise InvalidInputError(
+                f"copies= enter the cosine centroids, measured for the compensated CAM++ "
+                f"default and method='cosine'; these settings (method={s.method!r}, "
+                f"cosine_blend={s.cosine_blend}, channel_compensation={s.channel_compensation}, "
+                f"score_norm={s.score_norm!r}) cannot use them"
             )
+        if not self.compensated:
+            raise InvalidInputError(
+                f"copies= were measured on channel-compensated {TAILS_FRONTEND} embeddings; "
+                f"these {self.dim_}-d embeddings are not compensated"
+            )
+        xc, names = check_copies(copies, self.dim_, classes)
+        if len(classes) > COPIES_UP_TO_K:
+            logger.info(
+                "%d enrolled speakers: enrollment copies were measured up to K = %d; fitting "
+                "without them", len(classes), COPIES_UP_TO_K,
+            )  # fmt: skip
+            return None
+        self.copies_used_ = True
+        return self._prep(xc), [classes.index(n) for n in names]
+
+    @property
+    def table_set(self) -> str:
+        """The measured tables this fit reads (:func:`speakerrpl.identifier.tails.tables`)."""
+        if getattr(self, "copies_used_", False):
+            return COPIES
+        return COMPENSATED if self.compensated else RAW
 
     def _set_compensation(self, dim: int) -> None:
         """Keep the shipped channel model when the settings ask for it and ``dim`` fits."""
@@ -350,9 +411,7 @@ class OpenSetSpeakerIdentifier:
         fused = self._fused_scores(xp)
         cross = np.where(own, -np.inf, fused)
         pool = None if calib is None else self._fused_scores(calib)
-        self.decision_ = calibrate_decision(
-            self.settings, fused[own], cross, pool, self.compensated
-        )
+        self.decision_ = calibrate_decision(self.settings, fused[own], cross, pool, self.table_set)
         self.threshold_ = self.decision_.score_threshold
         self.confidence_threshold_ = self.decision_.confidence_threshold
 
@@ -524,3 +583,13 @@ class OpenSetSpeakerIdentifier:
 
 
 __all__ = ["OpenSetSpeakerIdentifier"]
+
+
+def _centroids(
+    xp: np.ndarray, labels: np.ndarray, extra: tuple[np.ndarray, list[int]] | None
+) -> np.ndarray:
+    """Unit centroids (K, D) of the prepared enrollment rows, with their copies when given."""
+    if extra is None:
+        return centroids(xp, labels.tolist())[1].astype(np.float32)
+    rows = np.concatenate([xp, extra[0]])
+    return centroids(rows, [*labels.tolist(), *extra[1]])[1].astype(np.float32)

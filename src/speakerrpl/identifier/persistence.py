@@ -68,6 +68,7 @@ def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
         "confidence_threshold": clf.confidence_threshold_,
         "decision": clf.decision_.to_dict(),
         "blend": clf.blend_.to_dict() if hasattr(clf, "blend_") else None,
+        "enrollment_copies": bool(getattr(clf, "copies_used_", False)),
         "settings": clf.settings.to_dict(),
         "warm_updates": int(getattr(clf, "n_updates_", 0)),
         "update_mode": str(getattr(clf, "update_mode_", "cold")),
@@ -167,6 +168,7 @@ def _rebuild(
     clf.dim_, clf.classes_ = int(config["dim"]), list(config["classes"])
     clf.training_classes_ = list(config["training_classes"])
     clf.decision_ = Decision.from_dict(config["decision"])
+    clf.copies_used_ = bool(config.get("enrollment_copies", False))  # absent before copies
     clf.threshold_ = clf.decision_.score_threshold
     clf.confidence_threshold_ = clf.decision_.confidence_threshold
     clf.n_updates_ = int(config.get("warm_updates", 0))

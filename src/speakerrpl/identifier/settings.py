@@ -11,7 +11,7 @@ from speakerrpl.errors import InvalidInputError
 from speakerrpl.identifier.class_extension import UNKNOWN_RULES
 from speakerrpl.identifier.fusion import FUSIONS, SELECTIONS
 from speakerrpl.identifier.score_norm import SCORE_NORMS
-from speakerrpl.identifier.tails import BLEND_WEIGHTS, COMPENSATED_TAILS
+from speakerrpl.identifier.tails import BLEND_WEIGHTS, COMPENSATED_TAILS, COPIES_TAILS
 from speakerrpl.identifier.tails import FRONTEND as TAILS_FRONTEND
 from speakerrpl.nn.adapter import DEFAULT_HIDDEN, check_architecture
 from speakerrpl.nn.ensemble import AdapterEnsemble
@@ -316,6 +316,16 @@ class IdentifierSettings:
         if self.channel_compensation is not None:
             return self.channel_compensation
         return self.frontend in (None, TAILS_FRONTEND) and self.method in COMPENSATED_TAILS
+
+    @property
+    def takes_copies(self) -> bool:
+        """Whether a fit can use channel copies of the enrollment (``fit(..., copies=)``):
+        they enter the cosine centroids, so the scorer must have a cosine part (``cosine``
+        or a blend), unnormalised, on compensated CAM++ embeddings where the tables were
+        measured (:data:`speakerrpl.identifier.tails.COPIES_TAILS`)."""
+        cosine_part = not self.method_spec.trains or self.blends
+        measured = self.method in COPIES_TAILS and self.frontend in (None, TAILS_FRONTEND)
+        return cosine_part and measured and self.compensates and self.score_norm == "none"
 
     @property
     def method_spec(self) -> Method:

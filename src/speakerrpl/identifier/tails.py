@@ -93,6 +93,35 @@ COMPENSATED_BLEND_WEIGHTS: dict[str, dict[int, float]] = {
     "softmax": {1: 0.3, 2: 0.7, 4: 0.6, 8: 0.3, 20: 0.1, 50: 0.1, 100: 0.1},
 }
 
+#: the same measurements with **multi-condition enrollment** of the cosine part: each target's
+#: centroid is taken over its clean enrollment clips and seven channel copies of each
+#: (:mod:`speakerrpl.synth.enrollment_copies`; ``fit(..., copies=)``), the adapters still train on
+#: the clean clips. Development half plus the 64 extra voices, compensated embeddings, 20 folds
+#: per K <= 8 and 10 at K = 20 (docs/results.md, "Copies for the cosine centroid only"):
+#:   enrollment_copies.py --devplus-copies /tmp/enrollment_copies_devplus.npz
+#:   study.py --half devplus --enroll-copies /tmp/enrollment_copies_devplus.npz \
+#:       --k 1 2 4 8 --folds 20 --configs cosine_wccn --out D   (and --k 20 --folds 10)
+#:   tables.py D/devplus --cosine cosine_wccn --cosine-suffix=-multi --blend softmax_f30_wccn
+#: Measured up to K = 20 (:data:`COPIES_UP_TO_K`); the adapters' tail is the compensated one.
+COPIES_TAILS: dict[str, dict[int, tuple[float, float]]] = {
+    "cosine": {1: (0.1584, 0.1702), 2: (0.1526, 0.1696), 4: (0.1914, 0.1496),
+        8: (0.1598, 0.1621), 20: (0.1561, 0.169)},
+    "softmax": {k: v for k, v in COMPENSATED_TAILS["softmax"].items() if k <= 20},
+    "softmax+cosine": {1: (0.0, 1.0), 2: (-0.0458, 0.9566), 4: (-0.0462, 0.9817),
+        8: (-0.0255, 0.9708), 20: (-0.0803, 0.9933)},
+}  # fmt: skip
+
+COPIES_BLEND_WEIGHTS: dict[str, dict[int, float]] = {
+    "softmax": {1: 1.0, 2: 0.8, 4: 0.7, 8: 0.4, 20: 0.2},
+}
+
+#: the largest household the copies' tables were measured for: larger enrollments fit without
+#: the copies (on the compensated tables, which were measured up to K = 100)
+COPIES_UP_TO_K = 20
+
+#: the table sets: raw embeddings, channel-compensated, compensated with enrollment copies
+RAW, COMPENSATED, COPIES = "raw", "compensated", "copies"
+
 #: the largest household size at which the tables' thresholds were checked on strangers no
 #: choice used (the report half holds 50 voices). At K = 50 and 100, checked with development
 #: households and the report half as strangers, the default let 3.8 % and 5.4 % in at
@@ -149,7 +178,15 @@ def measured_data_fingerprint() -> str:
         16
     """
     digest = hashlib.sha256()
-    tables_json = [TAILS, BLEND_WEIGHTS, COMPENSATED_TAILS, COMPENSATED_BLEND_WEIGHTS]
+    tables_json = [
+        TAILS,
+        BLEND_WEIGHTS,
+        COMPENSATED_TAILS,
+        COMPENSATED_BLEND_WEIGHTS,
+        COPIES_TAILS,
+        COPIES_BLEND_WEIGHTS,
+        COPIES_UP_TO_K,
+    ]
     digest.update(json.dumps(tables_json, sort_keys=True, default=str).encode())
     for name, path in sorted(SHIPPED_CHANNEL_MODELS.items()):
         digest.update(name.encode())
@@ -158,19 +195,24 @@ def measured_data_fingerprint() -> str:
 
 
 def tables(
-    compensated: bool,
+    table_set: str,
 ) -> tuple[dict[str, dict[int, tuple[float, float]]], dict[str, dict[int, float]]]:
-    """``(tails, blend weights)`` measured on raw or on channel-compensated embeddings."""
-    if compensated:
-        return COMPENSATED_TAILS, COMPENSATED_BLEND_WEIGHTS
-    return TAILS, BLEND_WEIGHTS
+    """``(tails, blend weights)`` of one table set: :data:`RAW`, :data:`COMPENSATED` or
+    :data:`COPIES`."""
+    sets = {
+        RAW: (TAILS, BLEND_WEIGHTS),
+        COMPENSATED: (COMPENSATED_TAILS, COMPENSATED_BLEND_WEIGHTS),
+        COPIES: (COPIES_TAILS, COPIES_BLEND_WEIGHTS),
+    }
+    return sets[table_set]
 
 
-def table_tail(settings: Any, compensated: bool = False) -> tuple[StrangerTail | None, str]:
+def table_tail(settings: Any, table_set: str = RAW) -> tuple[StrangerTail | None, str]:
     """The measured tail of ``settings``' method and how well it applies.
 
-    ``compensated`` says whether the fit scores channel-compensated embeddings (then the
-    :data:`COMPENSATED_TAILS` apply).
+    ``table_set`` says what the fit scores: raw embeddings (:data:`RAW`), channel-compensated
+    ones (:data:`COMPENSATED`) or compensated ones with copies in the cosine centroids
+    (:data:`COPIES`); see :func:`tables`.
 
     Returns ``(tail, "table")`` for the method's default recipe, ``(tail, "table-approx")`` for
     another recipe of a method with a table (the nearest measurement there is: on development
@@ -180,7 +222,7 @@ def table_tail(settings: Any, compensated: bool = False) -> tuple[StrangerTail |
     from speakerrpl.identifier.settings import IdentifierSettings
 
     blends = settings.blends
-    table = tables(compensated)[0].get(f"{settings.method}+cosine" if blends else settings.method)
+    table = tables(table_set)[0].get(f"{settings.method}+cosine" if blends else settings.method)
     if table is None or settings.frontend not in (None, FRONTEND):
         return None, ""
     if getattr(settings, "score_norm", "none") != "none":
@@ -193,10 +235,16 @@ def table_tail(settings: Any, compensated: bool = False) -> tuple[StrangerTail |
 __all__ = [
     "BLEND_WEIGHTS",
     "CHECKED_UP_TO_K",
+    "COMPENSATED",
     "COMPENSATED_BLEND_WEIGHTS",
     "COMPENSATED_TAILS",
+    "COPIES",
+    "COPIES_BLEND_WEIGHTS",
+    "COPIES_TAILS",
+    "COPIES_UP_TO_K",
     "FRONTEND",
     "HELD_BEYOND_CHECKED_K",
+    "RAW",
     "TAILS",
     "measured_data_fingerprint",
     "recipe",

@@ -85,6 +85,26 @@ def check_pool(
     return arr, lab
 
 
+def check_copies(copies: object, dim: int, classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Normalise ``copies=(X_copies, y_copies)``: every enrolled speaker needs copies, and
+    every copy must belong to an enrolled speaker (the tables assume the whole household was
+    enrolled the same way)."""
+    if not (isinstance(copies, tuple) and len(copies) == 2):
+        raise InvalidInputError("copies must be a pair (X_copies, y_copies)")
+    arr = check_embeddings(copies[0], dim, name="copies")
+    names = [str(v) for v in copies[1]]
+    if len(names) != arr.shape[0]:
+        raise InvalidInputError(f"copies has {arr.shape[0]} embeddings but {len(names)} labels")
+    stray = sorted(set(names) - set(classes))
+    missing = [c for c in classes if c not in set(names)]
+    if stray or missing:
+        raise InvalidInputError(
+            f"copies must cover exactly the enrolled speakers: copies of unknown speakers "
+            f"{stray[:5]}, no copies for {missing[:5]}"
+        )
+    return arr, names
+
+
 @dataclass
 class TrainingSet:
     """Inputs and labels the adapters train on, plus held-out data."""

@@ -32,7 +32,7 @@ class EnrollWarning(BaseModel):
     """Something about an enrollment the caller should look at (it was still enrolled)."""
 
     clip: str | None = Field(None, description="the clip concerned, when one is")
-    code: Literal["duplicate", "matches-other-speaker"]
+    code: Literal["duplicate", "matches-other-speaker", "no-channel-copies"]
     other: str | None = Field(None, description="the other enrolled person it sounds like")
     message: str
 
@@ -49,6 +49,11 @@ class ChangeResult(BaseModel):
         None,
         description="how the model was refitted: warm (the previous model updated in seconds) "
         "or cold (trained from scratch); absent when nothing was refitted",
+    )
+    enrollment_copies: bool | None = Field(
+        None,
+        description="whether the model was fitted with every clip's channel copies "
+        "(multi-condition enrollment); absent when nothing was refitted",
     )
     warnings: list[EnrollWarning] = []
 

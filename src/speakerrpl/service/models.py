@@ -30,7 +30,15 @@ import numpy as np
 from speakerrpl.errors import IdentificationPausedError, RegistryError
 from speakerrpl.service.registry import ModelRecord, Snapshot
 
-__all__ = ["FittedModel", "LoadedModel", "fit_model", "load_model", "restrict"]
+__all__ = [
+    "FittedModel",
+    "LoadedModel",
+    "fit_model",
+    "load_model",
+    "make_identifier",
+    "restrict",
+    "takes_copies",
+]
 
 CONFIG_FILE = "config.json"  # speakerrpl.identifier.persistence.CONFIG_FILE
 
@@ -63,10 +71,13 @@ def identifier_from_files(cls: Any, files: Mapping[str, bytes]) -> Any:
     return rebuild(cls, files)
 
 
-def _default_factory(**kwargs: Any) -> Any:
+def make_identifier(params: Mapping[str, Any], factory: IdentifierFactory | None = None) -> Any:
+    """An unfitted identifier: ``factory(**params)``, by default ``OpenSetSpeakerIdentifier``."""
+    if factory is not None:
+        return factory(**params)
     from speakerrpl.identifier import OpenSetSpeakerIdentifier
 
-    return OpenSetSpeakerIdentifier(**kwargs)
+    return OpenSetSpeakerIdentifier(**params)
 
 
 def fit_model(
@@ -97,10 +108,11 @@ def fit_model(
     if len(names) == 1:  # one person: the estimator's centroid model
         params = {**params, "method": "cosine"}
     negatives = pool() if callable(pool) else pool
-    ident = (factory or _default_factory)(**params)
-    warm = _warm(previous, ident, x, y, negatives) if previous is not None else None
+    ident = make_identifier(params, factory)
+    copies = snapshot.copy_arrays() if takes_copies(ident) else None
+    warm = _warm(previous, ident, x, y, negatives, copies) if previous is not None else None
     if warm is None:
-        ident.fit(x, y, pool=negatives)
+        ident.fit(x, y, pool=negatives, **({} if copies is None else {"copies": copies}))
     else:
         ident = warm
     files = identifier_files(ident)
@@ -108,11 +120,20 @@ def fit_model(
         "threshold": threshold,
         "calibrated_threshold": float(ident.threshold_),
         "update": str(getattr(ident, "update_mode_", "cold")),
+        "enrollment_copies": bool(getattr(ident, "copies_used_", False)),
     }
     return FittedModel("identifier", tuple(str(c) for c in ident.classes_), files, info)
 
 
-def _warm(previous: ModelRecord, fresh: Any, x: np.ndarray, y: Any, pool: Any) -> Any:
+def takes_copies(ident: Any) -> bool:
+    """Whether an identifier made by the factory uses enrollment copies (``fit(copies=)``)."""
+    settings = getattr(ident, "settings", None)
+    return bool(getattr(settings, "takes_copies", False))
+
+
+def _warm(
+    previous: ModelRecord, fresh: Any, x: np.ndarray, y: Any, pool: Any, copies: Any = None
+) -> Any:
     """``previous``'s identifier updated warm to ``(x, y)``, or ``None`` to fit cold.
 
     Warm only when the stored identifier loads and has exactly the settings a cold fit would
@@ -125,7 +146,7 @@ def _warm(previous: ModelRecord, fresh: Any, x: np.ndarray, y: Any, pool: Any) -
         if old.get_params() != fresh.get_params():
             logger.info("settings changed since the stored model: cold refit")
             return None
-        return old.update(x, y, pool=pool)
+        return old.update(x, y, pool=pool, **({} if copies is None else {"copies": copies}))
     except Exception as exc:  # the cold fit that follows decides what is an error
         logger.warning("warm update failed (%s: %s); cold refit", type(exc).__name__, exc)
         return None

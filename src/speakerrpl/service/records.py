@@ -96,12 +96,14 @@ def validate_speaker_name(name: object) -> str:
 
 @dataclass(frozen=True)
 class Enrollment:
-    """One enrollment utterance: its embedding and, optionally, its audio (16-bit PCM)."""
+    """One enrollment utterance: its embedding, optionally its audio (16-bit PCM), and the
+    embeddings (C, D) of its channel copies (:mod:`speakerrpl.synth.enrollment_copies`)."""
 
     embedding: np.ndarray
     audio: bytes | None = None
     source: str | None = None
     sha256: str | None = None  # of the decoded clip: the same clip is never enrolled twice
+    copies: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,25 @@ class Snapshot:
     data_version: int
     frontend: str | None
     embeddings: Mapping[str, np.ndarray]
+    copies: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """The channel copies' embeddings of the speakers whose every clip has copies."""
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(X, y)``: stacked embeddings and their speaker names."""
-        names = sorted(self.embeddings)
-        if not names:
-            return np.zeros((0, 0), np.float32), np.zeros(0, dtype=object)
-        x = np.concatenate([self.embeddings[n] for n in names]).astype(np.float32)
-        y = np.concatenate([[n] * len(self.embeddings[n]) for n in names]).astype(object)
-        return x, y
+        return _stacked(self.embeddings)
+
+    def copy_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(X_copies, y_copies)`` when every speaker has channel copies, else ``None`` (the
+        household is then fitted on its clips alone)."""
+        if not self.embeddings or set(self.copies) != set(self.embeddings):
+            return None
+        return _stacked(self.copies)
+
+
+def _stacked(groups: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    names = sorted(groups)
+    if not names:
+        return np.zeros((0, 0), np.float32), np.zeros(0, dtype=object)
+    x = np.concatenate([groups[n] for n in names]).astype(np.float32)
+    y = np.concatenate([[n] * len(groups[n]) for n in names]).astype(object)
+    return x, y

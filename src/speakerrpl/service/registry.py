@@ -1,7 +1,8 @@
 """Durable speaker registry: one SQLite file (WAL mode), no external database.
 
-It holds the enrolled speakers, their enrollment embeddings (with the frontend that made them),
-optionally the enrollment audio, and the current fitted model with its version. The model is
+It holds the enrolled speakers, their enrollment embeddings (with the frontend that made them)
+and those of each clip's channel copies (:mod:`speakerrpl.synth.enrollment_copies`), optionally
+the enrollment audio, and the current fitted model with its version. The model is
 stored as the files of ``OpenSetSpeakerIdentifier.save(dir)`` (JSON + safetensors) in rows of a
 table: never pickle.
 
@@ -56,7 +57,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: enrollments.sha256 (content de-duplication); 1 is migrated on open
+SCHEMA_VERSION = 3  # 2: enrollments.sha256 (content de-duplication); 3: enrollments.copies
+_MIGRATIONS = {"sha256": "TEXT", "copies": "BLOB"}  # columns added since schema 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS speakers (
@@ -65,7 +67,7 @@ CREATE TABLE IF NOT EXISTS enrollments (
     id INTEGER PRIMARY KEY,
     speaker_id INTEGER NOT NULL REFERENCES speakers(id) ON DELETE CASCADE,
     frontend TEXT NOT NULL, dim INTEGER NOT NULL, embedding BLOB NOT NULL,
-    audio BLOB, source TEXT, created REAL NOT NULL, sha256 TEXT);
+    audio BLOB, source TEXT, created REAL NOT NULL, sha256 TEXT, copies BLOB);
 CREATE INDEX IF NOT EXISTS enrollments_speaker ON enrollments(speaker_id);
 CREATE TABLE IF NOT EXISTS models (
     version INTEGER PRIMARY KEY, data_version INTEGER NOT NULL, kind TEXT NOT NULL,
@@ -118,8 +120,9 @@ class SpeakerRegistry:
         else:
             with self._connection() as con:
                 found = self._migrate(con)
-        if found not in (1, SCHEMA_VERSION):
+        if found not in (1, 2, SCHEMA_VERSION):
             raise RegistryError(f"registry schema {found} is not supported (need {SCHEMA_VERSION})")
+        self._schema = found
 
     def _migrate(self, con: sqlite3.Connection) -> int:
         con.execute("PRAGMA journal_mode=WAL")
@@ -128,10 +131,11 @@ class SpeakerRegistry:
         con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", version)
         con.execute("INSERT OR IGNORE INTO meta VALUES ('data_version', '0')")
         found = int(self._meta(con, "schema_version") or 0)
-        if found == 1:
+        if found in (1, 2):  # older registries: add the missing columns (clips keep no copies)
             columns = {row[1] for row in con.execute("PRAGMA table_info(enrollments)")}
-            if "sha256" not in columns:
-                con.execute("ALTER TABLE enrollments ADD COLUMN sha256 TEXT")
+            for column, kind in _MIGRATIONS.items():
+                if column not in columns:
+                    con.execute(f"ALTER TABLE enrollments ADD COLUMN {column} {kind}")
             con.execute("UPDATE meta SET value=? WHERE key='schema_version'", version)
             found = SCHEMA_VERSION
         return found
@@ -207,16 +211,29 @@ class SpeakerRegistry:
             try:
                 version = int(self._meta(con, "data_version") or 0)
                 frontend = self._meta(con, "frontend")
-                rows = con.execute(
-                    "SELECT s.name, e.dim, e.embedding FROM enrollments e "
-                    "JOIN speakers s ON s.id = e.speaker_id ORDER BY s.name, e.id"
-                ).fetchall()
+                rows = con.execute(f"SELECT s.name, e.dim, e.embedding, {self._copies_column} "
+                                   "FROM enrollments e JOIN speakers s ON s.id = e.speaker_id "
+                                   "ORDER BY s.name, e.id").fetchall()  # fmt: skip
             finally:
                 con.execute("COMMIT")
         groups: dict[str, list[np.ndarray]] = {}
-        for name, dim, blob in rows:
+        copies: dict[str, list[np.ndarray] | None] = {}
+        for name, dim, blob, copy_blob in rows:
             groups.setdefault(name, []).append(np.frombuffer(blob, dtype="<f4", count=dim))
-        return Snapshot(version, frontend, {n: np.stack(v) for n, v in groups.items()})
+            have = copies.setdefault(name, [])
+            if have is None or copy_blob is None:  # a clip without copies: none for the person
+                copies[name] = None
+            else:
+                have.append(np.frombuffer(copy_blob, dtype="<f4").reshape(-1, dim))
+        return Snapshot(
+            version, frontend, {n: np.stack(v) for n, v in groups.items()},
+            {n: np.concatenate(v) for n, v in copies.items() if v},
+        )  # fmt: skip
+
+    @property
+    def _copies_column(self) -> str:
+        """``e.copies``, or ``NULL`` in a read-only registry of a schema without them."""
+        return "NULL" if self._schema < 3 else "e.copies"
 
     def current_model(self) -> ModelRecord | None:
         """Return the committed model with its files, or ``None`` before the first commit."""
@@ -386,17 +403,25 @@ class SpeakerRegistry:
             }
             for item in items:
                 emb = np.asarray(item.embedding, dtype="<f4").ravel()
+                copies = None if item.copies is None else np.asarray(item.copies, dtype="<f4")
                 if (dims and emb.size not in dims) or not np.isfinite(emb).all():
                     raise ModelMismatchError(
                         f"embedding of size {emb.size} (or non-finite) does not match the "
                         f"registry's size {sorted(dims)}"
                     )
+                if copies is not None and (
+                    copies.ndim != 2 or copies.shape[1] != emb.size or not np.isfinite(copies).all()
+                ):
+                    raise ModelMismatchError(
+                        f"channel copies of shape {copies.shape} (or non-finite) do not match "
+                        f"the clip's {emb.size}-d embedding"
+                    )
                 dims.add(emb.size)
                 con.execute(
                     "INSERT INTO enrollments (speaker_id, frontend, dim, embedding, audio, "
-                    "source, created, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "source, created, sha256, copies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (sid, frontend, emb.size, emb.tobytes(), item.audio, item.source, now,
-                     item.sha256),
+                     item.sha256, None if copies is None else copies.tobytes()),
                 )  # fmt: skip
 
     def _write_model(

@@ -130,6 +130,13 @@ class ServiceSettings:
             after ``MAX_WARM_UPDATES`` in a row, on a settings change or when the update
             fails). ``False``: every change refits cold, so no model weight was ever trained
             with a removed person's clips (a warm removal keeps adapter layers they shaped).
+        enrollment_copies: multi-condition enrollment: each enrollment clip is also passed
+            through seven degraded channels (:mod:`speakerrpl.synth.enrollment_copies`) and
+            the copies' embeddings are stored with it and enter the cosine centroids
+            (``OpenSetSpeakerIdentifier.fit(copies=)``), where the identifier settings use
+            them (:attr:`~speakerrpl.identifier.settings.IdentifierSettings.takes_copies`:
+            the default and ``cosine`` on CAM++). A household is fitted with copies only when
+            every clip has them (clips enrolled before, or imported voiceprints, have none).
 
     Example:
         >>> ServiceSettings(far=0.05).far
@@ -161,6 +168,7 @@ class ServiceSettings:
     batch_workers: int = 2
     min_enroll_speech: float = 0.5
     warm_updates: bool = True
+    enrollment_copies: bool = True
 
     def __post_init__(self) -> None:
         if not (isinstance(self.far, (int, float)) and 0.0 < self.far < 1.0):
@@ -296,6 +304,7 @@ _ENV: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "SPEAKERRPL_MAX_REQUEST_SECONDS": ("max_request_seconds", _env_float),
     "SPEAKERRPL_MIN_ENROLL_SPEECH": ("min_enroll_speech", _env_float),
     "SPEAKERRPL_WARM_UPDATES": ("warm_updates", _env_bool),
+    "SPEAKERRPL_ENROLLMENT_COPIES": ("enrollment_copies", _env_bool),
 }
 
 

@@ -18,9 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from speakerrpl.errors import InvalidInputError, RegistryError, SpeakerNotFoundError
+from speakerrpl.errors import InvalidInputError, RegistryError, SpeakerNotFoundError, TTSError
 from speakerrpl.service.hygiene import check_speech, enrollment_warnings
-from speakerrpl.service.models import FittedModel, LoadedModel, fit_model, restrict
+from speakerrpl.service.models import (
+    FittedModel,
+    LoadedModel,
+    fit_model,
+    make_identifier,
+    restrict,
+    takes_copies,
+)
 from speakerrpl.service.registry import (
     ConcurrentChangeError,
     Enrollment,
@@ -55,6 +62,7 @@ class RegistryWriter:
     _write_lock: threading.RLock
     _init_lock: threading.Lock
     _pool: Any
+    _talkers: list[np.ndarray] | None = None
     _factory: Callable[..., Any] | None
 
     if TYPE_CHECKING:  # provided by SpeakerEngine
@@ -106,16 +114,48 @@ class RegistryWriter:
                 f"(utterances) in total, got {have + len(waves)}"
             )
         check_speech(waves, sources, self.settings.min_enroll_speech)
+        hashes = [clip_hash(w) for w in waves]
         with self.work_slot():
             emb = self.embed(waves)
+            copies, copies_note = self._channel_copies(waves, hashes)
         keep = self.settings.keep_audio
         items = [
-            Enrollment(e, _pcm16(w) if keep else None, sources[i] if sources else None, h)
-            for i, (e, w, h) in enumerate(zip(emb, waves, map(clip_hash, waves), strict=True))
-        ]
-        out = self._change(lambda snap: _with_added(snap, name, emb), warm=True, add={name: items})
+            Enrollment(e, _pcm16(w) if keep else None, sources[i] if sources else None, h,
+                       None if copies is None else copies[i])
+            for i, (e, w, h) in enumerate(zip(emb, waves, hashes, strict=True))
+        ]  # fmt: skip
+        added = None if copies is None else np.concatenate(copies)
+        out = self._change(
+            lambda snap: _with_added(snap, name, emb, added), warm=True, add={name: items}
+        )
         warnings = enrollment_warnings(self.model(), name, emb, sources, duplicates)
+        if copies_note:
+            warnings.append(copies_note)
         return {**out, "duplicates": duplicates, "warnings": warnings}
+
+    def _channel_copies(
+        self, waves: Sequence[np.ndarray], hashes: Sequence[str]
+    ) -> tuple[list[np.ndarray] | None, dict[str, Any] | None]:
+        """Each clip's channel copies embedded, (C, D) per clip, when this service's identifier
+        uses them (``settings.enrollment_copies``); else ``None``. A failure to make them
+        (no espeak-ng for the babble talkers) enrolls without them and says so."""
+        if not self.settings.enrollment_copies:
+            return None, None
+        if not takes_copies(make_identifier(self._params(None), self._factory)):
+            return None, None
+        from speakerrpl.synth.enrollment_copies import babble_talkers, enrollment_copies
+
+        try:
+            with self._init_lock:
+                if self._talkers is None:
+                    self._talkers = babble_talkers()
+        except TTSError as exc:
+            logger.warning("enrollment copies not made: %s", exc)
+            return None, {"clip": None, "code": "no-channel-copies", "other": None,
+                          "message": f"enrolled without channel copies: {exc}"}  # fmt: skip
+        made = [enrollment_copies(w, h, self._talkers) for w, h in zip(waves, hashes, strict=True)]
+        emb = self.embed([c for clip in made for c in clip])
+        return np.split(emb, len(waves)), None
 
     def _new_clips(
         self, name: str, waves: Sequence[np.ndarray], sources: Sequence[str] | None
@@ -244,10 +284,25 @@ class RegistryWriter:
                         "registry changed during refit (attempt %d); refitting", attempt + 1
                     )
                     continue
-                return {"model_version": version, "kind": fitted.kind, "refit_seconds": fit_s,
-                        "speakers": list(fitted.classes),
-                        "update": fitted.info.get("update", "cold")}  # fmt: skip
+                return {
+                    "model_version": version,
+                    "kind": fitted.kind,
+                    "refit_seconds": fit_s,
+                    "speakers": list(fitted.classes),
+                    "update": fitted.info.get("update", "cold"),
+                    "enrollment_copies": bool(fitted.info.get("enrollment_copies")),
+                }
         raise RegistryError("registry kept changing during the refit; try again")
+
+    def _params(self, far: float | None) -> dict[str, Any]:
+        """The identifier's keyword arguments at a refit (``far``: the registry's stored one)."""
+        return {
+            "method": self.settings.method,
+            "random_state": self.settings.random_state,
+            "target_far": self.settings.far if far is None else far,
+            "frontend": self.frontend.name,
+            **self.settings.identifier_params,
+        }
 
     def _fit(
         self, snap: Snapshot, new_settings: Mapping[str, str], previous: ModelRecord | None = None
@@ -258,24 +313,26 @@ class RegistryWriter:
             if "threshold" in new_settings
             else self.registry.get_setting("threshold")
         )
-        params: dict[str, Any] = {
-            "method": self.settings.method,
-            "random_state": self.settings.random_state,
-            "target_far": float(far_s) if far_s else self.settings.far,
-            "frontend": self.frontend.name,
-            **self.settings.identifier_params,
-        }
         return fit_model(
-            snap, params=params, pool=self._negatives,
+            snap, params=self._params(float(far_s) if far_s else None), pool=self._negatives,
             threshold=float(thr_s) if thr_s else None, factory=self._factory,
             previous=previous,
         )  # fmt: skip
 
 
-def _with_added(snap: Snapshot, name: str, emb: np.ndarray) -> Snapshot:
+def _with_added(
+    snap: Snapshot, name: str, emb: np.ndarray, copies: np.ndarray | None = None
+) -> Snapshot:
+    """``snap`` with ``name``'s new clips (and their copies: ``None`` when they have none)."""
     data = dict(snap.embeddings)
     data[name] = np.concatenate([data[name], emb]) if name in data else emb
-    return Snapshot(snap.data_version, snap.frontend, data)
+    have = dict(snap.copies)
+    had_copies = name in have or name not in snap.embeddings
+    if copies is not None and had_copies:
+        have[name] = np.concatenate([have[name], copies]) if name in have else copies
+    else:
+        have.pop(name, None)  # one clip without copies: the person has none
+    return Snapshot(snap.data_version, snap.frontend, data, have)
 
 
 def _load_pool(path: str | None, frontend: Any) -> tuple[np.ndarray, np.ndarray]:
