@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
-from service_toys import FAST, _pool_pitches, decoded, tone
+from service_toys import FAST, KEY, _pool_pitches, decoded, tone
 
+from live_server import LiveServer
 from speakerrpl.errors import TTSError
+from speakerrpl.service.app import create_app
 from speakerrpl.service.engine import SpeakerEngine
 from speakerrpl.service.settings import ServiceSettings
 from speakerrpl.synth import enrollment_copies as copies_module
@@ -94,3 +97,29 @@ def test_no_babble_talkers_enrolls_without_copies_and_says_so(
     assert [w["code"] for w in out["warnings"]] == ["no-channel-copies"]
     assert "espeak-ng" in out["warnings"][0]["message"]
     assert {s["name"] for s in eng.speakers()} == {"alice"}
+
+
+@pytest.mark.usefixtures("talkers")
+def test_a_voiceprint_carries_the_copies_to_another_registry_over_http(tmp_path: Path) -> None:
+    eng = _engine(tmp_path / "a.db", api_key=KEY)
+    for who in ("alice", "bob"):
+        eng.enroll(who, [decoded(who, s) for s in range(3)])
+    other = _engine(tmp_path / "b.db", api_key=KEY)
+    other.enroll("alice", [decoded("alice", s) for s in range(3)])
+    head = {"X-API-Key": KEY}
+    with LiveServer(create_app(eng)) as a, LiveServer(create_app(other)) as b:
+        with httpx.Client(base_url=a, headers=head, timeout=60) as ca:
+            doc = ca.get("/speakers/bob/voiceprint").json()
+            clips = ca.get("/speakers/bob").json()["clips"]
+        assert doc["copies_per_clip"] == 7 and [c["n_copies"] for c in clips] == [7, 7, 7]
+        with httpx.Client(base_url=b, headers=head, timeout=60) as cb:
+            r = cb.put("/speakers/bob/voiceprint", json=doc)
+            assert r.status_code == 201 and r.json()["enrollment_copies"] is True, r.text
+            for broken in ({**doc, "copies_per_clip": 6}, {**doc, "copies": "%%"}):
+                r = cb.put("/speakers/carol/voiceprint", json=broken)
+                assert r.status_code == 400 and "malformed voiceprint copies" in r.text
+            bare = {k: v for k, v in doc.items() if k not in ("copies", "copies_per_clip")}
+            r = cb.put("/speakers/carol/voiceprint", json=bare)
+            assert r.status_code == 201 and r.json()["enrollment_copies"] is False
+    np.testing.assert_array_equal(other.registry.snapshot().copies["bob"],
+                                  eng.registry.snapshot().copies["bob"])  # fmt: skip

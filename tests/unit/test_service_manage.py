@@ -125,6 +125,7 @@ def test_voiceprint_export_import_roundtrip(live, tmp_path: Path) -> None:
     assert doc["format"] == "speakerrpl-voiceprint" and doc["count"] == 3
     assert doc["frontend"] == "bands16" and doc["dim"] == 16
     assert len(base64.b64decode(doc["embeddings"])) == 3 * 16 * 4
+    assert doc["copies"] is None  # a 16-d toy frontend: no identifier uses copies of it
     other = engine(tmp_path / "other.db")
     other.enroll("alice", [decoded("alice", s) for s in range(2)])
     with LiveServer(create_app(other)) as url2, client(url2) as c2:

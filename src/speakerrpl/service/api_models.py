@@ -75,6 +75,9 @@ class Clip(BaseModel):
     source: str | None
     created: float = Field(description="Unix time")
     has_audio: bool = Field(description="whether the audio itself is stored (keep_audio)")
+    n_copies: int = Field(
+        0, description="channel copies stored with it (multi-condition enrollment)"
+    )
 
 
 class ClipList(BaseModel):
@@ -124,6 +127,12 @@ class Voiceprint(BaseModel):
     count: int = Field(gt=0, le=256)
     embeddings: str = Field(description="count x dim float32 little-endian, base64")
     sources: list[str | None] | None = None
+    copies_per_clip: int | None = Field(
+        None, gt=0, le=16, description="channel copies per clip, when every clip has them"
+    )
+    copies: str | None = Field(
+        None, description="count x copies_per_clip x dim float32 little-endian, base64"
+    )
     versions: dict[str, Any] = {}
 
 

@@ -24,10 +24,15 @@ class ClipWriter(RegistryWriter):
     """Single-clip changes (see the module docstring)."""
 
     def enroll_embeddings(
-        self, name: str, embeddings: np.ndarray, sources: Sequence[str | None] | None = None
+        self,
+        name: str,
+        embeddings: np.ndarray,
+        sources: Sequence[str | None] | None = None,
+        copies: np.ndarray | None = None,
     ) -> dict[str, object]:
         """Add ``name`` (or extend it) with ready embeddings from this registry's frontend
-        (an imported voiceprint), refit and commit; returns the enrollment answer."""
+        (an imported voiceprint), with each clip's channel copies ``(N, C, D)`` when it has
+        them, refit and commit; returns the enrollment answer."""
         name = validate_speaker_name(name)
         self.registry.check_writable()
         self.registry.check_new_name(name)
@@ -39,8 +44,15 @@ class ClipWriter(RegistryWriter):
                 f"speaker {name!r} needs at least {self.settings.min_clips} enrollment clips "
                 f"in total, got {have + n}"
             )
-        items = [Enrollment(e, None, sources[i] if sources else None) for i, e in enumerate(emb)]
-        out = self._change(lambda snap: _with_added(snap, name, emb), add={name: items})
+        if copies is not None and (copies.ndim != 3 or copies.shape[0] != n):
+            raise InvalidInputError(f"copies of shape {copies.shape} for {n} clips")
+        items = [
+            Enrollment(e, None, sources[i] if sources else None,
+                       copies=None if copies is None else copies[i])
+            for i, e in enumerate(emb)
+        ]  # fmt: skip
+        added = None if copies is None else copies.reshape(-1, emb.shape[1])
+        out = self._change(lambda snap: _with_added(snap, name, emb, added), add={name: items})
         return {**out, "warnings": enrollment_warnings(self.model(), name, emb, None, 0)}
 
     def remove_clip(self, name: str, clip_id: int) -> dict[str, object]:

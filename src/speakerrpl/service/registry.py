@@ -179,28 +179,32 @@ class SpeakerRegistry:
 
     def enrollments(self, name: str, with_embeddings: bool = False) -> list[dict[str, object]]:
         """The enrollment clips of ``name``: ``id``, ``source``, ``created``, ``has_audio``,
-        ``frontend`` (and ``embedding`` as float32 when ``with_embeddings``), oldest first.
+        ``frontend``, ``n_copies`` (and ``embedding`` as float32 and ``copies`` (C, D) or
+        ``None`` when ``with_embeddings``), oldest first.
 
         Raises:
             SpeakerNotFoundError: ``name`` is not enrolled.
         """
         sql = (
             "SELECT e.id, e.source, e.created, e.audio IS NOT NULL, e.dim, e.embedding, "
-            "e.frontend FROM enrollments e JOIN speakers s ON s.id = e.speaker_id "
-            "WHERE s.name=? ORDER BY e.id"
+            f"e.frontend, {self._copies_column} FROM enrollments e "
+            "JOIN speakers s ON s.id = e.speaker_id WHERE s.name=? ORDER BY e.id"
         )
         with self._connection() as con:
             rows = con.execute(sql, (name,)).fetchall()
         if not rows:
             raise SpeakerNotFoundError(f"no enrolled speaker named {name!r}")
         out: list[dict[str, object]] = []
-        for cid, source, created, has_audio, dim, blob, frontend in rows:
+        for cid, source, created, has_audio, dim, blob, frontend, copy_blob in rows:
+            copies = None if copy_blob is None else np.frombuffer(copy_blob, "<f4").reshape(-1, dim)
             row: dict[str, object] = {
                 "id": cid, "source": source, "created": created,
                 "has_audio": bool(has_audio), "frontend": frontend,
+                "n_copies": 0 if copies is None else len(copies),
             }  # fmt: skip
             if with_embeddings:
                 row["embedding"] = np.frombuffer(blob, dtype="<f4", count=dim).copy()
+                row["copies"] = None if copies is None else copies.copy()
             out.append(row)
         return out
 

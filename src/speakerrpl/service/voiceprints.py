@@ -4,8 +4,10 @@ Thin functions over :class:`~speakerrpl.service.engine.SpeakerEngine` and its re
 user-facing decision goes through :func:`speakerrpl.decisions.decision_of`.
 
 A *voiceprint* export is a JSON document (``format: speakerrpl-voiceprint``, version 1) with one
-person's enrollment embeddings (float32, little-endian, base64), the frontend that made them and
-the versions, so it can be imported into another registry built with the same frontend. It is
+person's enrollment embeddings (float32, little-endian, base64), those of each clip's channel
+copies when every clip has them (``copies_per_clip``, ``copies``: multi-condition enrollment,
+:mod:`speakerrpl.synth.enrollment_copies`), the frontend that made them and the versions, so it
+can be imported into another registry built with the same frontend. It is
 biometric data: the REST service only hands it to callers with the API key.
 """
 
@@ -35,6 +37,7 @@ __all__ = [
 FORMAT = "speakerrpl-voiceprint"
 FORMAT_VERSION = 1
 _MAX_EMBEDDINGS = 256
+_MAX_COPIES_PER_CLIP = 16
 
 
 def verify(engine: Any, name: str, wave: np.ndarray) -> dict[str, Any]:
@@ -89,11 +92,11 @@ def apply_request_threshold(
 
 def speaker_detail(engine: Any, name: str) -> dict[str, Any]:
     """``name``, ``created``, ``n_enrollments`` and its ``clips`` (id, source, created,
-    has_audio): no embeddings."""
+    has_audio, n_copies): no embeddings."""
     clips = engine.registry.enrollments(name)
     created = next(s["created"] for s in engine.speakers() if s["name"] == name)
     return {"name": name, "created": created, "n_enrollments": len(clips),
-            "clips": [{k: c[k] for k in ("id", "source", "created", "has_audio")}
+            "clips": [{k: c[k] for k in ("id", "source", "created", "has_audio", "n_copies")}
                       for c in clips]}  # fmt: skip
 
 
@@ -117,6 +120,12 @@ def export_voiceprint(engine: Any, name: str) -> dict[str, Any]:
     emb = np.stack([c["embedding"] for c in clips]).astype("<f4")
     frontends = sorted({str(c["frontend"]) for c in clips})
     created = next(s["created"] for s in engine.speakers() if s["name"] == name)
+    copies: dict[str, Any] = {}
+    counts = {0 if c["copies"] is None else len(c["copies"]) for c in clips}
+    if len(counts) == 1 and 0 not in counts:  # every clip has the same number of copies
+        stacked = np.concatenate([c["copies"] for c in clips]).astype("<f4")
+        copies = {"copies_per_clip": counts.pop(),
+                  "copies": base64.b64encode(stacked.tobytes()).decode("ascii")}  # fmt: skip
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -127,6 +136,7 @@ def export_voiceprint(engine: Any, name: str) -> dict[str, Any]:
         "count": int(emb.shape[0]),
         "embeddings": base64.b64encode(emb.tobytes()).decode("ascii"),
         "sources": [c["source"] for c in clips],
+        **copies,
         "versions": {"speakerrpl": __version__, "format": FORMAT_VERSION},
     }
 
@@ -148,6 +158,27 @@ def _embeddings(doc: Mapping[str, Any]) -> np.ndarray:
     return emb
 
 
+def _copies(doc: Mapping[str, Any], count: int, dim: int) -> np.ndarray | None:
+    """The (count, C, dim) channel copies of a voiceprint, or ``None`` when it has none."""
+    if doc.get("copies") is None and doc.get("copies_per_clip") is None:
+        return None
+    try:
+        per_clip = int(doc["copies_per_clip"])
+        raw = base64.b64decode(str(doc["copies"]), validate=True)
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise InvalidInputError(f"malformed voiceprint copies: {exc}") from None
+    if not 0 < per_clip <= _MAX_COPIES_PER_CLIP or len(raw) != count * per_clip * dim * 4:
+        raise InvalidInputError(
+            f"malformed voiceprint copies: {len(raw)} bytes do not hold {count} clips x "
+            f"copies_per_clip={per_clip} x dim={dim} float32 (at most {_MAX_COPIES_PER_CLIP} "
+            "per clip)"
+        )
+    copies = np.frombuffer(raw, dtype="<f4").reshape(count, per_clip, dim)
+    if not np.isfinite(copies).all():
+        raise InvalidInputError("malformed voiceprint: copies hold NaN or infinity")
+    return copies
+
+
 def import_voiceprint(engine: Any, name: str, doc: Mapping[str, Any]) -> dict[str, Any]:
     """Enroll ``name`` from an exported voiceprint (same frontend as this registry), refit."""
     if doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
@@ -156,6 +187,7 @@ def import_voiceprint(engine: Any, name: str, doc: Mapping[str, Any]) -> dict[st
             f"(format={doc.get('format')!r}, format_version={doc.get('format_version')!r})"
         )
     emb = _embeddings(doc)
+    copies = _copies(doc, *emb.shape)
     ours = engine.registry.snapshot().frontend or engine.frontend.name
     if doc.get("frontend") != ours:
         raise ModelMismatchError(
@@ -165,4 +197,4 @@ def import_voiceprint(engine: Any, name: str, doc: Mapping[str, Any]) -> dict[st
     if not isinstance(sources, list) or len(sources) != len(emb):
         sources = [None] * len(emb)
     labels = [f"imported:{s}" if s else "imported" for s in sources]
-    return engine.enroll_embeddings(name, emb, labels)
+    return engine.enroll_embeddings(name, emb, labels, copies=copies)
