@@ -9,8 +9,9 @@ only repeats what is missing:
 3. ``speakerrpl protocol suite``: the household K = 4, 3-clip deployment's seeded dev and
    report folds, if absent, and ``speakerrpl corpus baseline``: the cosine baseline per
    condition for households of 2, 4 and 8 and offices of 20 and 50;
-4. enroll the first report fold's household (``OpenSetSpeakerIdentifier.fit``) and identify a
-   few test clips straight from their audio files;
+4. enroll the first report fold's household (``OpenSetSpeakerIdentifier.fit`` with the channel
+   copies of each enrollment clip, as ``speakerrpl enroll`` does) and identify a few test clips
+   straight from their audio files;
 5. ``speakerrpl evaluate`` over every report fold, method and ablation.
 
 Everything the demo writes lands under ``data/`` and ``results/`` (both gitignored), so a
@@ -107,6 +108,7 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
     from speakerrpl.data.protocols import load_protocol
     from speakerrpl.embeddings import EmbeddingSet
     from speakerrpl.identifier.settings import IdentifierSettings
+    from speakerrpl.synth.enrollment_copies import CHANNELS, babble_talkers, enrollment_copies
 
     emb, pool = EmbeddingSet.load(paths["eval"]), EmbeddingSet.load(paths["pool"])
     fold = load_protocol(paths["protocol"]).folds[0]
@@ -117,22 +119,30 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
     clf = None
     if (saved / "config.json").is_file() and is_fresh(saved / "config.json", paths["protocol"]):
         clf = OpenSetSpeakerIdentifier.load(saved, frontend=emb.frontend, dim=emb.dim)
-        wanted = (settings["models"], settings.get("epochs", IdentifierSettings().epochs))
-        if (clf.settings.n_models, clf.settings.epochs) != wanted:
+        wanted = (settings["models"], settings.get("epochs", IdentifierSettings().epochs), True)
+        if (clf.settings.n_models, clf.settings.epochs, clf.copies_used_) != wanted:
             clf = None
+    audio = {u.utt_id: u.path for u in read_data_dir(paths["corpus"])}
+    frontend = get_frontend(emb.frontend)
     if clf is None:
-        print(f"\nEnrolling the {len(fold.targets)} people of household 1 from {len(names)} clips")
+        print(
+            f"\nEnrolling the {len(fold.targets)} people of household 1 from {len(names)} "
+            f"clips and {len(CHANNELS)} channel copies of each (as `speakerrpl enroll` does)"
+        )
         start = time.perf_counter()
+        talkers = babble_talkers()
+        made = [c for u in enroll_ids for c in enrollment_copies(load_audio(audio[u]), u, talkers)]
+        copies = (frontend.embed(made), [n for n in names for _ in CHANNELS])
         clf = OpenSetSpeakerIdentifier(
             n_models=settings["models"], selection_r=settings["models"] // 3,
             frontend=emb.frontend, **epochs_override(settings),
         ).fit(emb.embeddings[[row[u] for u in enroll_ids]], names,
-              pool=(pool.embeddings, pool.speakers))  # fmt: skip
+              pool=(pool.embeddings, pool.speakers), copies=copies)  # fmt: skip
         clf.save(saved)
-        print(f"fitted in {time.perf_counter() - start:.1f} s, saved to {saved}")
+        print(f"copies made and embedded, fitted in {time.perf_counter() - start:.1f} s, "
+              f"saved to {saved}")  # fmt: skip
     else:
         print(f"\nEnrolled household 1: loaded the fitted identifier from {saved}")
-    audio = {u.utt_id: u.path for u in read_data_dir(paths["corpus"])}
     truth = dict(zip(emb.utt_ids.tolist(), emb.speakers.tolist(), strict=True))
     first_clip: dict[str, str] = {}  # speaker -> first test clip, in protocol order
     for u in [*fold.test_known, *fold.test_unknown]:
@@ -140,7 +150,6 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
     strangers = [s for s in first_clip if s not in fold.targets]
     clips = [first_clip[t] for t in fold.targets[:N_KNOWN_CLIPS]]
     clips += [first_clip[s] for s in strangers[:N_UNKNOWN_CLIPS]]
-    frontend = get_frontend(emb.frontend)
     x = frontend.embed([load_audio(audio[u]) for u in clips])
     predicted, scores = clf.predict(x), clf.score_samples(x)
     print(f"\nIdentifying {len(clips)} test clips (threshold {clf.threshold_:.3f}):")

@@ -6,15 +6,18 @@ The issue measured the identifier from outside with: test clips of 2.5 s with 10
 (8 splits) and 16 (3 splits). This script builds that test condition from the report-half
 voices' clean test clips (a 2.5 s segment inside the speech, babble of 3 development-half
 voices at 10 dB: talkers that are never a target or a stranger here), embeds it with CAM++,
-and fits, per split, exactly what a user gets: ``OpenSetSpeakerIdentifier()`` and
-``OpenSetSpeakerIdentifier(method="cosine")`` (both channel-compensated, as shipped) plus
-plain cosine on raw embeddings (``channel_compensation=False``), the issue's reference.
+and fits, per split, exactly what a user gets: ``OpenSetSpeakerIdentifier()``, the same with
+enrollment copies as the service and ``speakerrpl enroll`` fit it (each enrollment clip's
+seven channel copies, :mod:`speakerrpl.synth.enrollment_copies`, babble of the service's own
+talkers, through ``fit(copies=)``) and ``OpenSetSpeakerIdentifier(method="cosine")`` (all
+channel-compensated, as shipped), plus plain cosine on raw embeddings
+(``channel_compensation=False``), the issue's reference.
 Every other voice of the half is a stranger (``--half dev``: development households, babble
 from the voices only a ``--size full`` build has). Per method: EER over identification
 trials, and at the threshold the fit deploys, strangers accepted (FA) and targets missed or
 misnamed (FR); mean ± std over splits.
 
-Run (from benchmarks/household; about 90 s):
+Run (from benchmarks/household; about 10 minutes with --splits 20):
       PYTHONPATH=../../src python outside_protocol.py [--json /tmp/outside.json] \
           [--seconds 2.5] [--snr 10]   (--seconds 0: whole clips; --snr -1: no babble)
 """

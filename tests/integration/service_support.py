@@ -212,9 +212,12 @@ def base_registry(service_dir: Path, clips: dict[str, list[Path]], pool_file: Pa
     from speakerrpl.audio import load_audio
     from speakerrpl.identifier.persistence import FORMAT
     from speakerrpl.service.engine import SpeakerEngine
+    from speakerrpl.service.registry import SCHEMA_VERSION
     from speakerrpl.service.settings import ServiceSettings
 
-    path = service_dir / f"base-format{FORMAT}.db"  # a saved-model format change refits it
+    # a saved-model format or registry schema change rebuilds it (an older one would be
+    # migrated, i.e. written, by the read commands under test)
+    path = service_dir / f"base-format{FORMAT}-schema{SCHEMA_VERSION}.db"
     if not path.exists():
         settings = ServiceSettings(
             identifier_params=json.loads(FAST_PARAMS), pool_path=str(pool_file)

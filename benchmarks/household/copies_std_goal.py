@@ -1,0 +1,137 @@
+"""The corpus's std goal for the default as the service enrolls: with enrollment copies.
+
+``speakerrpl evaluate`` fits the library default on the enrollment embeddings alone. The
+service and ``speakerrpl enroll`` also pass every enrollment clip through seven degraded
+channels and fit with ``copies=`` (:mod:`speakerrpl.synth.enrollment_copies`). This refits
+the default of an ``evaluate`` run's report protocol that way, draw by draw with the same seeds
+(``random_state + draw``) and the same metric code
+(:func:`speakerrpl.evaluation.units.compute_metrics`), and prints, per condition, plain
+cosine's EER (from that run's ``results.json``), the default's with copies, the gap and the
+larger std over the report folds (a fold of several households counts as their mean), as
+``std_goal.py`` does. ``--check N`` also refits the first N draws without copies and prints
+the largest EER difference from the run's own default (0 means the same code path).
+
+The copies are made from the corpus audio of every enrollment clip the protocol uses, babble
+of the service's own talkers, and embedded with CAM++ once (cached in ``--out``).
+
+Run (from benchmarks/household; K = 4: about 8 minutes on 2 cores):
+      PYTHONPATH=../../src python copies_std_goal.py /tmp/i13corpus/full/eval-g10-k4 \
+          --corpus /tmp/i13corpus/full --out /tmp/i13corpus/full/copies-g10-k4 --check 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from channel_model import _read_kaldi  # type: ignore[import-not-found]
+from std_goal import COSINE_ROW, DEFAULT_ROW, fold_eers  # type: ignore[import-not-found]
+
+from speakerrpl.embeddings import EmbeddingSet
+from speakerrpl.evaluation.units import compute_metrics, load_inputs
+from speakerrpl.frontends import get_frontend
+from speakerrpl.frontends.base import torch_threads
+from speakerrpl.identifier import OpenSetSpeakerIdentifier
+from speakerrpl.synth.enrollment_copies import CHANNELS, babble_talkers, enrollment_copies
+
+
+def copy_embeddings(corpus: Path, utts: list[str], cache: Path) -> dict[str, np.ndarray]:
+    """utt -> (7, D) CAM++ embeddings of its channel copies (made once, then read)."""
+    if not cache.is_file():
+        wav = _read_kaldi(corpus / "corpus" / "eval" / "wav.scp")
+        talkers = babble_talkers()
+        waves = []
+        for utt in utts:
+            clean = sf.read(str(corpus / "corpus" / "eval" / wav[utt].strip()), dtype="float32")
+            waves += enrollment_copies(clean[0], utt, talkers)
+        with torch_threads(2):
+            emb = get_frontend("campplus").embed(waves)
+        ids = [f"{u}##{c}" for u in utts for c in CHANNELS]
+        EmbeddingSet(emb, ids, [u for u in utts for _ in CHANNELS], "campplus").save(cache)
+    stored = EmbeddingSet.load(cache)
+    n = len(CHANNELS)
+    return {str(stored.speakers[i]): stored.embeddings[i : i + n] for i in range(0, len(stored), n)}
+
+
+def draw_eers(inputs, f: int, seed: int, copies: dict[str, np.ndarray] | None) -> dict[str, float]:
+    """condition -> EER % of the default fitted on draw ``f`` (with ``copies`` when given)."""
+    fold = inputs.protocol.folds[f]
+    targets = list(fold.targets)
+    enroll = [u for t in targets for u in fold.enroll[t]]
+    y = [t for t in targets for _ in fold.enroll[t]]
+    extra = {}
+    if copies is not None:
+        extra["copies"] = (np.concatenate([copies[u] for u in enroll]),
+                           [t for t in y for _ in CHANNELS])  # fmt: skip
+    est = OpenSetSpeakerIdentifier(frontend="campplus", random_state=seed)
+    est.fit(inputs.rows_of(enroll, "clean"), y,
+            pool=(inputs.pool.embeddings, inputs.pool.speakers), **extra)  # fmt: skip
+    col = {name: k for k, name in enumerate(est.classes_)}
+    spk = inputs.embeddings.speakers[[inputs.index[u] for u in fold.test_known]]
+    labels = np.array([col[s] for s in spk.tolist()], dtype=np.int64)
+    out = {}
+    for cond in inputs.conditions:
+        known = est.decision_function(inputs.rows_of(fold.test_known, cond))
+        unknown = est.decision_function(inputs.rows_of(fold.test_unknown, cond))
+        out[cond] = 100 * compute_metrics(known, labels, unknown)["eer"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("run", type=Path, help="an evaluate output folder (results.json)")
+    ap.add_argument("--corpus", type=Path, required=True, help="the corpus build it embedded")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--check", type=int, default=0, help="draws refitted without copies")
+    args = ap.parse_args()
+    results = json.loads((args.run / "results.json").read_text())
+    base_seed = int(results["config"]["random_state"])
+    inputs = load_inputs(results["embeddings"]["path"], results["pool"]["path"],
+                         results["protocol"]["path"])  # fmt: skip
+    folds = inputs.protocol.folds
+    utts = sorted({u for fold in folds for t in fold.targets for u in fold.enroll[t]})
+    args.out.mkdir(parents=True, exist_ok=True)
+    copies = copy_embeddings(args.corpus, utts, args.out / "enrollment-copies.npz")
+    own = results["results"]
+    with torch_threads(1):
+        worst = 0.0
+        for f in range(args.check):
+            plain = draw_eers(inputs, f, base_seed + f, None)
+            for cond, value in plain.items():
+                worst = max(worst, abs(value - 100 * own[cond][DEFAULT_ROW]["per_draw"][f]["eer"]))
+        if args.check:
+            print(f"check: {args.check} draws refitted without copies differ from the run's "
+                  f"default by at most {worst:.4f} EER points")  # fmt: skip
+        rows = [draw_eers(inputs, f, base_seed + f, copies) for f in range(len(folds))]
+    per_fold = int(results["protocol"].get("draws_per_fold", 1))
+    cos = fold_eers(results, COSINE_ROW)
+    plain_default = fold_eers(results, DEFAULT_ROW)
+    hardest = sorted(cos, key=lambda c: -cos[c].mean())[:3]
+    print(f"{results['protocol']['path']}: {len(folds) // per_fold} folds of {per_fold} draws")
+    print("| condition | cosine | default (clean enrollment) | default + copies | gap | "
+          "max std | std < gap / 2 |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    summary = {}
+    for cond in cos:
+        draws = np.asarray([r[cond] for r in rows])
+        mine = draws.reshape(-1, per_fold).mean(axis=1)
+        gap = float(cos[cond].mean() - mine.mean())
+        std = max(float(cos[cond].std()), float(mine.std()))
+        summary[cond] = {"cosine": cos[cond].tolist(), "copies": mine.tolist(), "gap": gap,
+                         "std": std, "met": std < gap / 2}  # fmt: skip
+        name = f"`{cond}`" + (" (hardest)" if cond in hardest else "")
+        print(f"| {name} | {cos[cond].mean():.2f} ± {cos[cond].std():.2f} | "
+              f"{plain_default[cond].mean():.2f} ± {plain_default[cond].std():.2f} | "
+              f"{mine.mean():.2f} ± {mine.std():.2f} | {gap:+.2f} | {std:.2f} | "
+              f"{'met' if std < gap / 2 else '-'} |")  # fmt: skip
+    met = [c for c in summary if summary[c]["met"]]
+    print(f"met in {len(met)} of {len(summary)}; of the three hardest: "
+          f"{', '.join(c for c in hardest if c in met) or 'none'}")  # fmt: skip
+    (args.out / "std_goal.json").write_text(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
