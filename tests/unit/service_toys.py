@@ -48,15 +48,16 @@ def vector_pool() -> tuple[np.ndarray, np.ndarray]:
 
 
 class BandFrontend:
-    """Log-energies of 16 frequency bands (0-8 kHz), centred and L2-normalised."""
+    """Log-energies of ``bands`` frequency bands (0-8 kHz), centred and L2-normalised."""
 
     name = "bands16"
+    bands = 16
 
     def embed(self, waves: list[np.ndarray]) -> np.ndarray:
         out = []
         for w in waves:
             spec = np.abs(np.fft.rfft(w[:16000], n=16000)) ** 2
-            bands = np.log(np.stack([b.sum() for b in np.array_split(spec, 16)]) + 1e-6)
+            bands = np.log(np.stack([b.sum() for b in np.array_split(spec, self.bands)]) + 1e-6)
             bands -= bands.mean()
             out.append(bands / np.linalg.norm(bands))
         return np.asarray(out, dtype=np.float32)

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from service_toys import FAST, KEY, _pool_pitches, decoded, tone
+from service_toys import FAST, KEY, BandFrontend, _pool_pitches, decoded, tone
 
 from live_server import LiveServer
 from speakerrpl.errors import TTSError
@@ -19,20 +19,12 @@ from speakerrpl.synth import enrollment_copies as copies_module
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-class Bands192:
+class Bands192(BandFrontend):
     """192 log band energies: a stand-in of CAM++'s size and name, so the identifier applies
     its CAM++ settings (channel model, tables, copies) to tones."""
 
     name = "campplus"
-
-    def embed(self, waves: list[np.ndarray]) -> np.ndarray:
-        out = []
-        for w in waves:
-            spec = np.abs(np.fft.rfft(w[:16000], n=16000)) ** 2
-            bands = np.log(np.stack([b.sum() for b in np.array_split(spec, 192)]) + 1e-6)
-            bands -= bands.mean()
-            out.append(bands / np.linalg.norm(bands))
-        return np.asarray(out, dtype=np.float32)
+    bands = 192
 
 
 def _pool() -> tuple[np.ndarray, np.ndarray]:
