@@ -88,6 +88,10 @@ def test_babble_talkers_are_synthesised_once_then_read_from_the_cache(tmp_path) 
     assert len(made) == 3 and all(w.size > 16000 for w in made)
     cached = babble_talkers(3, cache_dir=tmp_path)
     assert all(np.allclose(a, b, atol=1 / 32767) for a, b in zip(made, cached, strict=True))
+    (cache,) = (tmp_path / "copies").glob("babble-*.npz")
+    cache.write_bytes(b"not an npz")  # a damaged cache is rebuilt, never an enrollment error
+    again = babble_talkers(3, cache_dir=tmp_path)
+    assert all(np.allclose(a, b, atol=1 / 32767) for a, b in zip(made, again, strict=True))
 
 
 @pytest.mark.parametrize("method", ["softmax", "cosine"])

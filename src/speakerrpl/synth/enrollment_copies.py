@@ -19,6 +19,7 @@ and from the shipped channel model's; the babble talkers are espeak-ng voices sy
 from __future__ import annotations
 
 import logging
+import zipfile
 import zlib
 from collections.abc import Sequence
 from functools import lru_cache
@@ -111,8 +112,11 @@ def babble_talkers(
         raise InvalidInputError(f"n_talkers must be >= 1, got {n_talkers}")
     path = cache_root(cache_dir) / "copies" / f"babble-v1-{n_talkers}.npz"
     if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            return [data[f"t{i}"].astype(np.float32) / 32767.0 for i in range(len(data.files))]
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return [data[f"t{i}"].astype(np.float32) / 32767.0 for i in range(len(data.files))]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            logger.warning("unreadable babble talkers cache %s (%s); synthesising again", path, exc)
     waves = []
     for i, spec in enumerate(pool_voices(n_talkers, seed=BABBLE_SEED)):
         texts = load_texts(spec.language)
