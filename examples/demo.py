@@ -108,7 +108,7 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
     from speakerrpl.data.protocols import load_protocol
     from speakerrpl.embeddings import EmbeddingSet
     from speakerrpl.identifier.settings import IdentifierSettings
-    from speakerrpl.synth.enrollment_copies import CHANNELS, babble_talkers, enrollment_copies
+    from speakerrpl.synth.enrollment_copies import CHANNELS, babble_talkers, embedded_copies
 
     emb, pool = EmbeddingSet.load(paths["eval"]), EmbeddingSet.load(paths["pool"])
     fold = load_protocol(paths["protocol"]).folds[0]
@@ -130,9 +130,9 @@ def enroll_and_identify(paths: dict[str, Path], settings: dict[str, int], out: P
             f"clips and {len(CHANNELS)} channel copies of each (as `speakerrpl enroll` does)"
         )
         start = time.perf_counter()
-        talkers = babble_talkers()
-        made = [c for u in enroll_ids for c in enrollment_copies(load_audio(audio[u]), u, talkers)]
-        copies = (frontend.embed(made), [n for n in names for _ in CHANNELS])
+        waves = [load_audio(audio[u]) for u in enroll_ids]
+        made = embedded_copies(waves, enroll_ids, frontend.embed, babble_talkers())
+        copies = (made.reshape(-1, emb.dim), [n for n in names for _ in CHANNELS])
         clf = OpenSetSpeakerIdentifier(
             n_models=settings["models"], selection_r=settings["models"] // 3,
             frontend=emb.frontend, **epochs_override(settings),

@@ -26,34 +26,23 @@ import json
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-from channel_model import _read_kaldi  # type: ignore[import-not-found]
+from outside_protocol import enrollment_copy_embeddings  # type: ignore[import-not-found]
 from std_goal import COSINE_ROW, DEFAULT_ROW, fold_eers  # type: ignore[import-not-found]
 
-from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.evaluation.units import compute_metrics, load_inputs
-from speakerrpl.frontends import get_frontend
 from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
-from speakerrpl.synth.enrollment_copies import CHANNELS, babble_talkers, enrollment_copies
+from speakerrpl.synth.enrollment_copies import CHANNELS
 
 
 def copy_embeddings(corpus: Path, utts: list[str], cache: Path) -> dict[str, np.ndarray]:
     """utt -> (7, D) CAM++ embeddings of its channel copies (made once, then read)."""
     if not cache.is_file():
-        wav = _read_kaldi(corpus / "corpus" / "eval" / "wav.scp")
-        talkers = babble_talkers()
-        waves = []
-        for utt in utts:
-            clean = sf.read(str(corpus / "corpus" / "eval" / wav[utt].strip()), dtype="float32")
-            waves += enrollment_copies(clean[0], utt, talkers)
         with torch_threads(2):
-            emb = get_frontend("campplus").embed(waves)
-        ids = [f"{u}##{c}" for u in utts for c in CHANNELS]
-        EmbeddingSet(emb, ids, [u for u in utts for _ in CHANNELS], "campplus").save(cache)
-    stored = EmbeddingSet.load(cache)
-    n = len(CHANNELS)
-    return {str(stored.speakers[i]): stored.embeddings[i : i + n] for i in range(0, len(stored), n)}
+            made = enrollment_copy_embeddings(corpus / "corpus" / "eval", utts)
+        np.savez(cache, utts=np.asarray(utts), copies=np.stack([made[u] for u in utts]))
+    with np.load(cache) as data:
+        return dict(zip(data["utts"].tolist(), data["copies"], strict=True))
 
 
 def draw_eers(inputs, f: int, seed: int, copies: dict[str, np.ndarray] | None) -> dict[str, float]:
@@ -94,7 +83,7 @@ def main() -> None:
     folds = inputs.protocol.folds
     utts = sorted({u for fold in folds for t in fold.targets for u in fold.enroll[t]})
     args.out.mkdir(parents=True, exist_ok=True)
-    copies = copy_embeddings(args.corpus, utts, args.out / "enrollment-copies.npz")
+    copies = copy_embeddings(args.corpus, utts, args.out / "copies.npz")
     own = results["results"]
     with torch_threads(1):
         worst = 0.0

@@ -41,7 +41,7 @@ from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
 from speakerrpl.metrics import eer, identification_trials
 from speakerrpl.synth.conditions import add_noise, babble, crop
-from speakerrpl.synth.enrollment_copies import babble_talkers, enrollment_copies
+from speakerrpl.synth.enrollment_copies import babble_talkers, embedded_copies
 from speakerrpl.synth.pool import default_pool
 
 SEED = 2604
@@ -90,16 +90,12 @@ def test_clips(
 
 def enrollment_copy_embeddings(corpus: Path, utts: list[str]) -> dict[str, np.ndarray]:
     """utt -> (7, D) CAM++ embeddings of its channel copies, made as the service makes them
-    (:func:`speakerrpl.synth.enrollment_copies.enrollment_copies`, keyed by the utterance id,
-    babble of the service's own espeak-ng talkers)."""
+    (:func:`speakerrpl.synth.enrollment_copies.embedded_copies`, keyed by the utterance id,
+    babble of the service's own espeak-ng talkers); ``corpus`` is a Kaldi dir (wav.scp)."""
     wav = _read_kaldi(corpus / "wav.scp")
-    talkers = babble_talkers()
-    waves = []
-    for utt in utts:
-        clean = sf.read(str(corpus / wav[utt].strip()), dtype="float32")[0]
-        waves += enrollment_copies(clean, utt, talkers)
-    emb = get_frontend("campplus").embed(waves)
-    return {u: emb[7 * i : 7 * i + 7] for i, u in enumerate(utts)}
+    waves = [sf.read(str(corpus / wav[u].strip()), dtype="float32")[0] for u in utts]
+    emb = embedded_copies(waves, utts, get_frontend("campplus").embed, babble_talkers())
+    return dict(zip(utts, emb, strict=True))
 
 
 def decide(

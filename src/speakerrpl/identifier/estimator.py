@@ -258,6 +258,7 @@ class OpenSetSpeakerIdentifier:
     ) -> None:
         s, old = self.settings, self.ensemble_
         assert old is not None  # update() fits cold without an ensemble
+        extra = self._prepared_copies(copies, classes)  # checked before any training
         xt = torch.as_tensor(ts.x, device=self._device)
         ens = warm_ensemble(old, self.training_classes_, ts.class_names, xt, ts.y)
         count = self.n_updates_ + 1
@@ -266,7 +267,7 @@ class OpenSetSpeakerIdentifier:
             self.__dict__.pop(name, None)
         self.classes_, self.training_classes_ = classes, ts.class_names
         self._fit_ensemble(ens, ts, orders, replace(s.train_settings(), epochs=1, min_steps=steps))
-        self._set_blend(xp, labels, self._prepared_copies(copies, classes))
+        self._set_blend(xp, labels, extra)
         self._calibrate(xp, labels, ts.x_calibration)
         self.n_updates_, self.update_mode_ = count, "warm"
 

@@ -196,7 +196,7 @@ class SpeakerRegistry:
             raise SpeakerNotFoundError(f"no enrolled speaker named {name!r}")
         out: list[dict[str, object]] = []
         for cid, source, created, has_audio, dim, blob, frontend, copy_blob in rows:
-            copies = None if copy_blob is None else np.frombuffer(copy_blob, "<f4").reshape(-1, dim)
+            copies = _decoded_copies(copy_blob, dim)
             row: dict[str, object] = {
                 "id": cid, "source": source, "created": created,
                 "has_audio": bool(has_audio), "frontend": frontend,
@@ -224,11 +224,11 @@ class SpeakerRegistry:
         copies: dict[str, list[np.ndarray] | None] = {}
         for name, dim, blob, copy_blob in rows:
             groups.setdefault(name, []).append(np.frombuffer(blob, dtype="<f4", count=dim))
-            have = copies.setdefault(name, [])
-            if have is None or copy_blob is None:  # a clip without copies: none for the person
+            have, clip_copies = copies.setdefault(name, []), _decoded_copies(copy_blob, dim)
+            if have is None or clip_copies is None:  # a clip without copies: none for the person
                 copies[name] = None
             else:
-                have.append(np.frombuffer(copy_blob, dtype="<f4").reshape(-1, dim))
+                have.append(clip_copies)
         return Snapshot(
             version, frontend, {n: np.stack(v) for n, v in groups.items()},
             {n: np.concatenate(v) for n, v in copies.items() if v},
@@ -479,3 +479,8 @@ class SpeakerRegistry:
             if sorted(model.classes) != names:
                 problems.append(f"model classes {sorted(model.classes)} != speakers {names}")
         return problems
+
+
+def _decoded_copies(blob: bytes | None, dim: int) -> np.ndarray | None:
+    """The (C, dim) channel-copy embeddings stored in a clip's row, or ``None``."""
+    return None if blob is None else np.frombuffer(blob, dtype="<f4").reshape(-1, dim)

@@ -124,7 +124,7 @@ class RegistryWriter:
                        None if copies is None else copies[i])
             for i, (e, w, h) in enumerate(zip(emb, waves, hashes, strict=True))
         ]  # fmt: skip
-        added = None if copies is None else np.concatenate(copies)
+        added = None if copies is None else copies.reshape(-1, emb.shape[1])
         out = self._change(
             lambda snap: _with_added(snap, name, emb, added), warm=True, add={name: items}
         )
@@ -135,15 +135,15 @@ class RegistryWriter:
 
     def _channel_copies(
         self, waves: Sequence[np.ndarray], hashes: Sequence[str]
-    ) -> tuple[list[np.ndarray] | None, dict[str, Any] | None]:
-        """Each clip's channel copies embedded, (C, D) per clip, when this service's identifier
+    ) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+        """Each clip's channel copies embedded, (N, C, D), when this service's identifier
         uses them (``settings.enrollment_copies``); else ``None``. A failure to make them
         (no espeak-ng for the babble talkers) enrolls without them and says so."""
         if not self.settings.enrollment_copies:
             return None, None
         if not takes_copies(make_identifier(self._params(None), self._factory)):
             return None, None
-        from speakerrpl.synth.enrollment_copies import babble_talkers, enrollment_copies
+        from speakerrpl.synth.enrollment_copies import babble_talkers, embedded_copies
 
         try:
             with self._init_lock:
@@ -153,9 +153,7 @@ class RegistryWriter:
             logger.warning("enrollment copies not made: %s", exc)
             return None, {"clip": None, "code": "no-channel-copies", "other": None,
                           "message": f"enrolled without channel copies: {exc}"}  # fmt: skip
-        made = [enrollment_copies(w, h, self._talkers) for w, h in zip(waves, hashes, strict=True)]
-        emb = self.embed([c for clip in made for c in clip])
-        return np.split(emb, len(waves)), None
+        return embedded_copies(waves, hashes, self.embed, self._talkers), None
 
     def _new_clips(
         self, name: str, waves: Sequence[np.ndarray], sources: Sequence[str] | None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import zipfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from speakerrpl.synth.conditions import apply_condition
 from speakerrpl.synth.engines import synthesize
 from speakerrpl.synth.voices import load_texts, pool_voices
 
-__all__ = ["CHANNELS", "babble_talkers", "channel_copies", "enrollment_copies"]
+__all__ = ["CHANNELS", "babble_talkers", "channel_copies", "embedded_copies", "enrollment_copies"]
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,28 @@ def enrollment_copies(
     rng = np.random.default_rng([BABBLE_SEED, zlib.crc32(key.encode())])
     picked = rng.choice(len(talkers), min(N_BABBLE, len(talkers)), replace=False)
     return channel_copies(wave, key, [talkers[i] for i in picked])
+
+
+def embedded_copies(
+    waves: Sequence[np.ndarray],
+    keys: Sequence[str],
+    embed: Callable[[list[np.ndarray]], np.ndarray],
+    talkers: Sequence[np.ndarray],
+) -> np.ndarray:
+    """Embeddings ``(N, C, D)`` of the :func:`enrollment_copies` of each clip (``keys`` seed
+    them), ``embed`` a frontend's ``embed``: what ``fit(..., copies=)`` takes, reshaped to
+    ``(N * C, D)`` with each clip's label repeated ``C`` times.
+
+    Example:
+        >>> x = np.sin(np.arange(16000) * 0.05).astype(np.float32)
+        >>> talkers = [np.sin(np.arange(16000) * 0.03).astype(np.float32)]
+        >>> energy = lambda waves: np.array([[np.mean(w**2), w.size] for w in waves])
+        >>> embedded_copies([x, x], ["a", "b"], energy, talkers).shape
+        (2, 7, 2)
+    """
+    made = [c for w, k in zip(waves, keys, strict=True) for c in enrollment_copies(w, k, talkers)]
+    emb = np.asarray(embed(made), dtype=np.float32)
+    return emb.reshape(len(waves), len(CHANNELS), emb.shape[-1])
 
 
 def babble_talkers(
