@@ -8,13 +8,15 @@ the default of an ``evaluate`` run's report protocol that way, draw by draw with
 (:func:`speakerrpl.evaluation.units.compute_metrics`), and prints, per condition, plain
 cosine's EER (from that run's ``results.json``), the default's with copies, the gap and the
 larger std over the report folds (a fold of several households counts as their mean), as
-``std_goal.py`` does. ``--check N`` also refits the first N draws without copies and prints
-the largest EER difference from the run's own default (0 means the same code path).
+``std_goal.py`` does; then the same against plain cosine enrolled with the same copies (as
+extra clips), the baseline with the same enrollment budget. ``--check N`` also refits the
+first N draws without copies and prints the largest EER difference from the run's own default
+(0 means the same code path).
 
 The copies are made from the corpus audio of every enrollment clip the protocol uses, babble
 of the service's own talkers, and embedded with CAM++ once (cached in ``--out``).
 
-Run (from benchmarks/household; K = 4: about 8 minutes on 2 cores):
+Run (from benchmarks/household; K = 4: about 14 minutes on 2 cores):
       PYTHONPATH=../../src python copies_std_goal.py /tmp/i13corpus/full/eval-g10-k4 \
           --corpus /tmp/i13corpus/full --out /tmp/i13corpus/full/copies-g10-k4 --check 3
 """
@@ -45,19 +47,29 @@ def copy_embeddings(corpus: Path, utts: list[str], cache: Path) -> dict[str, np.
         return dict(zip(data["utts"].tolist(), data["copies"], strict=True))
 
 
-def draw_eers(inputs, f: int, seed: int, copies: dict[str, np.ndarray] | None) -> dict[str, float]:
-    """condition -> EER % of the default fitted on draw ``f`` (with ``copies`` when given)."""
+#: the same-budget reference: plain cosine (the run's cosine row) enrolled with the copies too
+PLAIN_COSINE = {"method": "cosine", "channel_compensation": False}
+
+
+def draw_eers(
+    inputs, f: int, seed: int, copies: dict[str, np.ndarray] | None, params: dict | None = None
+) -> dict[str, float]:
+    """condition -> EER % of the default (or of ``params``) fitted on draw ``f``, with
+    ``copies`` when given: through ``fit(copies=)`` for the default, as extra enrollment
+    clips for ``params`` (plain cosine takes no ``copies=``)."""
     fold = inputs.protocol.folds[f]
     targets = list(fold.targets)
     enroll = [u for t in targets for u in fold.enroll[t]]
-    y = [t for t in targets for _ in fold.enroll[t]]
+    x, y = inputs.rows_of(enroll, "clean"), [t for t in targets for _ in fold.enroll[t]]
     extra = {}
     if copies is not None:
-        extra["copies"] = (np.concatenate([copies[u] for u in enroll]),
-                           [t for t in y for _ in CHANNELS])  # fmt: skip
-    est = OpenSetSpeakerIdentifier(frontend="campplus", random_state=seed)
-    est.fit(inputs.rows_of(enroll, "clean"), y,
-            pool=(inputs.pool.embeddings, inputs.pool.speakers), **extra)  # fmt: skip
+        given = (np.concatenate([copies[u] for u in enroll]), [t for t in y for _ in CHANNELS])
+        if params is None:
+            extra["copies"] = given
+        else:
+            x, y = np.concatenate([x, given[0]]), [*y, *given[1]]
+    est = OpenSetSpeakerIdentifier(frontend="campplus", random_state=seed, **(params or {}))
+    est.fit(x, y, pool=(inputs.pool.embeddings, inputs.pool.speakers), **extra)
     col = {name: k for k, name in enumerate(est.classes_)}
     spk = inputs.embeddings.speakers[[inputs.index[u] for u in fold.test_known]]
     labels = np.array([col[s] for s in spk.tolist()], dtype=np.int64)
@@ -67,6 +79,13 @@ def draw_eers(inputs, f: int, seed: int, copies: dict[str, np.ndarray] | None) -
         unknown = est.decision_function(inputs.rows_of(fold.test_unknown, cond))
         out[cond] = 100 * compute_metrics(known, labels, unknown)["eer"]
     return out
+
+
+def _goal(reference: np.ndarray, default: np.ndarray) -> tuple[float, float, bool]:
+    """(gap, larger std, std < gap / 2) of two methods' fold EERs."""
+    gap = float(reference.mean() - default.mean())
+    std = max(float(reference.std()), float(default.std()))
+    return gap, std, std < gap / 2
 
 
 def main() -> None:
@@ -95,30 +114,36 @@ def main() -> None:
             print(f"check: {args.check} draws refitted without copies differ from the run's "
                   f"default by at most {worst:.4f} EER points")  # fmt: skip
         rows = [draw_eers(inputs, f, base_seed + f, copies) for f in range(len(folds))]
+        cos_rows = [draw_eers(inputs, f, base_seed + f, copies, PLAIN_COSINE)
+                    for f in range(len(folds))]  # fmt: skip
     per_fold = int(results["protocol"].get("draws_per_fold", 1))
     cos = fold_eers(results, COSINE_ROW)
     plain_default = fold_eers(results, DEFAULT_ROW)
     hardest = sorted(cos, key=lambda c: -cos[c].mean())[:3]
     print(f"{results['protocol']['path']}: {len(folds) // per_fold} folds of {per_fold} draws")
     print("| condition | cosine | default (clean enrollment) | default + copies | gap | "
-          "max std | std < gap / 2 |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+          "max std | std < gap / 2 | cosine + copies | same-budget gap | max std | "
+          "std < gap / 2 |")  # fmt: skip
+    print("|---" * 11 + "|")
     summary = {}
     for cond in cos:
-        draws = np.asarray([r[cond] for r in rows])
-        mine = draws.reshape(-1, per_fold).mean(axis=1)
-        gap = float(cos[cond].mean() - mine.mean())
-        std = max(float(cos[cond].std()), float(mine.std()))
-        summary[cond] = {"cosine": cos[cond].tolist(), "copies": mine.tolist(), "gap": gap,
-                         "std": std, "met": std < gap / 2}  # fmt: skip
+        mine = np.asarray([r[cond] for r in rows]).reshape(-1, per_fold).mean(axis=1)
+        same = np.asarray([r[cond] for r in cos_rows]).reshape(-1, per_fold).mean(axis=1)
+        (g0, s0, m0), (g1, s1, m1) = [_goal(ref, mine) for ref in (cos[cond], same)]
+        summary[cond] = {"cosine": cos[cond].tolist(), "cosine_copies": same.tolist(),
+                         "copies": mine.tolist(), "gap": g0, "std": s0, "met": m0,
+                         "same_budget_gap": g1, "same_budget_std": s1,
+                         "same_budget_met": m1}  # fmt: skip
         name = f"`{cond}`" + (" (hardest)" if cond in hardest else "")
         print(f"| {name} | {cos[cond].mean():.2f} ± {cos[cond].std():.2f} | "
               f"{plain_default[cond].mean():.2f} ± {plain_default[cond].std():.2f} | "
-              f"{mine.mean():.2f} ± {mine.std():.2f} | {gap:+.2f} | {std:.2f} | "
-              f"{'met' if std < gap / 2 else '-'} |")  # fmt: skip
-    met = [c for c in summary if summary[c]["met"]]
-    print(f"met in {len(met)} of {len(summary)}; of the three hardest: "
-          f"{', '.join(c for c in hardest if c in met) or 'none'}")  # fmt: skip
+              f"{mine.mean():.2f} ± {mine.std():.2f} | {g0:+.2f} | {s0:.2f} | "
+              f"{'met' if m0 else '-'} | {same.mean():.2f} ± {same.std():.2f} | {g1:+.2f} | "
+              f"{s1:.2f} | {'met' if m1 else '-'} |")  # fmt: skip
+    for key, what in (("met", "against cosine"), ("same_budget_met", "against cosine + copies")):
+        met = [c for c in summary if summary[c][key]]
+        print(f"{what}: met in {len(met)} of {len(summary)}; of the three hardest: "
+              f"{', '.join(c for c in hardest if c in met) or 'none'}")  # fmt: skip
     (args.out / "std_goal.json").write_text(json.dumps(summary, indent=1))
 
 
