@@ -103,26 +103,29 @@ def _fold_sets(inputs: Any, fold: Any) -> dict[str, Any]:
 
 
 def _scenario_metrics(clf: Any, inputs: Any, fold: Any, sets: dict[str, Any]) -> dict[str, float]:
-    from speakerrpl.evaluation.units import compute_metrics
+    from speakerrpl.evaluation.units import compute_metrics, deployed_accepts
 
     col = {c: i for i, c in enumerate(clf.classes_)}
     labels = np.asarray([col[s] for s in sets["known_spk"]])
     new = np.asarray(sets["known_spk"]) == sets["targets"][-1]
     gone = np.asarray(sets["unknown_spk"]) == sets["gone"]
     out: dict[str, float] = {}
-    known_all, unknown_all, new_hits, gone_acc = [], [], [], []
+    known_all, unknown_all, new_hits, gone_acc, known_ok, unknown_ok = [], [], [], [], [], []
     for cond in inputs.conditions:
-        sk = clf.decision_function(inputs.rows_of(fold.test_known, cond))
-        su = clf.decision_function(inputs.rows_of(fold.test_unknown, cond))
+        xk = inputs.rows_of(fold.test_known, cond)
+        xu = inputs.rows_of(fold.test_unknown, cond)
+        sk, su = clf.decision_function(xk), clf.decision_function(xu)
         out[f"eer_{cond}"] = compute_metrics(sk, labels, su)["eer"]
         known_all.append(sk)
         unknown_all.append(su)
-        ok = (sk.argmax(axis=1) == labels) & (sk.max(axis=1) >= clf.threshold_)
+        known_ok.append(deployed_accepts(clf, xk, sk))
+        unknown_ok.append(deployed_accepts(clf, xu, su))
+        ok = (sk.argmax(axis=1) == labels) & known_ok[-1]
         new_hits.append(ok[new])
-        gone_acc.append(su.max(axis=1)[gone] >= clf.threshold_)
+        gone_acc.append(unknown_ok[-1][gone])
     pooled = compute_metrics(
         np.concatenate(known_all), np.tile(labels, len(known_all)), np.concatenate(unknown_all),
-        clf.settings.target_far, float(clf.threshold_),
+        clf.settings.target_far, (np.concatenate(known_ok), np.concatenate(unknown_ok)),
     )  # fmt: skip
     out["eer_mean"] = float(np.mean([out[f"eer_{c}"] for c in inputs.conditions]))
     out.update(fa=pooled["fa"], fr=pooled["fr"])

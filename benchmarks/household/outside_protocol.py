@@ -51,6 +51,10 @@ METHODS = {
     "default": {},
     # what `speakerrpl enroll` / the REST service fit: the clips plus their channel copies
     "default, enrollment copies (the service)": {"copies": "fit"},
+    # the previous default decision: one stranger tail for every clip (the default reads
+    # per-condition tails by the clip's condition posterior; docs/calibration.md)
+    "default, single stranger tail": {"calibration": "tail"},
+    "default, enrollment copies, single stranger tail": {"copies": "fit", "calibration": "tail"},
     "cosine (compensated, as shipped)": {"method": "cosine"},
     "cosine (raw embeddings)": {"method": "cosine", "channel_compensation": False},
     # the reference with the same enrollment budget: the copies as extra enrollment clips (its
@@ -144,6 +148,14 @@ def main() -> None:
         "half (babble: the voices only a --size full build has)",
     )
     ap.add_argument("--far", type=float, default=0.01, help="target_far of every fit")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        choices=list(METHODS),
+        default=list(METHODS),
+        metavar="NAME",
+        help="rows to run (default: all)",
+    )
     ap.add_argument("--seconds", type=float, default=CLIP_S, help="test segment, 0: whole clip")
     ap.add_argument("--snr", type=float, default=SNR_DB, help="babble SNR dB (negative: none)")
     args = ap.parse_args()
@@ -180,8 +192,8 @@ def main() -> None:
             n_splits = args.splits or n_splits
             rng = random.Random(SEED + k)
             draws = [sorted(rng.sample(report, k)) for _ in range(n_splits)]
-            for name, params in METHODS.items():
-                rows = []
+            for name in args.methods:
+                params, rows = METHODS[name], []
                 for targets in draws:
                     enroll = [u for t in targets for u in enrolled[t]]
                     x_enroll = clean.embeddings[[index[u] for u in enroll]]

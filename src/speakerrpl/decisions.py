@@ -106,12 +106,17 @@ def identify_embeddings(identifier: Any, embeddings: np.ndarray) -> list[dict[st
     classes = [str(c) for c in identifier.classes_]
     threshold = float(identifier.threshold_)
     calibrated = hasattr(identifier, "confidence") and hasattr(identifier, "confidence_threshold_")
+    decision = getattr(identifier, "decision_", None)
+    if decision is not None:  # the estimator's predict rule (quality-aware where fitted so)
+        accepted_rows = decision.accepts(scores.max(axis=1), identifier.condition_posterior(x))
+    else:
+        accepted_rows = scores.max(axis=1) >= threshold
     if calibrated:
         confidence = np.asarray(identifier.confidence(x), dtype=np.float64)
     out = []
     for i, row in enumerate(scores):
         best = int(np.argmax(row))
-        accepted = bool(row[best] >= threshold)
+        accepted = bool(accepted_rows[i])
         result: dict[str, Any] = {
             "speaker": classes[best] if accepted else UNKNOWN,
             "best_match": classes[best],

@@ -51,10 +51,11 @@ def write_figures(
             title = ROW_TITLES[row]
             det[title] = metrics.identification_trials(known, labels, unknown)
             oscr[title] = (known, labels, unknown)
-            if f"{row}|threshold" in data:
-                thr = float(data[f"{row}|threshold"])
-                miss = (known.argmax(axis=1) != labels) | (known.max(axis=1) < thr)
-                points[title] = (float(np.mean(unknown.max(axis=1) >= thr)), float(miss.mean()))
+            if f"{row}|{cond}|accepted_known" in data:  # the deployed decision's rows
+                known_ok = data[f"{row}|{cond}|accepted_known"].astype(bool)
+                unknown_ok = data[f"{row}|{cond}|accepted_unknown"].astype(bool)
+                miss = (known.argmax(axis=1) != labels) | ~known_ok
+                points[title] = (float(np.mean(unknown_ok)), float(miss.mean()))
             if row in HISTOGRAM_ROWS:
                 written.append(
                     plots.plot_score_histograms(

@@ -124,13 +124,14 @@ def compute_metrics(
     labels: np.ndarray,
     unknown: np.ndarray,
     far: float = 0.01,
-    threshold: float | None = None,
+    accepted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Every table metric of one score set (values are fractions).
 
-    With the deployed ``threshold`` (accept a row when its best score is ``>=`` it) also the
-    operating point: ``fa`` (strangers accepted), ``fr`` (targets rejected or misnamed) and
-    ``fa_gap`` (``fa - far``: above zero the calibration accepts more than asked); NaN without.
+    With the deployed decision's ``accepted`` rows (boolean masks of the known and the
+    unknown rows, :func:`deployed_accepts`) also the operating point: ``fa`` (strangers
+    accepted), ``fr`` (targets rejected or misnamed) and ``fa_gap`` (``fa - far``: above zero
+    the calibration accepts more than asked); NaN without.
     """
     trials, trial_labels = metrics.identification_trials(known, labels, unknown)
     out = {
@@ -143,12 +144,18 @@ def compute_metrics(
     for p in (0.01, 0.05, 0.1):
         out[f"min_dcf_{p:g}"] = metrics.min_dcf(trials, trial_labels, p)
     fa = fr = float("nan")
-    if threshold is not None:
-        fa = float(np.mean(unknown.max(axis=1) >= threshold)) if len(unknown) else 0.0
-        missed = (known.argmax(axis=1) != labels) | (known.max(axis=1) < threshold)
-        fr = float(np.mean(missed))
+    if accepted is not None:
+        known_ok, unknown_ok = (np.asarray(a, dtype=bool) for a in accepted)
+        fa = float(np.mean(unknown_ok)) if len(unknown) else 0.0
+        fr = float(np.mean((known.argmax(axis=1) != labels) | ~known_ok))
     out.update(fa=fa, fr=fr, fa_gap=fa - far)
     return out
+
+
+def deployed_accepts(est: Any, x: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Which rows of ``x`` (with their fused ``scores``) the fitted identifier's decision
+    accepts: ``predict``'s rule, quality-aware where the decision is."""
+    return np.asarray(est.decision_.accepts(scores.max(axis=1), est.condition_posterior(x)))
 
 
 @contextmanager
@@ -218,10 +225,12 @@ def fit_and_score(
                 own = how == FUSION_SEL or (
                     how == FUSION_ALL and len(est.members_) == est.settings.n_members
                 )
-                thr = float(est.threshold_) if own else None  # the deployed threshold
-                entry["metrics"] = compute_metrics(sk, labels, su, far, thr)
-                if thr is not None:
-                    arrays[f"{row}|threshold"] = np.asarray(thr)
+                accepted = None
+                if own:  # the decision the identifier deploys
+                    accepted = (deployed_accepts(est, xk, sk), deployed_accepts(est, xu, su))
+                    arrays[f"{row}|{cond}|accepted_known"] = accepted[0]
+                    arrays[f"{row}|{cond}|accepted_unknown"] = accepted[1]
+                entry["metrics"] = compute_metrics(sk, labels, su, far, accepted)
             rows.setdefault(row, {})[cond] = entry
             arrays[f"{row}|{cond}|known"] = sk.astype(np.float32)
             arrays[f"{row}|{cond}|unknown"] = su.astype(np.float32)

@@ -10,6 +10,13 @@ measured on development folds for the method's default recipe (:mod:`.tails`), o
 other configuration, one fitted at enrollment on the held-out pool voices and the enrolled
 speakers' cross scores. ``target_far = 0.01`` therefore always means ``confidence >= 0.99``,
 and a threshold pinned on the confidence scale keeps its meaning when the model changes.
+
+With ``calibration="quality"`` the tail follows the test clip's channel: the confidence of a
+clip with condition posterior ``p`` (:mod:`speakerrpl.identifier.conditions`) is
+``sum_c p_c * confidence_c(s)`` over per-condition tails measured the same way
+(:data:`speakerrpl.identifier.tails.CONDITION_TAILS`), so a clip that sounds like a phone call
+is compared with how strangers score on phone calls. Without a posterior (a bare score) the
+single tail applies: the condition where strangers score highest, a clip's strictest reading.
 """
 
 from __future__ import annotations
@@ -27,7 +34,13 @@ from speakerrpl.identifier.calibration import (
     raise_by_margin,
     threshold_for_far,
 )
-from speakerrpl.identifier.tails import CHECKED_UP_TO_K, HELD_BEYOND_CHECKED_K, RAW, table_tail
+from speakerrpl.identifier.tails import (
+    CHECKED_UP_TO_K,
+    HELD_BEYOND_CHECKED_K,
+    RAW,
+    condition_tails,
+    table_tail,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +57,8 @@ class Decision:
         source: ``table`` (development-fold tail of this recipe), ``table-approx`` (the
             method's default-recipe tail used for another recipe) or ``fitted``
             (enrollment-time tail, for methods without a table).
+        condition_tails: ``(condition, tail)`` pairs of the quality-aware decision, in the
+            order of the condition model's posterior columns; empty otherwise.
     """
 
     tail: StrangerTail
@@ -51,20 +66,52 @@ class Decision:
     score_threshold: float
     confidence_threshold: float
     source: str
+    condition_tails: tuple[tuple[str, StrangerTail], ...] = ()
 
-    def confidence(self, best_scores: np.ndarray) -> np.ndarray:
-        """Confidence in [0, 1] of best target scores (N,)."""
-        return self.tail.confidence(np.asarray(best_scores, dtype=np.float64), self.n_targets)
+    @property
+    def quality_aware(self) -> bool:
+        """Whether the confidence depends on the clip's condition posterior."""
+        return bool(self.condition_tails)
+
+    def confidence(
+        self, best_scores: np.ndarray, posterior: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Confidence in [0, 1] of best target scores (N,); with a quality-aware decision and
+        the clips' condition posterior (N, C), the posterior-weighted per-condition one."""
+        best = np.asarray(best_scores, dtype=np.float64)
+        if not self.condition_tails or posterior is None:
+            return self.tail.confidence(best, self.n_targets)
+        post = np.asarray(posterior, dtype=np.float64)
+        if post.shape != (best.shape[0], len(self.condition_tails)):
+            raise InvalidInputError(
+                f"need a ({best.shape[0]}, {len(self.condition_tails)}) condition posterior, "
+                f"got {post.shape}"
+            )
+        conf = np.zeros_like(best)
+        for j, (_name, tail) in enumerate(self.condition_tails):
+            conf += post[:, j] * tail.confidence(best, self.n_targets)
+        return conf
+
+    def accepts(self, best_scores: np.ndarray, posterior: np.ndarray | None = None) -> np.ndarray:
+        """Whether each best score (N,) is accepted: its confidence reaches the threshold (for
+        a single tail, equivalently the score reaches ``score_threshold``)."""
+        best = np.asarray(best_scores, dtype=np.float64)
+        if not self.condition_tails or posterior is None:
+            return best >= self.score_threshold
+        return self.confidence(best, posterior) >= self.confidence_threshold
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form."""
-        return {
+        out = {
             "tail": self.tail.to_dict(),
             "n_targets": self.n_targets,
             "score_threshold": self.score_threshold,
             "confidence_threshold": self.confidence_threshold,
             "source": self.source,
         }
+        if self.condition_tails:
+            out["condition_tails"] = [[c, t.to_dict()] for c, t in self.condition_tails]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Decision:
@@ -75,6 +122,7 @@ class Decision:
             float(data["score_threshold"]),
             float(data["confidence_threshold"]),
             str(data["source"]),
+            tuple((str(c), StrangerTail.from_dict(t)) for c, t in data.get("condition_tails", [])),
         )
 
 
@@ -134,25 +182,45 @@ def calibrate_decision(
             k,
             CHECKED_UP_TO_K,
         )
+    by_condition = _condition_tails(settings, table_set, k, source)
     if pool is not None and far > 0:
         # guard: never accept more held-out pool voices than asked for
         gap = threshold_for_far(pool.max(axis=1), far) - tail.score_threshold(far, k)
         if gap > 0:
             tail = tail.shifted(gap)
+            by_condition = tuple((c, t.shifted(gap)) for c, t in by_condition)
     if settings.confidence_threshold is not None:
         conf = float(settings.confidence_threshold)
         score = _score_for_confidence(tail, conf, k)
     elif settings.threshold is not None:
         score = float(settings.threshold)
         conf = float(tail.confidence(score, k))
-    elif settings.calibration == "tail":
+    elif settings.calibration in ("tail", "quality"):
         conf = 1.0 - far
         score = _score_for_confidence(tail, conf, k)
     else:
         score = _legacy_threshold(settings, own, cross, pool)
         conf = float(tail.confidence(score, k))
     logger.info("decision: %s tail, score >= %.4g (confidence >= %.4g)", source, score, conf)
-    return Decision(tail, k, float(score), conf, source)
+    return Decision(tail, k, float(score), conf, source, by_condition)
+
+
+def _condition_tails(
+    settings: Any, table_set: str, k: int, source: str
+) -> tuple[tuple[str, StrangerTail], ...]:
+    """The per-condition tails of a quality-aware decision; empty for every other one."""
+    if settings.calibration != "quality":
+        return ()
+    found = condition_tails(settings, table_set, k) if source == "table" else None
+    if found is None:
+        logger.info(
+            "no per-condition stranger tails for this recipe, table set %s and K = %d: "
+            "every clip is judged by the single tail",
+            table_set,
+            k,
+        )
+        return ()
+    return found
 
 
 def _legacy_threshold(

@@ -14,6 +14,7 @@ import torch
 from speakerrpl.errors import InvalidInputError, NotFittedError
 from speakerrpl.identifier.blend import CosineBlend, cosine_blend_for
 from speakerrpl.identifier.channel import ChannelCompensation, shipped_compensation
+from speakerrpl.identifier.conditions import shipped_condition_model
 from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 from speakerrpl.identifier.incremental import (
@@ -51,10 +52,14 @@ class OpenSetSpeakerIdentifier:
     Decisions: ``decision_function(X)`` gives raw fused target scores (N, K), whose scale
     depends on the model kind. ``confidence(X)`` maps the best one to a calibrated confidence
     in [0, 1] on one scale for every method and household size: ``1 -`` the estimated share of
-    strangers scoring at least as high (:mod:`speakerrpl.identifier.decision`). ``predict``
-    accepts when ``confidence >= confidence_threshold_`` (``1 - target_far`` unless pinned with
-    ``confidence_threshold=``); ``threshold_`` is the same threshold on the raw score. Works
-    for any K >= 1 (trained methods need the pool for K = 1).
+    strangers scoring at least as high (:mod:`speakerrpl.identifier.decision`); where
+    per-condition tails were measured (the compensated CAM++ default), that share is read for
+    what each clip sounds like (its condition posterior, ``condition_posterior(X)``).
+    ``predict`` accepts when ``confidence >= confidence_threshold_`` (``1 - target_far``
+    unless pinned with ``confidence_threshold=``); ``threshold_`` is the same threshold on the
+    raw score of a clean-channel clip, the strictest reading, which is what a score without
+    its embedding is judged by (diarization naming, voiceprint checks). Works for any K >= 1
+    (trained methods need the pool for K = 1).
 
     Args:
         settings: an :class:`~speakerrpl.identifier.settings.IdentifierSettings`; keyword
@@ -525,17 +530,28 @@ class OpenSetSpeakerIdentifier:
         ``1 -`` the estimated share of strangers that score at least as high: the same scale
         for every method and household size (``predict`` accepts ``>= confidence_threshold_``).
         """
-        return self.decision_.confidence(self.decision_function(X).max(axis=1))
+        best = self.decision_function(X).max(axis=1)
+        return self.decision_.confidence(best, self.condition_posterior(X))
+
+    def condition_posterior(self, X: np.ndarray) -> np.ndarray | None:
+        """Each row's test-condition posterior (N, C) where the decision is quality-aware
+        (``calibration="quality"``, :mod:`.conditions`), else ``None``."""
+        if not self.decision_.quality_aware:
+            return None
+        model = shipped_condition_model(self.settings.frontend or TAILS_FRONTEND)
+        return model.posterior(check_embeddings(X, self.dim_))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Speaker names, or ``unknown_label`` where the confidence is below the threshold.
 
-        Equivalently, where the best raw score is below ``threshold_`` (the confidence is
-        monotone in the best score).
+        With a single stranger tail, equivalently where the best raw score is below
+        ``threshold_`` (the confidence is monotone in the best score); a quality-aware
+        decision reads each row's condition posterior too.
         """
         scores = self.decision_function(X)
         names = np.asarray(self.classes_, dtype=object)[scores.argmax(axis=1)]
-        names[scores.max(axis=1) < self.threshold_] = self.settings.unknown_label
+        accepted = self.decision_.accepts(scores.max(axis=1), self.condition_posterior(X))
+        names[~accepted] = self.settings.unknown_label
         return names
 
     def score(self, X: np.ndarray, y: Sequence[object]) -> float:

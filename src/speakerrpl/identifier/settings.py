@@ -23,7 +23,7 @@ from speakerrpl.runtime import check_device_name
 
 INPUT_NORMS = ("l2", "center_l2", "none")
 SCORES = ("reciprocal", "centre")
-CALIBRATIONS = ("tail", "max", "pool", "enrollment")
+CALIBRATIONS = ("quality", "tail", "max", "pool", "enrollment")
 PUBLISHED_TRAINING = {"epochs": 75, "batch_size": 16, "lr": 0.01, "min_steps": 0}
 """Overrides that give the paper's training recipe exactly (the defaults are a faster one)."""
 
@@ -115,13 +115,18 @@ class IdentifierSettings:
         target_far: share of strangers the identifier may accept; the decision accepts when
             the calibrated confidence is ``>= 1 - target_far`` (see
             :mod:`speakerrpl.identifier.decision`).
-        calibration: ``tail`` (default): the confidence comes from the stranger-score tail
-            measured on development folds for the method's default recipe
-            (:mod:`speakerrpl.identifier.tails`; other recipes fit it at enrollment), and the
-            threshold is ``confidence >= 1 - target_far``. The former raw-score rules stay
-            selectable for comparison: ``pool`` (held-out synthetic voices), ``enrollment``
-            (each enrollment utterance vs the other enrolled speakers) or ``max`` (the stricter
-            of both); their threshold is then expressed on the same confidence scale.
+        calibration: ``quality`` (default): the confidence comes from the stranger-score
+            tails measured on development folds for the method's default recipe
+            (:mod:`speakerrpl.identifier.tails`; other recipes fit one at enrollment), one per
+            test condition where they were measured (the compensated CAM++ default up to
+            K = 20), weighed by each clip's condition posterior
+            (:mod:`speakerrpl.identifier.conditions`), and the threshold is
+            ``confidence >= 1 - target_far``. ``tail``: the single tail of the condition where
+            strangers score highest, for every clip (the previous default). The former
+            raw-score rules stay selectable for comparison: ``pool`` (held-out synthetic
+            voices), ``enrollment`` (each enrollment utterance vs the other enrolled
+            speakers) or ``max`` (the stricter of both); their threshold is then expressed on
+            the same confidence scale.
         calibration_margin: legacy rules only. ``alpha`` in [0, 1): the threshold ``t`` is
             raised to ``t + alpha * (s_min - t)``, ``s_min`` the lowest own-speaker score of the
             enrollment utterances (0 = the plain impostor rule, see
@@ -180,7 +185,7 @@ class IdentifierSettings:
     cosine_blend: bool | None = None
     channel_compensation: bool | None = None
     target_far: float = 0.01
-    calibration: str = "tail"
+    calibration: str = "quality"
     calibration_margin: float = 0.2
     threshold: float | None = None
     confidence_threshold: float | None = None

@@ -28,6 +28,7 @@ from typing import Any
 
 from speakerrpl.identifier.calibration import StrangerTail
 from speakerrpl.identifier.channel import SHIPPED as SHIPPED_CHANNEL_MODELS
+from speakerrpl.identifier.conditions import SHIPPED as SHIPPED_CONDITION_MODELS
 
 #: frontend the tails were measured with
 FRONTEND = "campplus"
@@ -122,6 +123,82 @@ COPIES_UP_TO_K = 20
 #: the table sets: raw embeddings, channel-compensated, compensated with enrollment copies
 RAW, COMPENSATED, COPIES = "raw", "compensated", "copies"
 
+#: **per-condition** stranger tails of the default blend (``softmax+cosine``) for the
+#: quality-aware decision (``calibration="quality"``, :mod:`speakerrpl.identifier.conditions`):
+#: table set -> K -> test condition -> ``(mean, std)``, each measured as the heaviest tail above
+#: but on one condition's strangers, on the same development fits (compensated: the
+#: ``--half devplus`` fits of :data:`COMPENSATED_TAILS`; copies: those of :data:`COPIES_TAILS`),
+#: every mean then raised by the smallest shift with which, on those fits and with the condition
+#: classifier cross-fitted, each fold's worst condition let in no more strangers at 1 %, on
+#: average, than the single tail did (``--criterion fold-worst``):
+#:   condition_tails.py --dev D/devplus --report D/report [--table-set copies]
+CONDITION_TAILS: dict[str, dict[int, dict[str, tuple[float, float]]]] = {
+    COMPENSATED: {
+        1: {
+            "clean": (0.1379, 1.0008), "device": (0.0826, 0.9111), "codec": (0.0656, 0.8349),
+            "phone": (0.0353, 0.8515), "far": (0.0941, 0.8345), "babble": (0.0896, 0.8969),
+            "noise": (0.1381, 0.9548), "music": (0.0755, 0.9653), "short": (0.1848, 0.8407),
+            "short_far": (0.01, 0.7474),
+        },
+        2: {
+            "clean": (0.1206, 0.943), "device": (-0.0208, 0.9032), "codec": (-0.0517, 0.8352),
+            "phone": (0.0463, 0.8323), "far": (0.0211, 0.8329), "babble": (-0.027, 0.9104),
+            "noise": (0.1187, 0.8998), "music": (0.0678, 0.9231), "short": (0.104, 0.853),
+            "short_far": (-0.0447, 0.7699),
+        },
+        4: {
+            "clean": (0.0816, 0.9907), "device": (-0.0307, 0.9288), "codec": (-0.0679, 0.8685),
+            "phone": (0.0301, 0.8362), "far": (-0.0283, 0.8709), "babble": (-0.0086, 0.9355),
+            "noise": (0.118, 0.932), "music": (0.0509, 0.9602), "short": (0.0325, 0.9047),
+            "short_far": (-0.03, 0.7619),
+        },
+        8: {
+            "clean": (0.0533, 0.9928), "device": (0.0486, 0.9104), "codec": (0.1347, 0.8076),
+            "phone": (0.1187, 0.8169), "far": (0.1874, 0.8335), "babble": (0.0522, 0.9135),
+            "noise": (0.1955, 0.9062), "music": (0.0025, 0.9776), "short": (0.1463, 0.8756),
+            "short_far": (0.2391, 0.7197),
+        },
+        20: {
+            "clean": (0.1094, 1.0046), "device": (0.2672, 0.896), "codec": (0.399, 0.7645),
+            "phone": (0.3957, 0.7884), "far": (0.369, 0.7885), "babble": (0.388, 0.8771),
+            "noise": (0.2951, 0.9002), "music": (0.2206, 0.9519), "short": (0.2663, 0.8578),
+            "short_far": (0.5125, 0.6569),
+        },
+    },
+    COPIES: {
+        1: {
+            "clean": (0.1088, 0.9657), "device": (0.0482, 0.9954), "codec": (0.1366, 0.9003),
+            "phone": (0.0828, 0.9997), "far": (0.088, 0.863), "babble": (0.0648, 0.8854),
+            "noise": (0.1766, 0.9204), "music": (0.0444, 0.9399), "short": (0.1436, 0.8191),
+            "short_far": (-0.1382, 0.8324),
+        },
+        2: {
+            "clean": (0.0591, 0.932), "device": (0.0061, 0.9325), "codec": (-0.0452, 0.9278),
+            "phone": (0.0446, 0.9563), "far": (0.0143, 0.8555), "babble": (-0.0578, 0.9153),
+            "noise": (0.0839, 0.9179), "music": (0.0398, 0.9054), "short": (0.0544, 0.8413),
+            "short_far": (-0.1096, 0.8064),
+        },
+        4: {
+            "clean": (0.0428, 0.9816), "device": (-0.0512, 1.0023), "codec": (-0.0102, 0.9282),
+            "phone": (0.0744, 0.9386), "far": (-0.0502, 0.903), "babble": (-0.0599, 0.956),
+            "noise": (0.122, 0.9387), "music": (0.0342, 0.9469), "short": (-0.0324, 0.9133),
+            "short_far": (-0.1319, 0.8134),
+        },
+        8: {
+            "clean": (0.0976, 0.971), "device": (0.0832, 0.918), "codec": (0.1401, 0.8375),
+            "phone": (0.1903, 0.8413), "far": (0.1755, 0.8438), "babble": (0.1171, 0.8914),
+            "noise": (0.212, 0.8974), "music": (0.0458, 0.9547), "short": (0.1596, 0.8572),
+            "short_far": (0.2181, 0.7332),
+        },
+        20: {
+            "clean": (0.0999, 0.9933), "device": (0.2558, 0.8995), "codec": (0.3905, 0.7783),
+            "phone": (0.3596, 0.8079), "far": (0.3389, 0.7946), "babble": (0.3518, 0.8802),
+            "noise": (0.2683, 0.9018), "music": (0.1847, 0.9449), "short": (0.2527, 0.8514),
+            "short_far": (0.4562, 0.6689),
+        },
+    },
+}  # fmt: skip
+
 #: the largest household size at which the tables' thresholds were checked on strangers no
 #: choice used (the report half holds 50 voices). At K = 50 and 100, checked with development
 #: households and the report half as strangers, the default let 3.8 % and 5.4 % in at
@@ -186,9 +263,11 @@ def measured_data_fingerprint() -> str:
         COPIES_TAILS,
         COPIES_BLEND_WEIGHTS,
         COPIES_UP_TO_K,
+        CONDITION_TAILS,
     ]
     digest.update(json.dumps(tables_json, sort_keys=True, default=str).encode())
-    for name, path in sorted(SHIPPED_CHANNEL_MODELS.items()):
+    shipped = [*SHIPPED_CHANNEL_MODELS.items(), *SHIPPED_CONDITION_MODELS.items()]
+    for name, path in sorted(shipped):
         digest.update(name.encode())
         digest.update(path.read_bytes() if path.is_file() else b"missing")
     return digest.hexdigest()[:16]
@@ -232,12 +311,32 @@ def table_tail(settings: Any, table_set: str = RAW) -> tuple[StrangerTail | None
     return StrangerTail.from_table(table), "table" if exact else "table-approx"
 
 
+def condition_tails(
+    settings: Any, table_set: str, k: int
+) -> tuple[tuple[str, StrangerTail], ...] | None:
+    """The per-condition tails (:data:`CONDITION_TAILS`) of an exact default-recipe fit, or
+    ``None`` where none was measured (another recipe, method, table set, or K beyond
+    :data:`CHECKED_UP_TO_K`)."""
+    by_k = CONDITION_TAILS.get(table_set)
+    if (
+        by_k is None
+        or k > CHECKED_UP_TO_K
+        or not (settings.method == "softmax" and settings.blends)
+    ):
+        return None
+    if table_tail(settings, table_set)[1] != "table":
+        return None
+    names = tuple(next(iter(by_k.values())))
+    return tuple((c, StrangerTail.from_table({q: by_k[q][c] for q in by_k})) for c in names)
+
+
 __all__ = [
     "BLEND_WEIGHTS",
     "CHECKED_UP_TO_K",
     "COMPENSATED",
     "COMPENSATED_BLEND_WEIGHTS",
     "COMPENSATED_TAILS",
+    "CONDITION_TAILS",
     "COPIES",
     "COPIES_BLEND_WEIGHTS",
     "COPIES_TAILS",
@@ -246,6 +345,7 @@ __all__ = [
     "HELD_BEYOND_CHECKED_K",
     "RAW",
     "TAILS",
+    "condition_tails",
     "measured_data_fingerprint",
     "recipe",
     "table_tail",

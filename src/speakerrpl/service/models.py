@@ -172,7 +172,8 @@ class LoadedModel:
         scorer: Callable[[np.ndarray], np.ndarray],
         threshold: float,
         unknown_label: str = "",
-        confidence: Callable[[np.ndarray], np.ndarray] | None = None,
+        confidence: Callable[..., np.ndarray] | None = None,
+        posterior: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.version = record.version
         self.kind = record.kind
@@ -181,7 +182,8 @@ class LoadedModel:
         self.unknown_label = unknown_label
         self.refit_pending = bool(record.info.get("refit_pending", False))
         self._scorer = scorer
-        self._confidence = confidence
+        self._confidence = confidence  # (best scores[, condition posterior]) -> confidence
+        self._posterior = posterior  # embeddings -> condition posterior (quality-aware models)
         self.confidence_threshold: float | None = None
         if confidence is not None and np.isfinite(self.threshold):
             self.confidence_threshold = float(confidence(np.array([self.threshold]))[0])
@@ -210,15 +212,25 @@ class LoadedModel:
         calibrated identifier also ``confidence`` in [0, 1] and ``confidence_threshold`` (the
         confidence at ``threshold``).
 
-        The rule is the estimator's ``predict`` (best score >= threshold, else the unknown
-        label) applied to scores computed once; a test pins the two together.
+        The rule is the estimator's ``predict`` applied to scores computed once (a test pins
+        the two together): a quality-aware identifier accepts where the clip's confidence,
+        read with its condition posterior, reaches ``confidence_threshold``; any other where
+        the best score reaches ``threshold``.
         """
         s = self.scores(x)
-        conf = self._confidence(s.max(axis=1)) if self._confidence is not None and s.size else None
+        post = None
+        if self._posterior is not None and self.confidence_threshold is not None and s.size:
+            post = self._posterior(np.asarray(x, dtype=np.float32))
+        conf = None
+        if self._confidence is not None and s.size:
+            conf = self._confidence(s.max(axis=1), post)
         out = []
         for i, row in enumerate(s):
             best = int(np.argmax(row))
-            accepted = bool(row[best] >= self.threshold)
+            if post is not None and conf is not None:
+                accepted = bool(conf[i] >= self.confidence_threshold)
+            else:
+                accepted = bool(row[best] >= self.threshold)
             out.append(
                 {
                     "speaker": self.classes[best] if accepted else self.unknown_label,
@@ -253,17 +265,18 @@ def load_model(record: ModelRecord) -> LoadedModel:
     label = str(ident.settings.unknown_label)
     decision = getattr(ident, "decision_", None)
     conf = decision.confidence if decision is not None else None
+    post = ident.condition_posterior if decision is not None and decision.quality_aware else None
     if info.get("restricted"):  # a removal's stand-in: the previous model, fewer columns
         missing = sorted(set(record.classes) - set(classes))
         if missing:
             raise RegistryError(f"restricted model lacks the classes {missing}")
         columns = [classes.index(c) for c in record.classes]
         return LoadedModel(
-            record, lambda x: ident.decision_function(x)[:, columns], threshold, label, conf
+            record, lambda x: ident.decision_function(x)[:, columns], threshold, label, conf, post
         )
     if tuple(classes) != record.classes:
         raise RegistryError(f"stored identifier classes {classes} != record {record.classes}")
-    return LoadedModel(record, ident.decision_function, threshold, label, conf)
+    return LoadedModel(record, ident.decision_function, threshold, label, conf, post)
 
 
 def _paused(x: np.ndarray) -> np.ndarray:

@@ -1,0 +1,237 @@
+"""The quality-aware decision (``calibration="quality"``): a condition posterior from the
+embedding weighs per-condition stranger tails."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from speakerrpl.data.condition_ids import CONDITIONS
+from speakerrpl.decisions import identify_embeddings
+from speakerrpl.errors import InvalidInputError, ModelLoadError
+from speakerrpl.identifier import OpenSetSpeakerIdentifier
+from speakerrpl.identifier.calibration import StrangerTail
+from speakerrpl.identifier.conditions import ConditionModel, shipped_condition_model
+from speakerrpl.identifier.decision import Decision, calibrate_decision
+from speakerrpl.identifier.settings import IdentifierSettings
+from speakerrpl.identifier.tails import COMPENSATED, CONDITION_TAILS, COPIES
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+DIM = 192
+
+
+def _two_condition_decision(far: float = 0.01) -> Decision:
+    clean = StrangerTail.from_table({4: (0.0, 1.0)})
+    phone = StrangerTail.from_table({4: (-1.0, 0.8)})
+    thr = clean.score_threshold(far, 4)
+    return Decision(clean, 4, thr, 1 - far, "table", (("clean", clean), ("phone", phone)))
+
+
+def test_the_shipped_condition_model_covers_the_corpus_conditions() -> None:
+    model = shipped_condition_model("campplus")
+    assert model.names == ("clean", *CONDITIONS)
+    assert model.weights.shape == (len(model.names), DIM)
+    post = model.posterior(np.random.default_rng(0).normal(size=(5, DIM)))
+    assert post.shape == (5, len(model.names))
+    np.testing.assert_allclose(post.sum(axis=1), 1.0, atol=1e-12)
+    assert (post >= 0).all()
+    with pytest.raises(InvalidInputError, match="192"):
+        model.posterior(np.zeros((2, 10)))
+    with pytest.raises(InvalidInputError, match="no condition model"):
+        shipped_condition_model("ge2e")
+    # every measured per-condition table names the same conditions, in the model's order
+    for by_k in CONDITION_TAILS.values():
+        assert all(tuple(row) == model.names for row in by_k.values())
+
+
+def test_a_damaged_condition_model_is_a_clear_error(tmp_path) -> None:
+    bad = tmp_path / "c.npz"
+    np.savez(bad, names=np.array(["clean", "phone"]), weights=np.zeros((3, 4)), bias=np.zeros(2))
+    with pytest.raises(ModelLoadError, match="shapes"):
+        ConditionModel.load(bad)
+    with pytest.raises(ModelLoadError, match="cannot read"):
+        ConditionModel.load(tmp_path / "missing.npz")
+
+
+def test_the_confidence_is_the_posterior_weighted_mixture_of_condition_tails() -> None:
+    d = _two_condition_decision()
+    s = np.array([1.5, 2.0, 2.5, 3.0])
+    clean_conf = d.condition_tails[0][1].confidence(s, 4)
+    phone_conf = d.condition_tails[1][1].confidence(s, 4)
+    np.testing.assert_allclose(d.confidence(s, np.tile([1.0, 0.0], (4, 1))), clean_conf)
+    np.testing.assert_allclose(d.confidence(s, np.tile([0.0, 1.0], (4, 1))), phone_conf)
+    mixed = d.confidence(s, np.tile([0.25, 0.75], (4, 1)))
+    np.testing.assert_allclose(mixed, 0.25 * clean_conf + 0.75 * phone_conf)
+    # without a posterior: the single (clean, strictest) tail
+    np.testing.assert_allclose(d.confidence(s), clean_conf)
+    # a phone-like clip is accepted at a score the clean channel refuses
+    s_mid = np.array([d.score_threshold - 0.3])
+    assert not d.accepts(s_mid)[0]
+    assert not d.accepts(s_mid, np.array([[1.0, 0.0]]))[0]
+    assert d.accepts(s_mid, np.array([[0.0, 1.0]]))[0]
+    with pytest.raises(InvalidInputError, match="posterior"):
+        d.confidence(s, np.ones((4, 3)))
+    assert Decision.from_dict(d.to_dict()) == d
+
+
+def test_simulated_strangers_are_accepted_at_the_requested_rate_in_each_condition() -> None:
+    """Strangers drawn from each condition's tail: with the right posterior the mixture
+    accepts the requested share in every condition; the single (clean) tail accepts far fewer
+    on the lower-scoring channel, where it also refuses genuine speakers; a posterior that is
+    10 % unsure lands in between there."""
+    d = _two_condition_decision(far=0.05)
+    rng = np.random.default_rng(1)
+    n = 100_000
+    for j, (_name, tail) in enumerate(d.condition_tails):
+        m, sd = tail.params(4)
+        best = rng.normal(m, sd, size=(n, 4)).max(axis=1)
+        sure = np.zeros((n, 2))
+        sure[:, j] = 1.0
+        assert float(np.mean(d.accepts(best, sure))) == pytest.approx(0.05, abs=0.005)
+        single = float(np.mean(d.accepts(best)))
+        if j == 0:
+            assert single == pytest.approx(0.05, abs=0.005)
+        else:
+            assert single < 0.005
+            unsure = np.tile([0.1, 0.9], (n, 1))
+            assert single < float(np.mean(d.accepts(best, unsure))) < 0.05
+
+
+@pytest.mark.parametrize(
+    ("params", "table_set", "k", "expected"),
+    [
+        ({}, COMPENSATED, 4, True),
+        ({}, COPIES, 20, True),
+        ({}, COMPENSATED, 21, False),  # beyond the measured households
+        ({"method": "cosine"}, COMPENSATED, 4, False),  # no per-condition table
+        ({"n_models": 2}, COMPENSATED, 4, False),  # another recipe: table-approx
+        ({}, "raw", 4, False),
+    ],
+)
+def test_quality_calibration_applies_where_condition_tails_were_measured(
+    params: dict, table_set: str, k: int, expected: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = IdentifierSettings(calibration="quality", **params)
+    n = 3 * k
+    cross = np.random.default_rng(0).normal(0.0, 1.0, (n, k))
+    cross[np.arange(n), np.arange(n) // 3] = -np.inf
+    with caplog.at_level(logging.INFO, logger="speakerrpl.identifier.decision"):
+        d = calibrate_decision(settings, np.full(n, 5.0), cross, None, table_set)
+    assert d.quality_aware == expected
+    assert any("per-condition" in r.getMessage() for r in caplog.records) == (not expected)
+    assert (
+        calibrate_decision(IdentifierSettings(**params), np.full(n, 5.0), cross, None, table_set)
+        == d
+    )  # the default
+    plain = calibrate_decision(
+        IdentifierSettings(calibration="tail", **params), np.full(n, 5.0), cross, None, table_set
+    )
+    assert not plain.quality_aware
+    assert d.score_threshold == pytest.approx(plain.score_threshold)  # same clean-channel tail
+
+
+def test_the_pool_guard_raises_every_condition_tail_alike() -> None:
+    k, n = 4, 12
+    cross = np.random.default_rng(0).normal(0.0, 1.0, (n, k))
+    cross[np.arange(n), np.arange(n) // 3] = -np.inf
+    pool = np.full((40, k), -5.0)
+    pool[:4] = 9.0  # a tenth of the held-out clips far above the table's threshold
+    settings = IdentifierSettings(calibration="quality", target_far=0.05)
+    free = calibrate_decision(settings, np.full(n, 5.0), cross, None, COMPENSATED)
+    guarded = calibrate_decision(settings, np.full(n, 5.0), cross, pool, COMPENSATED)
+    gap = guarded.tail.params(k)[0] - free.tail.params(k)[0]
+    assert gap > 0
+    for (_, a), (_, b) in zip(free.condition_tails, guarded.condition_tails, strict=True):
+        assert b.params(k)[0] - a.params(k)[0] == pytest.approx(gap)
+
+
+def test_an_identifier_fitted_with_quality_calibration_decides_by_it(tmp_path) -> None:
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(4, DIM))
+    x = np.repeat(centres, 3, axis=0) + 0.4 * rng.normal(size=(12, DIM))
+    y = np.repeat([f"p{i}" for i in range(4)], 3)
+    pool_c = rng.normal(size=(30, DIM))
+    pool = (
+        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
+        np.repeat([f"v{i}" for i in range(30)], 3),
+    )
+    clf = OpenSetSpeakerIdentifier(calibration="quality", random_state=0).fit(x, y, pool=pool)
+    assert clf.decision_.quality_aware and clf.table_set == COMPENSATED
+    tests = np.concatenate([x + 1.6 * rng.normal(size=x.shape), rng.normal(size=(12, DIM))])
+    post = clf.condition_posterior(tests)
+    best = clf.decision_function(tests).max(axis=1)
+    conf = clf.confidence(tests)
+    np.testing.assert_allclose(conf, clf.decision_.confidence(best, post))
+    accepted = clf.predict(tests) != clf.settings.unknown_label
+    np.testing.assert_array_equal(accepted, conf >= clf.confidence_threshold_)
+    # these clips do not sound clean: some are accepted below the clean-channel threshold
+    assert (accepted & (best < clf.threshold_)).any()
+    rows = identify_embeddings(clf, tests)
+    assert [r["speaker"] for r in rows] == clf.predict(tests).tolist()
+    loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
+    assert loaded.decision_ == clf.decision_
+    np.testing.assert_array_equal(loaded.predict(tests), clf.predict(tests))
+    # the single tail has no posterior to read, and decides by the score threshold
+    single = OpenSetSpeakerIdentifier(calibration="tail", random_state=0).fit(x, y, pool=pool)
+    assert single.condition_posterior(tests) is None
+    s = single.decision_function(tests)
+    np.testing.assert_array_equal(
+        single.predict(tests) != single.settings.unknown_label, s.max(axis=1) >= single.threshold_
+    )
+
+
+def test_the_service_model_decides_as_the_estimator_and_a_pinned_threshold_converts() -> None:
+    """A registry model of a quality-aware fit: ``identify`` names exactly the rows
+    ``predict`` names; a user-pinned score threshold is read on the confidence scale."""
+    from speakerrpl.service.models import (
+        ModelRecord,
+        fit_model,
+        identifier_from_files,
+        load_model,
+    )
+    from speakerrpl.service.records import Snapshot
+
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3, DIM))
+    people = {f"p{i}": centres[i] + 0.4 * rng.normal(size=(3, DIM)) for i in range(3)}
+    pool_c = rng.normal(size=(30, DIM))
+    pool = (
+        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
+        np.repeat([f"v{i}" for i in range(30)], 3),
+    )
+    snap = Snapshot(1, None, people)
+    fitted = fit_model(snap, params={"random_state": 0}, pool=pool)
+    record = ModelRecord(1, 1, fitted.kind, fitted.classes, fitted.info, fitted.files)
+    model = load_model(record)
+    ident = identifier_from_files(OpenSetSpeakerIdentifier, fitted.files)
+    assert ident.decision_.quality_aware
+    tests = np.concatenate(
+        [
+            np.concatenate(list(people.values())) + 1.6 * rng.normal(size=(9, DIM)),
+            rng.normal(size=(9, DIM)),
+        ]
+    ).astype(np.float32)
+    rows = model.identify(tests)
+    conf = np.array([r["confidence"] for r in rows])
+    accepted = np.array([r["speaker"] != model.unknown_label for r in rows])
+    np.testing.assert_array_equal(accepted, conf >= model.confidence_threshold)
+    assert [r["speaker"] for r in rows] == ident.predict(tests).tolist()
+    assert any(a and r["score"] < model.threshold for a, r in zip(accepted, rows, strict=True))
+    np.testing.assert_allclose(conf, ident.confidence(tests), atol=1e-9)
+    # the same model with a pinned score threshold: converted once, applied per clip
+    pinned = load_model(
+        ModelRecord(
+            1, 1, fitted.kind, fitted.classes, {**fitted.info, "threshold": 1.0}, fitted.files
+        )
+    )
+    assert pinned.confidence_threshold == pytest.approx(
+        float(pinned.confidence_of(np.array([1.0]))[0])
+    )
+    rows = pinned.identify(tests)
+    accepted = np.array([r["speaker"] != pinned.unknown_label for r in rows])
+    np.testing.assert_array_equal(
+        accepted, np.array([r["confidence"] for r in rows]) >= pinned.confidence_threshold
+    )
