@@ -235,3 +235,16 @@ def test_the_service_model_decides_as_the_estimator_and_a_pinned_threshold_conve
     np.testing.assert_array_equal(
         accepted, np.array([r["confidence"] for r in rows]) >= pinned.confidence_threshold
     )
+
+
+def test_a_request_without_its_own_threshold_keeps_the_models_per_clip_decision() -> None:
+    from speakerrpl.service.voiceprints import apply_request_threshold
+
+    # accepted by a quality-aware model below the clean-channel score threshold
+    res = {"speaker": "bob", "best_match": "bob", "score": 1.2, "threshold": 1.5,
+           "confidence": 0.995, "confidence_threshold": 0.99}  # fmt: skip
+    assert apply_request_threshold([res], None, None)[0]["speaker"] == "bob"
+    assert apply_request_threshold([res], None, 0.999)[0]["speaker"] == "<unknown>"
+    assert apply_request_threshold([res], 1.5, None)[0]["speaker"] == "<unknown>"  # raw, pinned
+    refused = {**res, "speaker": "<unknown>", "confidence": 0.5}
+    assert apply_request_threshold([refused], None, None)[0]["speaker"] == "<unknown>"

@@ -200,6 +200,20 @@ class LoadedModel:
             raise RegistryError("this model has no calibrated confidence")
         return np.asarray(self._confidence(np.asarray(scores, dtype=np.float64)), dtype=float)
 
+    def decide(self, x: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(accepted, confidence)`` of clips ``x`` (N, D) whose scores of interest are
+        ``best`` (N,): a quality-aware identifier reads each clip's confidence with its
+        condition posterior and accepts at ``confidence_threshold``; any other accepts where
+        the score reaches ``threshold``. ``confidence`` is ``None`` without calibration."""
+        best = np.asarray(best, dtype=np.float64)
+        post = None
+        if self._posterior is not None and self.confidence_threshold is not None:
+            post = self._posterior(np.asarray(x, dtype=np.float32))
+        conf = None if self._confidence is None else self._confidence(best, post)
+        if post is not None and conf is not None:
+            return np.asarray(conf >= self.confidence_threshold), conf
+        return best >= self.threshold, conf
+
     def scores(self, x: np.ndarray) -> np.ndarray:
         """Scores ``(N, K)``, higher = more likely that speaker."""
         if self.kind == "empty":
@@ -218,19 +232,11 @@ class LoadedModel:
         the best score reaches ``threshold``.
         """
         s = self.scores(x)
-        post = None
-        if self._posterior is not None and self.confidence_threshold is not None and s.size:
-            post = self._posterior(np.asarray(x, dtype=np.float32))
-        conf = None
-        if self._confidence is not None and s.size:
-            conf = self._confidence(s.max(axis=1), post)
+        accepted_rows, conf = self.decide(x, s.max(axis=1)) if s.size else (None, None)
         out = []
         for i, row in enumerate(s):
             best = int(np.argmax(row))
-            if post is not None and conf is not None:
-                accepted = bool(conf[i] >= self.confidence_threshold)
-            else:
-                accepted = bool(row[best] >= self.threshold)
+            accepted = bool(accepted_rows[i])
             out.append(
                 {
                     "speaker": self.classes[best] if accepted else self.unknown_label,

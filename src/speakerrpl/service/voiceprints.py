@@ -41,19 +41,21 @@ _MAX_COPIES_PER_CLIP = 16
 
 
 def verify(engine: Any, name: str, wave: np.ndarray) -> dict[str, Any]:
-    """Is ``wave`` speaker ``name``? ``accepted`` when its score for ``name`` reaches the
-    threshold; ``confidence`` and ``threshold`` on the scale of :mod:`speakerrpl.decisions`."""
+    """Is ``wave`` speaker ``name``? ``accepted`` when its score for ``name`` passes the
+    model's rule (:meth:`~speakerrpl.service.models.LoadedModel.decide`: per clip for a
+    quality-aware identifier); ``confidence`` and ``threshold`` on the scale of
+    :mod:`speakerrpl.decisions`."""
     model = engine.model()
     if name not in model.classes:
         raise SpeakerNotFoundError(f"no enrolled speaker named {name!r}")
     with engine.work_slot():
         emb = engine.embed([wave])
     score = float(model.scores(emb)[0][list(model.classes).index(name)])
-    accepted = score >= model.threshold
-    ident: dict[str, Any] = {"speaker": name if accepted else UNKNOWN, "score": score,
+    accepted, conf = model.decide(emb, np.array([score]))
+    ident: dict[str, Any] = {"speaker": name if bool(accepted[0]) else UNKNOWN, "score": score,
                              "threshold": model.threshold}  # fmt: skip
-    if model.calibrated:
-        ident["confidence"] = model.confidence_of(np.array([score]))[0]
+    if model.calibrated and conf is not None:
+        ident["confidence"] = float(conf[0])
         ident["confidence_threshold"] = model.confidence_threshold
     decision = decision_of(ident)
     return {"name": name, "accepted": decision.known, "confidence": decision.confidence,
@@ -65,9 +67,10 @@ def apply_request_threshold(
 ) -> list[dict[str, Any]]:
     """Re-decide identification results with a per-request threshold and/or confidence floor.
 
-    ``threshold`` (raw score scale) replaces the registry's; ``min_confidence`` (the scale of
-    :func:`speakerrpl.decisions.decision_of`: calibrated [0, 1] when the model has it) can only
-    make acceptance stricter. Each result gets its ``confidence``.
+    ``threshold`` (raw score scale) replaces the registry's decision; without it each
+    result keeps the model's own (per clip for a quality-aware identifier). ``min_confidence``
+    (the scale of :func:`speakerrpl.decisions.decision_of`: calibrated [0, 1] when the model
+    has it) can only make acceptance stricter. Each result gets its ``confidence``.
 
     Example:
         >>> r = [{"speaker": "bob", "best_match": "bob", "score": 0.6, "threshold": 0.5}]
@@ -81,9 +84,11 @@ def apply_request_threshold(
     for res in results:
         thr = float(res["threshold"]) if threshold is None else float(threshold)
         confidence = decision_of(res).confidence
-        accepted = float(res["score"]) >= thr and (
-            min_confidence is None or confidence >= float(min_confidence)
-        )
+        if threshold is None:  # the model's decision: it named its best match
+            accepted = res.get("best_match") is not None and res["speaker"] == res["best_match"]
+        else:
+            accepted = float(res["score"]) >= thr
+        accepted = accepted and (min_confidence is None or confidence >= float(min_confidence))
         best = res.get("best_match")
         speaker = best if accepted and best is not None else UNKNOWN
         out.append({**res, "speaker": speaker, "threshold": thr, "confidence": confidence})
