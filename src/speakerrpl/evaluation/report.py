@@ -292,8 +292,9 @@ def _header(results: Mapping[str, Any]) -> list[str]:
         "- EER and minDCF over identification trials (every test utterance x enrolled "
         "target; unknown speakers give non-target trials only); ACC closed-set on targets; "
         f"OSCR/AUROC/{_dir_title(results)} targets vs unknown "
-        "speakers. FA / FR (deployed): at the threshold the identifier deploys (calibrated to "
-        "the configured rate), strangers accepted and targets missed or misnamed; FA − asked: "
+        "speakers. FA / FR (deployed): with the decision the identifier deploys (calibrated to "
+        "the configured rate; per clip where it is quality-aware), strangers accepted and "
+        "targets missed or misnamed; FA − asked: "
         "FA minus that rate (n/a for rows that deploy no threshold of their own). "
         "Bold: best per column. "
         "fit s: wall-clock seconds of the fit the row comes from, mean over splits.",

@@ -16,7 +16,8 @@ clip with condition posterior ``p`` (:mod:`speakerrpl.identifier.conditions`) is
 ``sum_c p_c * confidence_c(s)`` over per-condition tails measured the same way
 (:data:`speakerrpl.identifier.tails.CONDITION_TAILS`), so a clip that sounds like a phone call
 is compared with how strangers score on phone calls. Without a posterior (a bare score) the
-single tail applies: the condition where strangers score highest, a clip's strictest reading.
+single tail applies: the tail of the condition where strangers score highest, as with
+``calibration="tail"``.
 """
 
 from __future__ import annotations

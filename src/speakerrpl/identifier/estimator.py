@@ -56,10 +56,10 @@ class OpenSetSpeakerIdentifier:
     per-condition tails were measured (the compensated CAM++ default), that share is read for
     what each clip sounds like (its condition posterior, ``condition_posterior(X)``).
     ``predict`` accepts when ``confidence >= confidence_threshold_`` (``1 - target_far``
-    unless pinned with ``confidence_threshold=``); ``threshold_`` is the same threshold on the
-    raw score of a clean-channel clip, the strictest reading, which is what a score without
-    its embedding is judged by (diarization naming, voiceprint checks). Works for any K >= 1
-    (trained methods need the pool for K = 1).
+    unless pinned with ``confidence_threshold=``); ``threshold_`` is that threshold on the raw
+    score read by the single tail (``calibration="tail"``'s rule), which is what a score
+    without its embedding is judged by (diarization naming, the service's enrollment hygiene
+    check). Works for any K >= 1 (trained methods need the pool for K = 1).
 
     Args:
         settings: an :class:`~speakerrpl.identifier.settings.IdentifierSettings`; keyword
