@@ -232,7 +232,9 @@ class LoadedModel:
         the best score reaches ``threshold``.
         """
         s = self.scores(x)
-        accepted_rows, conf = self.decide(x, s.max(axis=1)) if s.size else (None, None)
+        if not s.size:
+            return []
+        accepted_rows, conf = self.decide(x, s.max(axis=1))
         out = []
         for i, row in enumerate(s):
             best = int(np.argmax(row))
