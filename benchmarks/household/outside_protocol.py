@@ -9,15 +9,16 @@ voices at 10 dB: talkers that are never a target or a stranger here), embeds it 
 and fits, per split, exactly what a user gets: ``OpenSetSpeakerIdentifier()``, the same with
 enrollment copies as the service and ``speakerrpl enroll`` fit it (each enrollment clip's
 seven channel copies, :mod:`speakerrpl.synth.enrollment_copies`, babble of the service's own
-talkers, through ``fit(copies=)``) and ``OpenSetSpeakerIdentifier(method="cosine")`` (all
+talkers, through ``fit(copies=)``), both also with the previous default's single stranger
+tail (``calibration="tail"``), and ``OpenSetSpeakerIdentifier(method="cosine")`` (all
 channel-compensated, as shipped), plus plain cosine on raw embeddings
 (``channel_compensation=False``), the issue's reference.
 Every other voice of the half is a stranger (``--half dev``: development households, babble
 from the voices only a ``--size full`` build has). Per method: EER over identification
-trials, and at the threshold the fit deploys, strangers accepted (FA) and targets missed or
-misnamed (FR); mean ± std over splits.
+trials, and with the decision the fit deploys (``predict``), strangers accepted (FA) and
+targets missed or misnamed (FR); mean ± std over splits.
 
-Run (from benchmarks/household; about 10 minutes with --splits 20):
+Run (from benchmarks/household; about 25 minutes with --splits 20, --methods NAME... for some):
       PYTHONPATH=../../src python outside_protocol.py [--json /tmp/outside.json] \
           [--seconds 2.5] [--snr 10]   (--seconds 0: whole clips; --snr -1: no babble)
 """
