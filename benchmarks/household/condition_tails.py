@@ -1,9 +1,10 @@
-"""A quality-aware stranger tail: the threshold follows the channel the test clip came through.
+"""Measure the quality-aware decision's tables: the threshold follows the clip's channel.
 
-The shipped decision holds ``target_far`` in the condition where strangers score highest (the
-clean channel, ``docs/calibration.md``), so on a degraded channel, where strangers *and* the
-genuine speaker score lower, the threshold sits above what the requested rate needs and many
-genuine speakers are refused. This script measures the alternative:
+A single stranger tail holds ``target_far`` in the condition where strangers score highest
+(the clean channel, ``docs/calibration.md``), so on a degraded channel, where strangers *and*
+the genuine speaker score lower, its threshold sits above what the requested rate needs and
+many genuine speakers are refused. This script measures what the default
+(``calibration="quality"``) ships instead:
 
 1. A **condition classifier**: multinomial logistic regression on the L2-normalised raw
    embedding, over the corpus's 10 test conditions (clean and 9 degraded), trained on the
@@ -13,15 +14,19 @@ genuine speakers are refused. This script measures the alternative:
    development fits of ``study.py`` exactly as ``tables.py`` measures the heaviest one.
 3. The **quality-aware confidence** of a clip with best score ``s`` and condition posterior
    ``p``: ``sum_c p_c * confidence_c(s)`` (one minus the expected share of strangers that
-   score ``>= s`` given what the clip sounds like). Every tail is raised by the smallest shift
-   that keeps strangers accepted at ``--far`` or less in *every* condition of the development
-   fits, the classifier cross-fitted (trained on the other half of the development voices).
+   score ``>= s`` given what the clip sounds like). Every tail of a K is raised by the
+   smallest shift with which, on the development fits and with the classifier cross-fitted
+   (trained on the other half of the development voices), each fold's worst condition lets in
+   no more strangers, on average, than the single tail (``--criterion fold-worst``, shipped),
+   or every condition pooled over folds at most ``--far`` (``--criterion pooled``).
 4. Both rules on the report folds (classifier trained on all development voices): strangers
    accepted and targets missed or misnamed per condition, mean ± std over folds.
 
-Run (from the repository root; reads the study fits of ``tables.py``'s runs):
+Run (from the repository root; reads the study fits of ``tables.py``'s runs; about 1 min):
     PYTHONPATH=src python benchmarks/household/condition_tails.py \
-        --dev /tmp/i12c/devplus --report /tmp/i12c/report [--json /tmp/condition_tails.json]
+        --dev /tmp/i12c/devplus --report /tmp/i12c/report [--table-set copies] \
+        [--write-model src/speakerrpl/identifier/conditions-campplus.npz] [--json F]
+It prints each K's figures and the source of ``tails.CONDITION_TAILS[<table set>]``.
 """
 
 from __future__ import annotations
