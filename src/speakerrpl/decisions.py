@@ -107,12 +107,14 @@ def identify_embeddings(identifier: Any, embeddings: np.ndarray) -> list[dict[st
     threshold = float(identifier.threshold_)
     calibrated = hasattr(identifier, "confidence") and hasattr(identifier, "confidence_threshold_")
     decision = getattr(identifier, "decision_", None)
-    if decision is not None:  # the estimator's predict rule (quality-aware where fitted so)
-        accepted_rows = decision.accepts(scores.max(axis=1), identifier.condition_posterior(x))
+    if decision is not None:  # the estimator's predict rule, on the scores computed above
+        posterior = identifier.condition_posterior(x)
+        accepted_rows = decision.accepts(scores.max(axis=1), posterior)
+        confidence = decision.confidence(scores.max(axis=1), posterior)
     else:
         accepted_rows = scores.max(axis=1) >= threshold
-    if calibrated:
-        confidence = np.asarray(identifier.confidence(x), dtype=np.float64)
+        if calibrated:
+            confidence = np.asarray(identifier.confidence(x), dtype=np.float64)
     out = []
     for i, row in enumerate(scores):
         best = int(np.argmax(row))

@@ -228,7 +228,7 @@ def test_the_service_model_decides_as_the_estimator_and_a_pinned_threshold_conve
         )
     )
     assert pinned.confidence_threshold == pytest.approx(
-        float(pinned.confidence_of(np.array([1.0]))[0])
+        float(ident.decision_.confidence(np.array([1.0]))[0])  # the single tail at 1.0
     )
     rows = pinned.identify(tests)
     accepted = np.array([r["speaker"] != pinned.unknown_label for r in rows])

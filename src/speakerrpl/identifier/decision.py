@@ -183,7 +183,7 @@ def calibrate_decision(
             k,
             CHECKED_UP_TO_K,
         )
-    by_condition = _condition_tails(settings, table_set, k, source)
+    by_condition = _condition_tails(settings, table_set, k)
     if pool is not None and far > 0:
         # guard: never accept more held-out pool voices than asked for
         gap = threshold_for_far(pool.max(axis=1), far) - tail.score_threshold(far, k)
@@ -206,13 +206,11 @@ def calibrate_decision(
     return Decision(tail, k, float(score), conf, source, by_condition)
 
 
-def _condition_tails(
-    settings: Any, table_set: str, k: int, source: str
-) -> tuple[tuple[str, StrangerTail], ...]:
+def _condition_tails(settings: Any, table_set: str, k: int) -> tuple[tuple[str, StrangerTail], ...]:
     """The per-condition tails of a quality-aware decision; empty for every other one."""
     if settings.calibration != "quality":
         return ()
-    found = condition_tails(settings, table_set, k) if source == "table" else None
+    found = condition_tails(settings, table_set, k)
     if found is None:
         logger.info(
             "no per-condition stranger tails for this recipe, table set %s and K = %d: "

@@ -194,12 +194,6 @@ class LoadedModel:
         :mod:`speakerrpl.decisions`)."""
         return self._confidence is not None and self.confidence_threshold is not None
 
-    def confidence_of(self, scores: np.ndarray) -> np.ndarray:
-        """Calibrated confidence of target scores ``(N,)`` (when :attr:`calibrated`)."""
-        if self._confidence is None:
-            raise RegistryError("this model has no calibrated confidence")
-        return np.asarray(self._confidence(np.asarray(scores, dtype=np.float64)), dtype=float)
-
     def decide(self, x: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """``(accepted, confidence)`` of clips ``x`` (N, D) whose scores of interest are
         ``best`` (N,): a quality-aware identifier reads each clip's confidence with its
