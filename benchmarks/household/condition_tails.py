@@ -47,7 +47,10 @@ from tables import CONDS, fit_normal_tail, load_fits, n_targets, target_scores
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.identifier.blend import cosine_blend_for
 from speakerrpl.identifier.calibration import StrangerTail
+from speakerrpl.identifier.conditions import ConditionModel
+from speakerrpl.identifier.decision import Decision
 from speakerrpl.identifier.tails import COMPENSATED, COPIES, COPIES_UP_TO_K
+from speakerrpl.vectors import l2_normalize
 
 FULL = Path("/tmp/i13corpus/full/eval.npz")
 C_GRID = (1.0, 10.0, 100.0)
@@ -58,21 +61,12 @@ def condition_of(utt_ids: list[str]) -> np.ndarray:
     return np.asarray([CONDS.index(u.split("__")[1] if "__" in u else "clean") for u in utt_ids])
 
 
-def train(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+def train(x: np.ndarray, y: np.ndarray, c: float) -> ConditionModel:
+    """The condition classifier on normalised embeddings ``x`` with condition indices ``y``."""
     from sklearn.linear_model import LogisticRegression
 
-    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
-    clf = LogisticRegression(C=c, max_iter=5000).fit(xn, y)
-    return clf.coef_, clf.intercept_
-
-
-def posterior(model: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
-    w, b = model
-    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
-    logits = xn @ w.T + b
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
-    return p / p.sum(axis=1, keepdims=True)
+    clf = LogisticRegression(C=c, max_iter=5000).fit(l2_normalize(x), y)
+    return ConditionModel(CONDS, clf.coef_, clf.intercept_)
 
 
 def blended_fits(root: Path, table_set: str) -> dict[str, tuple[int, dict[str, np.ndarray]]]:
@@ -105,10 +99,11 @@ def condition_tail(recs: list[dict[str, np.ndarray]], c: str, k: int, far: float
 
 
 def mixed_confidence(best: np.ndarray, post: np.ndarray, tails: list, k: int, shift: float):
-    conf = np.zeros_like(best, dtype=np.float64)
-    for j, (m, sd) in enumerate(tails):
-        conf += post[:, j] * StrangerTail.from_table({k: (m + shift, sd)}).confidence(best, k)
-    return conf
+    """The quality-aware confidence (:meth:`Decision.confidence`) with every tail raised by
+    ``shift``."""
+    raised = tuple((c, StrangerTail.from_table({k: (m + shift, sd)}))
+                   for c, (m, sd) in zip(CONDS, tails, strict=True))  # fmt: skip
+    return Decision(raised[0][1], k, 0.0, 0.0, "table", raised).confidence(best, post)
 
 
 def fold_clips(emb: EmbeddingSet, half: str, k: int, n_folds: int) -> list[tuple[list, list]]:
@@ -265,7 +260,7 @@ def main() -> None:
         hits = 0
         for part in (in_demo, ~in_demo):
             model = train(dev_emb.embeddings[~part], dev_y[~part], c)
-            hits += int((posterior(model, dev_emb.embeddings[part]).argmax(1) == dev_y[part]).sum())
+            hits += int((model.posterior(dev_emb.embeddings[part]).argmax(1) == dev_y[part]).sum())
         scores[c] = hits / len(dev_y)
     c_best = max(scores, key=scores.get)
     print(
@@ -275,13 +270,12 @@ def main() -> None:
     )
     cross = np.zeros((len(dev_ids), len(CONDS)))
     for part in (in_demo, ~in_demo):
-        cross[part] = posterior(
-            train(dev_emb.embeddings[~part], dev_y[~part], c_best), dev_emb.embeddings[part]
-        )
+        model = train(dev_emb.embeddings[~part], dev_y[~part], c_best)
+        cross[part] = model.posterior(dev_emb.embeddings[part])
     dev_index = {u: i for i, u in enumerate(dev_ids)}
     shipped = train(dev_emb.embeddings, dev_y, c_best)
     rep_index = {u: i for i, u in enumerate(demo.utt_ids.tolist())}
-    rep_post = posterior(shipped, demo.embeddings)
+    rep_post = shipped.posterior(demo.embeddings)
 
     def dev_post(utts):
         return cross[[dev_index[u] for u in utts]]
@@ -293,8 +287,8 @@ def main() -> None:
         np.savez(
             args.write_model,
             names=np.asarray(CONDS),
-            weights=shipped[0].astype(np.float32),
-            bias=shipped[1].astype(np.float32),
+            weights=shipped.weights.astype(np.float32),
+            bias=shipped.bias.astype(np.float32),
         )
     dev_fits = blended_fits(args.dev, args.table_set)
     rep_fits = blended_fits(args.report, args.table_set)
