@@ -231,6 +231,41 @@ def test_resume_skips_finished_splits(tiny, tmp_path, monkeypatch):
     assert len(calls) == 6
 
 
+def test_asnorm_rows_normalise_against_a_given_cohort(tiny, tmp_path, monkeypatch):
+    rng = np.random.default_rng(3)
+    cohort = tmp_path / "cohort.npz"
+    _speakers(rng, "other", 6, 3).save(cohort)
+    config = _config(methods=("cosine",))
+    plain = _run(tiny, tmp_path / "pool-cohort", config, figures=False)
+    _run(tiny, tmp_path / "pools-only", config, figures=False)
+    calls: list[str] = []
+
+    def spy(unit, inputs, fold, *args, **kwargs):
+        calls.append(unit.name)
+        return fit_and_score(unit, inputs, fold, *args, **kwargs)
+
+    monkeypatch.setattr(experiments, "fit_and_score", spy)
+    out = tmp_path / "pool-cohort"
+    given = _run(tiny, out, config, figures=False, cohort=cohort)
+    assert calls == ["cosine_asnorm", "cosine_asnorm"]  # the other rows do not use a cohort
+    assert given["cohort"]["voices"] == 6 and plain["cohort"] is None
+    for cond in ("clean", "noise10"):
+        for row in [r for r in given["rows"] if r != "cosine_asnorm"]:
+            assert given["results"][cond][row]["mean"] == plain["results"][cond][row]["mean"]
+    scores = [
+        np.load(d / "units" / "cosine_asnorm" / "fold000.npz")["cosine_asnorm|noise10|known"]
+        for d in (out, tmp_path / "pools-only")
+    ]
+    assert scores[0].shape == scores[1].shape and not np.allclose(*scores)
+    assert "AS-norm cohort" in (out / "results.md").read_text()
+    shared = tmp_path / "shared.npz"  # a cohort voice that is also a protocol speaker
+    emb = EmbeddingSet.load(tiny["emb"])
+    EmbeddingSet(emb.embeddings[:10], emb.utt_ids[:10].tolist(), emb.speakers[:10].tolist(),
+                 "gauss").save(shared)  # fmt: skip
+    with pytest.raises(ProtocolError, match="speaker\\(s\\) of the protocol"):
+        _run(tiny, tmp_path / "bad", config, figures=False, cohort=shared)
+
+
 def _metrics_only(results):
     return {
         cond: {

@@ -468,6 +468,43 @@ def test_asnorm_cosine_equals_a_numpy_reference_and_survives_save(tmp_path: Path
         OpenSetSpeakerIdentifier(method="softmax", score_norm="asnorm")
 
 
+def test_asnorm_normalises_against_a_given_cohort_instead_of_the_pool(tmp_path: Path) -> None:
+    xe, ye, xt, _, pool, strangers = data()
+    rng = np.random.default_rng(5)
+    cohort = _clusters(rng, 8, 3, "cohort")
+    clf = OpenSetSpeakerIdentifier(method="cosine", score_norm="asnorm")
+    clf.fit(xe, ye, pool, cohort=cohort)
+    unit = cohort[0] / np.linalg.norm(cohort[0], axis=1, keepdims=True)
+    names = list(dict.fromkeys(cohort[1].tolist()))
+    want = np.stack([unit[cohort[1] == n].mean(0) for n in names])
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(clf.cohort_, want, atol=1e-6)  # the cohort's voices, not the pool
+    target_side = clf.centroids_ @ want.T  # both sides' statistics: all 8 voices (top 20)
+    np.testing.assert_allclose(clf.cohort_stats_[0], target_side.mean(1), atol=1e-5)
+    np.testing.assert_allclose(clf.cohort_stats_[1], target_side.std(1), atol=1e-5)
+    from_pool = OpenSetSpeakerIdentifier(method="cosine", score_norm="asnorm").fit(xe, ye, pool)
+    assert clf.cohort_.shape[0] == 8 != from_pool.cohort_.shape[0]
+    assert not np.allclose(clf.decision_function(xt), from_pool.decision_function(xt))
+    no_pool = OpenSetSpeakerIdentifier(method="cosine", score_norm="asnorm")
+    np.testing.assert_allclose(  # the cohort needs no pool; the threshold does, not the scores
+        no_pool.fit(xe, ye, cohort=cohort).decision_function(xt), clf.decision_function(xt)
+    )
+    loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
+    np.testing.assert_array_equal(
+        loaded.decision_function(strangers), clf.decision_function(strangers)
+    )
+    with pytest.raises(InvalidInputError, match="score_norm='asnorm' only"):
+        OpenSetSpeakerIdentifier(method="cosine").fit(xe, ye, pool, cohort=cohort)
+    with pytest.raises(InvalidInputError, match="at least 2 voices"):
+        clf.fit(xe, ye, pool, cohort=(cohort[0][:3], ["one"] * 3))
+    with pytest.raises(InvalidInputError, match="3 embeddings but 2 labels"):
+        clf.fit(xe, ye, pool, cohort=(cohort[0][:3], ["a", "b"]))
+    with pytest.raises(InvalidInputError, match="cohort"):
+        clf.fit(xe, ye, pool, cohort=(cohort[0][:, :4], cohort[1]))
+    with pytest.raises(InvalidInputError, match="needs a cohort"):
+        OpenSetSpeakerIdentifier(method="cosine", score_norm="asnorm").fit(xe, ye)
+
+
 def test_extension_cohort_norm_equals_a_numpy_reference_and_survives_save(tmp_path: Path) -> None:
     xe, ye, xt, _, pool, _ = data()
     params = {**small("rpl_v2"), "method": "rpl_v2", "unknown_bound": 0.5}

@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--protocol", required=True, help="protocol JSON (speakerrpl protocol)")
     parser.add_argument("--out", required=True, help="results directory")
     parser.add_argument(
+        "--cohort",
+        default=None,
+        help="embeddings .npz of other voices (none of the protocol's) that the AS-norm rows "
+        "normalise against (default: the pool's voices)",
+    )
+    parser.add_argument(
         "--methods",
         default=",".join(_BASELINES),
         help=f"comma-separated methods (default all: {','.join(_BASELINES)})",
@@ -102,6 +108,7 @@ def _command(args: argparse.Namespace) -> str:
     for name in ("embeddings", "pool", "protocol", "out", "methods", "models", "seeds"):
         parts += [f"--{name}", str(getattr(args, name))]
     optional = {
+        "--cohort": args.cohort,
         "--selection-r": args.selection_r,
         "--conditions": args.conditions,
         "--epochs": args.epochs,
@@ -171,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
             command=_command(args),
             figures=not args.no_figures,
             runner=runner,
+            cohort=args.cohort,
         )
     finally:  # in-process callers keep their logging as it was
         for handler in handlers:

@@ -289,6 +289,8 @@ def _run_units(
 def _unit_fingerprint(
     unit: Unit, fold: int, inputs: EvalInputs, config: EvalConfig, measured: str
 ) -> str:
+    uses_cohort = unit.params.get("score_norm") == "asnorm"
+    hashes = {k: v for k, v in inputs.hashes.items() if k != "cohort" or uses_cohort}
     return fingerprint(
         {
             "unit": asdict(unit),
@@ -297,7 +299,7 @@ def _unit_fingerprint(
             "far": config.far,
             "identifier_params": dict(config.identifier_params),
             "conditions": list(inputs.conditions),
-            "hashes": inputs.hashes,
+            "hashes": hashes,
             "version": __version__,
             "measured_data": measured,
         }
@@ -314,6 +316,7 @@ def run_evaluation(
     command: str = "",
     figures: bool = True,
     runner: UnitRunner | None = None,
+    cohort: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate every method of ``config`` on every split; write results.json/.md + figures.
 
@@ -327,6 +330,8 @@ def run_evaluation(
         command: the command line, recorded in the report.
         figures: also write the PNG figures.
         runner: where the fits run (default :func:`run_units_here`).
+        cohort: ``.npz`` embedding set of other voices for the AS-norm rows (default: the
+            pool's voices); none of them may be a speaker of the protocol.
 
     Returns:
         The ``results.json`` content.
@@ -356,10 +361,10 @@ def run_evaluation(
     if figures:  # a missing plots extra fails before the fits, not after
         require("matplotlib", extra="plots", purpose="evaluation figures (or --no-figures)")
     out = Path(out_dir)
-    inputs = load_inputs(embeddings, pool, protocol, config.conditions)
+    inputs = load_inputs(embeddings, pool, protocol, config.conditions, cohort)
     units = plan_units(config, inputs.embeddings.frontend)
     stored = _run_units(units, inputs, config, out, progress, runner)
-    paths = {"embeddings": embeddings, "pool": pool, "protocol": protocol}
+    paths = {"embeddings": embeddings, "pool": pool, "protocol": protocol, "cohort": cohort}
     results = describe(inputs, config.to_dict(), paths, command)
     n_folds, draws = len(inputs.protocol.folds), draws_per_fold(inputs.protocol)
     for cond in inputs.conditions:

@@ -280,6 +280,15 @@ def _draws_note(proto: Mapping[str, Any]) -> str:
     return "" if draws == 1 else f" of {draws} draws each (a split's metrics: the mean over them)"
 
 
+def _cohort_line(cohort: Mapping[str, Any] | None) -> str:
+    if not cohort:
+        return "- AS-norm cohort: the pool's voices"
+    return (
+        f"- AS-norm cohort: `{cohort['path']}`, {cohort['voices']} voices none of the "
+        f"protocol's (hash `{cohort['hash']}`)"
+    )
+
+
 def _header(results: Mapping[str, Any]) -> list[str]:
     proto = results.get("protocol", {})
     return [
@@ -289,6 +298,7 @@ def _header(results: Mapping[str, Any]) -> list[str]:
         f"- protocol `{proto.get('path', '')}` (hash `{proto.get('hash', '')}`), "
         f"{proto.get('n_folds', '?')} splits{_draws_note(proto)}; mean ± std over splits",
         f"- configuration: `{json.dumps(results.get('config', {}), sort_keys=True)}`",
+        _cohort_line(results.get("cohort")),
         "- EER and minDCF over identification trials (every test utterance x enrolled "
         "target; unknown speakers give non-target trials only); ACC closed-set on targets; "
         f"OSCR/AUROC/{_dir_title(results)} targets vs unknown "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from speakerrpl import __version__
@@ -68,7 +67,7 @@ def split_ablation(
 
 
 def describe(
-    inputs: EvalInputs, config: Mapping[str, Any], paths: Mapping[str, str | Path], command: str
+    inputs: EvalInputs, config: Mapping[str, Any], paths: Mapping[str, Any], command: str
 ) -> dict[str, Any]:
     """Everything a result depends on: configuration, versions, inputs and their hashes."""
     folds, draws = inputs.protocol.folds, draws_per_fold(inputs.protocol)
@@ -91,6 +90,13 @@ def describe(
             "hash": inputs.hashes["embeddings"],
         },
         "pool": {"path": str(paths["pool"]), "n": len(inputs.pool), "hash": inputs.hashes["pool"]},
+        "cohort": None
+        if inputs.cohort is None
+        else {
+            "path": str(paths["cohort"]),
+            "voices": len(set(inputs.cohort.speakers.tolist())),
+            "hash": inputs.hashes["cohort"],
+        },
         "metrics": [m.key for m in metric_specs(config.get("far", DEFAULT_FAR))],
         "results": {},
         "ablation": {},

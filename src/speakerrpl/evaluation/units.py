@@ -56,7 +56,8 @@ class Unit:
 
 @dataclass
 class EvalInputs:
-    """Embeddings, pool and protocol of an evaluation, with content hashes."""
+    """Embeddings, pool, protocol and (optional) AS-norm cohort of an evaluation, with
+    content hashes."""
 
     embeddings: EmbeddingSet
     pool: EmbeddingSet
@@ -64,6 +65,7 @@ class EvalInputs:
     conditions: tuple[str, ...]
     index: dict[str, int] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    cohort: EmbeddingSet | None = None
 
     def rows_of(self, utt_ids: Sequence[str], condition: str) -> np.ndarray:
         """Embeddings (n, D) of the ``condition`` copies of clean utterance ids."""
@@ -89,17 +91,30 @@ def load_inputs(
     pool_path: str | Path,
     protocol_path: str | Path,
     conditions: Sequence[str] | None = None,
+    cohort_path: str | Path | None = None,
 ) -> EvalInputs:
-    """Load and cross-check the embeddings, the pool and the protocol."""
+    """Load and cross-check the embeddings, the pool, the protocol and the AS-norm cohort
+    (voices whose embeddings AS-norm rows normalise against; without one, the pool's).
+
+    Raises:
+        ProtocolError: the cohort holds a speaker of the protocol (its scores would be
+            normalised against themselves), or a file does not match the embeddings.
+    """
     from speakerrpl.data.protocols import Protocol, load_protocol, validate_protocol
 
     emb = EmbeddingSet.load(embeddings_path)
     pool = EmbeddingSet.load(pool_path)
-    if pool.dim != emb.dim or pool.frontend != emb.frontend:
-        raise ProtocolError(
-            f"pool {pool_path} ({pool.frontend}, D={pool.dim}) does not match embeddings "
-            f"{embeddings_path} ({emb.frontend}, D={emb.dim})"
-        )
+    extra: dict[str, tuple[EmbeddingSet, str | Path]] = {"pool": (pool, pool_path)}
+    cohort = None
+    if cohort_path is not None:
+        cohort = EmbeddingSet.load(cohort_path)
+        extra["cohort"] = (cohort, cohort_path)
+    for role, (other, path) in extra.items():
+        if other.dim != emb.dim or other.frontend != emb.frontend:
+            raise ProtocolError(
+                f"{role} {path} ({other.frontend}, D={other.dim}) does not match embeddings "
+                f"{embeddings_path} ({emb.frontend}, D={emb.dim})"
+            )
     protocol = load_protocol(protocol_path)
     available = tuple(protocol.conditions)
     chosen = tuple(conditions) if conditions else available
@@ -109,14 +124,32 @@ def load_inputs(
     # fail before any training when an id is missing or has the wrong speaker
     utterances = dict(zip(emb.utt_ids.tolist(), emb.speakers.tolist(), strict=True))
     validate_protocol(Protocol(protocol.folds, list(chosen), protocol.params), utterances)
-    inputs = EvalInputs(emb, pool, protocol, chosen)
+    if cohort is not None:
+        shared = sorted(set(cohort.speakers.tolist()) & _protocol_speakers(protocol, utterances))
+        if shared:
+            raise ProtocolError(
+                f"cohort {cohort_path} holds {len(shared)} speaker(s) of the protocol, e.g. "
+                f"{shared[0]!r}: a cohort must be other voices"
+            )
+    inputs = EvalInputs(emb, pool, protocol, chosen, cohort=cohort)
     inputs.index = {u: i for i, u in enumerate(emb.utt_ids.tolist())}
     inputs.hashes = {
         "embeddings": _array_hash(emb.embeddings, emb.utt_ids.astype("U")),
         "pool": _array_hash(pool.embeddings, pool.speakers.astype("U")),
         "protocol": str(protocol.to_dict()["hash"]),
     }
+    if cohort is not None:
+        inputs.hashes["cohort"] = _array_hash(cohort.embeddings, cohort.speakers.astype("U"))
     return inputs
+
+
+def _protocol_speakers(protocol: Any, utterances: Mapping[str, str]) -> set[str]:
+    """Every speaker a protocol enrolls or tests."""
+    out: set[str] = set()
+    for fold in protocol.folds:
+        out |= set(fold.targets)
+        out |= {utterances[u] for u in [*fold.test_known, *fold.test_unknown] if u in utterances}
+    return out
 
 
 def compute_metrics(
@@ -199,8 +232,11 @@ def fit_and_score(
     pool = (inputs.pool.embeddings, inputs.pool.speakers)
     params = {**extra_params, **unit.params, "random_state": seed}
     params.setdefault("frontend", inputs.embeddings.frontend)
+    cohort = None
+    if inputs.cohort is not None and params.get("score_norm") == "asnorm":
+        cohort = (inputs.cohort.embeddings, inputs.cohort.speakers.tolist())
     start = time.perf_counter()
-    est = OpenSetSpeakerIdentifier(**params).fit(x_enroll, y_enroll, pool=pool)
+    est = OpenSetSpeakerIdentifier(**params).fit(x_enroll, y_enroll, pool=pool, cohort=cohort)
     fit_seconds = time.perf_counter() - start
     col = {name: k for k, name in enumerate(est.classes_)}
     spk = inputs.embeddings.speakers[[inputs.index[u] for u in fold.test_known]]

@@ -32,6 +32,7 @@ from speakerrpl.identifier.tails import FRONTEND as TAILS_FRONTEND
 from speakerrpl.identifier.training_set import (
     assemble,
     augment_embeddings,
+    check_cohort,
     check_copies,
     check_embeddings,
     check_labels,
@@ -134,6 +135,7 @@ class OpenSetSpeakerIdentifier:
         pool_labels: Sequence[object] | None = None,
         *,
         copies: tuple[np.ndarray, Sequence[object]] | None = None,
+        cohort: tuple[np.ndarray, Sequence[object]] | None = None,
     ) -> OpenSetSpeakerIdentifier:
         """Enroll the speakers of ``y`` from embeddings ``X`` (N, D).
 
@@ -152,12 +154,19 @@ class OpenSetSpeakerIdentifier:
                 (:attr:`IdentifierSettings.takes_copies`); households over
                 :data:`~speakerrpl.identifier.tails.COPIES_UP_TO_K` are fitted without them
                 (not measured there; logged).
+            cohort: ``score_norm="asnorm"`` only: ``(X_cohort, y_cohort)``, embeddings of
+                voices to normalise scores against (their per-voice centroids form the
+                cohort). Without it the cohort is the pool's extension voices. The cohort
+                should sound like the people scored: against the espeak-ng pool AS-norm
+                raised cosine's EER, against voices of the evaluation engines it lowered it
+                (``docs/calibration.md``, "Cohort score normalisation").
         """
         s = self.settings
         self._reset()
         x = check_embeddings(X)
         classes, labels = check_labels(y, x.shape[0], s)
         pool_xy = check_pool(pool, pool_labels, x.shape[1])
+        cohort_xy = check_cohort(cohort, x.shape[1], s.score_norm)
         self._device = self._check_device(s.device)
         self.dim_, self.classes_ = x.shape[1], classes
         self._set_compensation(x.shape[1])
@@ -180,10 +189,16 @@ class OpenSetSpeakerIdentifier:
             self.ensemble_ = None
             self.members_ = np.arange(1)
             if s.score_norm != "none":
-                if ts.cohort is None:
-                    raise InvalidInputError(f"score_norm={s.score_norm!r} needs a pool (pool=)")
-                self.cohort_ = ts.cohort
-                self.cohort_stats_ = top_stats(self.centroids_ @ ts.cohort.T)
+                cohort_centroids = ts.cohort
+                if cohort_xy is not None:
+                    prepared = self._prep(cohort_xy[0])
+                    cohort_centroids = centroids(prepared, cohort_xy[1].tolist())[1]
+                if cohort_centroids is None:
+                    raise InvalidInputError(
+                        f"score_norm={s.score_norm!r} needs a cohort: pass pool= or cohort="
+                    )
+                self.cohort_ = np.asarray(cohort_centroids, dtype=np.float32)
+                self.cohort_stats_ = top_stats(self.centroids_ @ self.cohort_.T)
         else:
             self._train(ts)
             self._set_blend(xp, labels, extra)

@@ -85,6 +85,25 @@ def check_pool(
     return arr, lab
 
 
+def check_cohort(cohort: object, dim: int, score_norm: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Normalise ``cohort=(X_cohort, y_cohort)`` (``score_norm="asnorm"`` only) or ``None``."""
+    if cohort is None:
+        return None
+    if score_norm != "asnorm":
+        raise InvalidInputError(
+            f"cohort= is used by score_norm='asnorm' only, not score_norm={score_norm!r}"
+        )
+    if not (isinstance(cohort, tuple) and len(cohort) == 2):
+        raise InvalidInputError("cohort must be a pair (X_cohort, y_cohort)")
+    arr = check_embeddings(cohort[0], dim, name="cohort")
+    lab = np.asarray([str(v) for v in cohort[1]])
+    if lab.shape[0] != arr.shape[0]:
+        raise InvalidInputError(f"cohort has {arr.shape[0]} embeddings but {lab.shape[0]} labels")
+    if len(set(lab.tolist())) < 2:
+        raise InvalidInputError("the cohort needs at least 2 voices (labels)")
+    return arr, lab
+
+
 def check_copies(copies: object, dim: int, classes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Normalise ``copies=(X_copies, y_copies)``: every enrolled speaker needs copies, and
     every copy must belong to an enrolled speaker (the tables assume the whole household was
