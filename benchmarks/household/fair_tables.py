@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from study import DEMO, protocol_for  # type: ignore[import-not-found]
+from study import DEMO, development_voices, protocol_for  # type: ignore[import-not-found]
 
 from speakerrpl.data.protocols import save_protocol
 from speakerrpl.embeddings import EmbeddingSet
@@ -41,6 +41,15 @@ def main() -> None:
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--methods", nargs="+", default=["cosine", "softmax", "rpl_v1", "rpl_v2"])
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument(
+        "--cohort-voices",
+        type=Path,
+        default=None,
+        metavar="FULL_EVAL_NPZ",
+        help="AS-norm rows normalise against the development voices (the demo development half "
+        "plus the voices only this --size full build's embeddings have; clean clips), none of "
+        "them a report voice; default: the pool's voices",
+    )
     args = ap.parse_args()
     for name in [n for n in experiments.ABLATIONS if n not in KEPT_ABLATIONS]:
         del experiments.ABLATIONS[name]
@@ -48,8 +57,11 @@ def main() -> None:
     proto = protocol_for(emb, "report", args.k, args.folds, 200 + args.k)
     out = args.out / f"k{args.k:03d}"
     out.mkdir(parents=True, exist_ok=True)
-    path = save_protocol(proto, out / "protocol.json")
-    del path
+    save_protocol(proto, out / "protocol.json")
+    cohort = None
+    if args.cohort_voices:
+        cohort = out / "cohort.npz"
+        development_voices(emb, EmbeddingSet.load(args.cohort_voices)).save(cohort)
     config = EvalConfig(
         methods=tuple(args.methods), n_models=30, n_seeds=3, ablation=args.ablation,
         default_row=True,
@@ -57,10 +69,12 @@ def main() -> None:
     command = f"PYTHONPATH=src python benchmarks/household/fair_tables.py --k {args.k} " + (
         f"--folds {args.folds}" + (" --ablation" if args.ablation else "")
     )
+    if args.cohort_voices:
+        command += f" --cohort-voices {args.cohort_voices}"
     with torch_threads(1):
         run_evaluation(
             DEMO / "eval.npz", DEMO / "pool.npz", out / "protocol.json", out, config,
-            command=command,
+            command=command, cohort=cohort,
         )  # fmt: skip
     print(out / "results.md")
 

@@ -130,6 +130,18 @@ def with_extra_voices(
     )
 
 
+def development_voices(demo: EmbeddingSet, full: EmbeddingSet) -> EmbeddingSet:
+    """The clean clips of every voice outside the demo's report half (the devplus voices)."""
+    voices = with_extra_voices(demo, full)
+    clean = np.asarray(["__" not in u for u in voices.utt_ids.tolist()])
+    return EmbeddingSet(
+        voices.embeddings[clean],
+        voices.utt_ids[clean].tolist(),
+        voices.speakers[clean].tolist(),
+        voices.frontend,
+    )
+
+
 def protocol_for(eval_set: EmbeddingSet, half: str, k: int, n_folds: int, seed: int) -> Any:
     """Folds of ``k`` targets over one half; every other speaker of the half is an unknown.
 
@@ -214,6 +226,8 @@ def fit_one(
             y_fit = np.concatenate([ye, copies.speakers[rows]])
     start = time.perf_counter()
     est = OpenSetSpeakerIdentifier(**params, random_state=fold_seed)
+    if inputs.get("cohort") is not None and params.get("score_norm") == "asnorm":
+        extra["cohort"] = (inputs["cohort"].embeddings, inputs["cohort"].speakers)
     est.fit(x_fit, y_fit, pool=(pool.embeddings, pool.speakers), **extra)
     fit_s = time.perf_counter() - start
     cal_voices, _ext_voices = reserve_calibration(
@@ -285,6 +299,12 @@ def main() -> None:
         "through fit(copies=) into the cosine centroids only, as the service does "
         "(<half>-copies)",
     )
+    ap.add_argument(
+        "--cohort-voices",
+        action="store_true",
+        help="--half report: AS-norm configs normalise against the development voices "
+        "(development_voices of --extra-voices) instead of the pool's",
+    )
     ap.add_argument("--k", type=int, nargs="+", default=[4, 20])
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS))
@@ -297,6 +317,8 @@ def main() -> None:
     report = split_speakers(demo.speakers.tolist())["report"]
     if args.report_strangers and args.half != "devplus":
         ap.error("--report-strangers needs --half devplus")
+    if args.cohort_voices and args.half != "report":
+        ap.error("--cohort-voices needs --half report (the cohort is the other voices)")
     emb = demo
     if args.half == "devplus":
         added = EmbeddingSet.load(args.extra_voices)
@@ -320,6 +342,8 @@ def main() -> None:
             of_clip.setdefault(u.split("##")[0], []).append(i)
         inputs |= {"copies": copies, "copies_of": of_clip, "copies_to": args.copies_to}
         label += "-multi" if args.copies_to == "training" else "-copies"
+    if args.cohort_voices:
+        inputs["cohort"] = development_voices(demo, EmbeddingSet.load(args.extra_voices))
     seed = SEEDS[args.half]
     seed += 100 if args.report_strangers else 0  # other households than the tails saw
     with torch_threads(1):
