@@ -14,11 +14,13 @@ many genuine speakers are refused. This script measures what the default
    development fits of ``study.py`` exactly as ``tables.py`` measures the heaviest one.
 3. The **quality-aware confidence** of a clip with best score ``s`` and condition posterior
    ``p``: ``sum_c p_c * confidence_c(s)`` (one minus the expected share of strangers that
-   score ``>= s`` given what the clip sounds like). Every tail of a K is raised by the
-   smallest shift with which, on the development fits and with the classifier cross-fitted
-   (trained on the other half of the development voices), each fold's worst condition lets in
-   no more strangers, on average, than the single tail (``--criterion fold-worst``, shipped),
-   or every condition pooled over folds at most ``--far`` (``--criterion pooled``).
+   score ``>= s`` given what the clip sounds like), with ``p`` taken relative to the fold's
+   enrollment clips (``conditions.mismatch_posterior``), as the identifier does. Every tail
+   of a K is raised by the smallest shift with which, on the development fits and with the
+   classifier cross-fitted (trained on the other half of the development voices), each fold's
+   worst condition lets in no more strangers, on average, than the single tail
+   (``--criterion fold-worst``, shipped), or every condition pooled over folds at most
+   ``--far`` (``--criterion pooled``).
 4. Both rules on the report folds (classifier trained on all development voices): strangers
    accepted and targets missed or misnamed per condition, mean ± std over folds.
 
@@ -47,7 +49,7 @@ from tables import CONDS, fit_normal_tail, load_fits, n_targets, target_scores
 from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.identifier.blend import cosine_blend_for
 from speakerrpl.identifier.calibration import StrangerTail
-from speakerrpl.identifier.conditions import ConditionModel
+from speakerrpl.identifier.conditions import ConditionModel, mismatch_posterior
 from speakerrpl.identifier.decision import Decision
 from speakerrpl.identifier.tails import COMPENSATED, COPIES, COPIES_UP_TO_K
 from speakerrpl.vectors import l2_normalize
@@ -106,34 +108,44 @@ def mixed_confidence(best: np.ndarray, post: np.ndarray, tails: list, k: int, sh
     return Decision(raised[0][1], k, 0.0, 0.0, "table", raised).confidence(best, post)
 
 
-def fold_clips(emb: EmbeddingSet, half: str, k: int, n_folds: int) -> list[tuple[list, list]]:
+def fold_clips(emb: EmbeddingSet, half: str, k: int, n_folds: int) -> list[tuple[list, ...]]:
+    """Each fold's (known tests, unknown tests, enrollment clips)."""
     proto = protocol_for(emb, half, k, n_folds, SEEDS[half] + k)
-    return [(list(f.test_known), list(f.test_unknown)) for f in proto.folds]
-
-
-def operating(recs, clips, post_of, rule, far):
-    """Per fold, per condition (FA %, FR %) of ``rule(best, post) -> confidence``."""
-    rows = []
-    for rec, (known, unknown) in zip(recs, clips, strict=True):
-        row = []
-        for c in CONDS:
-            suffix = "" if c == "clean" else f"__{c}"
-            s_u, s_k = rec[f"unknown|{c}"], rec[f"known|{c}"]
-            acc_u = rule(s_u.max(1), post_of([u + suffix for u in unknown])) >= 1 - far
-            acc_k = rule(s_k.max(1), post_of([u + suffix for u in known])) >= 1 - far
-            missed = (s_k.argmax(1) != rec["known_y"]) | ~acc_k
-            row.append((100 * acc_u.mean(), 100 * missed.mean()))
-        rows.append(row)
-    return np.asarray(rows)  # (folds, conditions, 2)
+    return [
+        (list(f.test_known), list(f.test_unknown), [u for t in f.targets for u in f.enroll[t]])
+        for f in proto.folds
+    ]
 
 
 @dataclass
 class Folds:
-    """One half's fits at one K: blended scores, the folds' test clips and their posteriors."""
+    """One half's fits at one K: blended scores, the folds' clips and their posteriors."""
 
     recs: list[dict[str, np.ndarray]]
-    clips: list[tuple[list, list]]
+    clips: list[tuple[list, ...]]
     post_of: Callable[[list[str]], np.ndarray]
+
+    def relative(self, tests: list[str], enroll: list[str]) -> np.ndarray:
+        """The tests' posterior relative to the fold's enrollment, as the identifier reads it."""
+        return mismatch_posterior(self.post_of(tests), self.post_of(enroll).max(axis=0), CONDS)
+
+
+def operating(folds: Folds, rule: Callable, far: float) -> np.ndarray:
+    """Per fold, per condition (FA %, FR %) of ``rule(best, post) -> confidence``."""
+    rows = []
+    for rec, (known, unknown, enroll) in zip(folds.recs, folds.clips, strict=True):
+        row = []
+        for c in CONDS:
+            suffix = "" if c == "clean" else f"__{c}"
+            s_u, s_k = rec[f"unknown|{c}"], rec[f"known|{c}"]
+            post_u = folds.relative([u + suffix for u in unknown], enroll)
+            post_k = folds.relative([u + suffix for u in known], enroll)
+            acc_u = rule(s_u.max(1), post_u) >= 1 - far
+            acc_k = rule(s_k.max(1), post_k) >= 1 - far
+            missed = (s_k.argmax(1) != rec["known_y"]) | ~acc_k
+            row.append((100 * acc_u.mean(), 100 * missed.mean()))
+        rows.append(row)
+    return np.asarray(rows)  # (folds, conditions, 2)
 
 
 def by_fold(fits: dict, k: int) -> list[dict[str, np.ndarray]]:
@@ -151,8 +163,9 @@ def fa_by_fold(folds: Folds, rule: Callable, far: float) -> np.ndarray:
     out = np.zeros((len(folds.recs), len(CONDS)))
     for ci, c in enumerate(CONDS):
         suffix = "" if c == "clean" else f"__{c}"
-        for f, (r, (_, unknown)) in enumerate(zip(folds.recs, folds.clips, strict=True)):
-            conf = rule(r[f"unknown|{c}"].max(1), folds.post_of([u + suffix for u in unknown]))
+        for f, (r, (_, unknown, enroll)) in enumerate(zip(folds.recs, folds.clips, strict=True)):
+            post = folds.relative([u + suffix for u in unknown], enroll)
+            conf = rule(r[f"unknown|{c}"].max(1), post)
             out[f, ci] = np.mean(conf >= 1 - far)
     return out
 
@@ -186,7 +199,7 @@ def measure(k: int, dev: Folds, rep: Folds, far: float, criterion: str) -> dict:
 
     entry: dict = {"shift": shift, "tails": {c: list(t) for c, t in zip(CONDS, tails, strict=True)}}
     for tag, rule in (("heaviest", single), ("quality", quality)):
-        op = operating(rep.recs, rep.clips, rep.post_of, rule, far)
+        op = operating(rep, rule, far)
         mean, std = op.mean(0), op.std(0)
         entry[tag] = {
             "FA": mean[:, 0].tolist(),

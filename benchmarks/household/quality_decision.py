@@ -32,6 +32,7 @@ from speakerrpl.embeddings import EmbeddingSet
 from speakerrpl.frontends import get_frontend
 from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
+from speakerrpl.synth.enrollment_copies import CHANNELS
 from speakerrpl.synth.pool import default_pool
 
 COPIES = Path("/tmp/enrollment_copies.npz")  # enrollment_copies.py's copies of the demo voices
@@ -48,8 +49,18 @@ def main() -> None:
         default="demo",
         help="the demo corpus's pool (the tables') or default_pool (deployments')",
     )
+    ap.add_argument(
+        "--enroll-condition",
+        default="clean",
+        choices=("clean", "device", "codec", "phone", "far", "noise", "music"),
+        help="enroll on this channel's copy of each enrollment clip instead of the clip "
+        "(enrollment_copies.py's copies: a household that enrolled through the channel it is "
+        "heard through); tests stay in every condition",
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    if args.copies and args.enroll_condition != "clean":
+        ap.error("--copies are copies of clean clips: use them with --enroll-condition clean")
     demo = EmbeddingSet.load(DEMO / "eval.npz")
     pool = EmbeddingSet.load(DEMO / "pool.npz")
     x_pool, y_pool = pool.embeddings, pool.speakers
@@ -58,11 +69,17 @@ def main() -> None:
             x_pool, y_pool = default_pool(get_frontend("campplus"))
     index = {u: i for i, u in enumerate(demo.utt_ids.tolist())}
     of_clip: dict[str, list[int]] = {}
-    copies = EmbeddingSet.load(COPIES) if args.copies else None
+    copies = EmbeddingSet.load(COPIES) if args.copies or args.enroll_condition != "clean" else None
     if copies is not None:
         for i, u in enumerate(copies.utt_ids.tolist()):
             of_clip.setdefault(u.split("##")[0], []).append(i)
-    result: dict = {"conditions": list(CONDS), "copies": args.copies, "pool": args.pool, "K": {}}
+    result: dict = {
+        "conditions": list(CONDS),
+        "copies": args.copies,
+        "pool": args.pool,
+        "enroll_condition": args.enroll_condition,
+        "K": {},
+    }
     with torch_threads(1):
         for k in args.k:
             proto = protocol_for(demo, "report", k, args.folds, SEEDS["report"] + k)
@@ -72,7 +89,11 @@ def main() -> None:
                 xe = demo.embeddings[[index[u] for u in enroll]]
                 ye = demo.speakers[[index[u] for u in enroll]]
                 extra = {}
-                if copies is not None:
+                if args.enroll_condition != "clean":
+                    assert copies is not None
+                    rows = [of_clip[u][CHANNELS.index(args.enroll_condition)] for u in enroll]
+                    xe = copies.embeddings[rows]
+                elif copies is not None:
                     rows = [j for u in enroll for j in of_clip[u]]
                     extra = {"copies": (copies.embeddings[rows], copies.speakers[rows])}
                 est = OpenSetSpeakerIdentifier(random_state=SEEDS["report"] + 1000 * k + f)

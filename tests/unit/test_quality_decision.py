@@ -13,7 +13,11 @@ from speakerrpl.decisions import identify_embeddings
 from speakerrpl.errors import InvalidInputError, ModelLoadError
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
 from speakerrpl.identifier.calibration import StrangerTail
-from speakerrpl.identifier.conditions import ConditionModel, shipped_condition_model
+from speakerrpl.identifier.conditions import (
+    ConditionModel,
+    mismatch_posterior,
+    shipped_condition_model,
+)
 from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.settings import IdentifierSettings
 from speakerrpl.identifier.tails import COMPENSATED, CONDITION_TAILS, COPIES
@@ -148,6 +152,60 @@ def test_the_pool_guard_raises_every_condition_tail_alike() -> None:
         assert b.params(k)[0] - a.params(k)[0] == pytest.approx(gap)
 
 
+def test_the_mismatch_posterior_keeps_only_what_the_enrollment_did_not_show() -> None:
+    names = ("clean", "far", "phone", "noise")
+    rng = np.random.default_rng(4)
+    test = rng.dirichlet(np.ones(4), size=50)
+    enrolled = rng.dirichlet(np.ones(4))
+    q = mismatch_posterior(test, enrolled, names)
+    for row, t in zip(q, test, strict=True):  # element by element, as the docstring says
+        extra = [max(t[c] - enrolled[c], 0.0) for c in (1, 2, 3)]
+        np.testing.assert_allclose(row, [1.0 - sum(extra), *extra])
+    assert (q >= 0).all()
+    clean_enrollment = np.array([1.0, 0.0, 0.0, 0.0])  # nothing to subtract: unchanged
+    np.testing.assert_allclose(mismatch_posterior(test, clean_enrollment, names), test)
+    same = mismatch_posterior(test, test.max(axis=0), names)  # no clip beyond the enrollment
+    np.testing.assert_allclose(same, np.tile([1.0, 0, 0, 0], (50, 1)))
+    with pytest.raises(InvalidInputError, match="enrollment posterior"):
+        mismatch_posterior(test, enrolled[:3], names)
+
+
+def test_a_household_enrolled_on_the_line_it_is_heard_on_is_judged_as_clean() -> None:
+    """The per-condition tails are for a channel that differs from the enrollment's: a
+    household that enrolled on a telephone line and is heard on it gets the clean tail."""
+    rng = np.random.default_rng(6)
+    centres = rng.normal(size=(3, DIM))
+    x = np.repeat(centres, 3, axis=0) + 0.4 * rng.normal(size=(9, DIM))
+    y = np.repeat(["a", "b", "c"], 3)
+    pool_c = rng.normal(size=(30, DIM))
+    pool = (
+        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
+        np.repeat([f"v{i}" for i in range(30)], 3),
+    )
+    tests = on_a_phone_line(x, rng)
+    clean_enrolled = OpenSetSpeakerIdentifier(random_state=0).fit(x, y, pool=pool)
+    phone_enrolled = OpenSetSpeakerIdentifier(random_state=0).fit(on_a_phone_line(x, rng), y,
+                                                                  pool=pool)  # fmt: skip
+    phone = shipped_condition_model("campplus").names.index("phone")
+    assert clean_enrolled.condition_posterior(tests)[:, phone].mean() > 0.2
+    assert phone_enrolled.condition_posterior(tests)[:, phone].mean() < 0.05
+    best = phone_enrolled.decision_function(tests).max(axis=1)
+    as_clean = np.zeros((len(best), len(CONDITIONS) + 1))
+    as_clean[:, 0] = 1.0  # the clean condition's tail alone
+    clean_tail = phone_enrolled.decision_.confidence(best, as_clean)
+    np.testing.assert_allclose(phone_enrolled.confidence(tests), clean_tail, atol=0.01)
+
+
+def on_a_phone_line(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """New clips of the speakers of ``x`` (unit-length), moved towards what the shipped
+    condition model takes for a telephone call."""
+    model = shipped_condition_model("campplus")
+    towards = model.weights[model.names.index("phone")] - model.weights.mean(axis=0)
+    heard = x + 1.6 * rng.normal(size=x.shape)
+    heard = heard / np.linalg.norm(heard, axis=1, keepdims=True)
+    return heard + 0.45 * towards / np.linalg.norm(towards)
+
+
 def test_an_identifier_fitted_with_quality_calibration_decides_by_it(tmp_path) -> None:
     rng = np.random.default_rng(3)
     centres = rng.normal(size=(4, DIM))
@@ -160,19 +218,26 @@ def test_an_identifier_fitted_with_quality_calibration_decides_by_it(tmp_path) -
     )
     clf = OpenSetSpeakerIdentifier(calibration="quality", random_state=0).fit(x, y, pool=pool)
     assert clf.decision_.quality_aware and clf.table_set == COMPENSATED
-    tests = np.concatenate([x + 1.6 * rng.normal(size=x.shape), rng.normal(size=(12, DIM))])
+    model = shipped_condition_model("campplus")
+    phone = model.names.index("phone")
+    tests = np.concatenate([on_a_phone_line(x, rng), rng.normal(size=(12, DIM))])
     post = clf.condition_posterior(tests)
+    # relative to the enrollment (whatever channel it sounds like): the enrollment's own clips
+    # read as clean, the telephone clips as telephone
+    assert post[:12, phone].mean() > 0.3 > post[12:, phone].mean()
+    np.testing.assert_allclose(clf.condition_posterior(x)[:, model.names.index("clean")], 1.0)
     best = clf.decision_function(tests).max(axis=1)
     conf = clf.confidence(tests)
     np.testing.assert_allclose(conf, clf.decision_.confidence(best, post))
     accepted = clf.predict(tests) != clf.settings.unknown_label
     np.testing.assert_array_equal(accepted, conf >= clf.confidence_threshold_)
-    # these clips do not sound clean: some are accepted below the clean-channel threshold
+    # the telephone clips: some are accepted below the clean-channel threshold
     assert (accepted & (best < clf.threshold_)).any()
     rows = identify_embeddings(clf, tests)
     assert [r["speaker"] for r in rows] == clf.predict(tests).tolist()
     loaded = OpenSetSpeakerIdentifier.load(clf.save(tmp_path / "m"))
     assert loaded.decision_ == clf.decision_
+    np.testing.assert_allclose(loaded.enrollment_condition_, clf.enrollment_condition_)
     np.testing.assert_array_equal(loaded.predict(tests), clf.predict(tests))
     # the single tail has no posterior to read, and decides by the score threshold
     single = OpenSetSpeakerIdentifier(calibration="tail", random_state=0).fit(x, y, pool=pool)
@@ -209,10 +274,7 @@ def test_the_service_model_decides_as_the_estimator_and_a_pinned_threshold_conve
     ident = identifier_from_files(OpenSetSpeakerIdentifier, fitted.files)
     assert ident.decision_.quality_aware
     tests = np.concatenate(
-        [
-            np.concatenate(list(people.values())) + 1.6 * rng.normal(size=(9, DIM)),
-            rng.normal(size=(9, DIM)),
-        ]
+        [on_a_phone_line(np.concatenate(list(people.values())), rng), rng.normal(size=(9, DIM))]
     ).astype(np.float32)
     rows = model.identify(tests)
     conf = np.array([r["confidence"] for r in rows])

@@ -3,7 +3,9 @@
 The quality-aware decision (``calibration="quality"``, :mod:`speakerrpl.identifier.decision`)
 weighs per-condition stranger tails by this posterior: a clip that sounds like a telephone
 call is judged against how strangers score on telephone calls, not on the clean channel where
-they score highest.
+they score highest. The posterior is taken relative to the enrollment's
+(:func:`mismatch_posterior`): the tails describe a test channel that differs from the
+enrollment's, and a household heard through the channel it enrolled on is judged as clean.
 
 The model shipped for CAM++ (``conditions-campplus.npz`` beside this module) is a multinomial
 logistic regression on the L2-normalised raw embedding over the corpus's ten test conditions
@@ -89,4 +91,37 @@ def shipped_condition_model(frontend: str) -> ConditionModel:
     return ConditionModel.load(path)
 
 
-__all__ = ["SHIPPED", "ConditionModel", "shipped_condition_model"]
+def mismatch_posterior(
+    test: np.ndarray, enrollment: np.ndarray, names: tuple[str, ...]
+) -> np.ndarray:
+    """The share of each degradation a test clip shows beyond what the enrollment showed.
+
+    The per-condition stranger tails were measured for clean enrollment and a degraded test:
+    a mismatch. A household that enrolled through the channel it is heard through (the same
+    far-field microphone, the same phone line) has no such mismatch, and its strangers score
+    as they do on a matched clean channel. So each degraded condition keeps only the
+    posterior ``test_c`` in excess of ``enrollment_c``, the most any enrollment clip showed of
+    it; the rest is read as ``clean`` (the strictest tail). With a clean enrollment the test
+    posterior is nearly unchanged; a clip that sounds like the enrollment is judged as clean.
+
+    Example:
+        >>> names = ("clean", "far", "phone")
+        >>> q = mismatch_posterior(np.array([[0.1, 0.8, 0.1]]), np.array([0.2, 0.7, 0.1]), names)
+        >>> q.round(2).tolist()
+        [[0.9, 0.1, 0.0]]
+    """
+    test = np.asarray(test, dtype=np.float64)
+    enrollment = np.asarray(enrollment, dtype=np.float64)
+    if test.ndim != 2 or enrollment.shape != (test.shape[1],) or len(names) != test.shape[1]:
+        raise InvalidInputError(
+            f"need an (N, {len(names)}) test posterior and a ({len(names)},) enrollment "
+            f"posterior, got {test.shape} and {enrollment.shape}"
+        )
+    out = np.maximum(test - enrollment[None, :], 0.0)
+    clean = names.index("clean")
+    out[:, clean] = 0.0
+    out[:, clean] = 1.0 - out.sum(axis=1)
+    return out
+
+
+__all__ = ["SHIPPED", "ConditionModel", "mismatch_posterior", "shipped_condition_model"]

@@ -14,7 +14,7 @@ import torch
 from speakerrpl.errors import InvalidInputError, NotFittedError
 from speakerrpl.identifier.blend import CosineBlend, cosine_blend_for
 from speakerrpl.identifier.channel import ChannelCompensation, shipped_compensation
-from speakerrpl.identifier.conditions import shipped_condition_model
+from speakerrpl.identifier.conditions import mismatch_posterior, shipped_condition_model
 from speakerrpl.identifier.decision import Decision, calibrate_decision
 from speakerrpl.identifier.fusion import eigenvalue_variance, fuse_scores, select_members
 from speakerrpl.identifier.incremental import (
@@ -203,6 +203,7 @@ class OpenSetSpeakerIdentifier:
             self._train(ts)
             self._set_blend(xp, labels, extra)
         self._calibrate(xp, labels, ts.x_calibration)
+        self._note_enrollment_condition(x)
         self.n_updates_, self.update_mode_ = 0, "cold"
         return self
 
@@ -261,6 +262,7 @@ class OpenSetSpeakerIdentifier:
         saved = dict(self.__dict__)
         try:
             self._warm(xp, labels, classes, ts, steps, copies)
+            self._note_enrollment_condition(x)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)  # a failed update leaves the previous fit intact
@@ -549,12 +551,24 @@ class OpenSetSpeakerIdentifier:
         return self.decision_.confidence(best, self.condition_posterior(X))
 
     def condition_posterior(self, X: np.ndarray) -> np.ndarray | None:
-        """Each row's test-condition posterior (N, C) where the decision is quality-aware
-        (``calibration="quality"``, :mod:`.conditions`), else ``None``."""
+        """Each row's condition posterior (N, C) relative to the enrollment's
+        (:func:`.conditions.mismatch_posterior`) where the decision is quality-aware
+        (``calibration="quality"``), else ``None``."""
         if not self.decision_.quality_aware:
             return None
         model = shipped_condition_model(self.settings.frontend or TAILS_FRONTEND)
-        return model.posterior(check_embeddings(X, self.dim_))
+        test = model.posterior(check_embeddings(X, self.dim_))
+        enrolled = getattr(self, "enrollment_condition_", None)
+        if enrolled is None:  # a model saved before the enrollment's posterior was kept
+            return test
+        return mismatch_posterior(test, enrolled, model.names)
+
+    def _note_enrollment_condition(self, x: np.ndarray) -> None:
+        """Keep the most of each condition any enrollment clip showed (quality-aware only)."""
+        self.__dict__.pop("enrollment_condition_", None)
+        if self.decision_.quality_aware:
+            model = shipped_condition_model(self.settings.frontend or TAILS_FRONTEND)
+            self.enrollment_condition_ = model.posterior(x).max(axis=0)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Speaker names, or ``unknown_label`` where the confidence is below the threshold.

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from speakerrpl.errors import ModelLoadError, ModelMismatchError
@@ -68,6 +69,11 @@ def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
         "confidence_threshold": clf.confidence_threshold_,
         "decision": clf.decision_.to_dict(),
         "blend": clf.blend_.to_dict() if hasattr(clf, "blend_") else None,
+        "enrollment_condition": (
+            [float(v) for v in clf.enrollment_condition_]
+            if hasattr(clf, "enrollment_condition_")
+            else None
+        ),
         "enrollment_copies": bool(getattr(clf, "copies_used_", False)),
         "settings": clf.settings.to_dict(),
         "warm_updates": int(getattr(clf, "n_updates_", 0)),
@@ -185,6 +191,8 @@ def _rebuild(
         )
     if config.get("blend") is not None:
         clf.blend_ = CosineBlend.from_dict(config["blend"])
+    if config.get("enrollment_condition") is not None:  # absent before it was kept
+        clf.enrollment_condition_ = np.asarray(config["enrollment_condition"], dtype=np.float64)
     if not settings.method_spec.trains:
         if "extra.cohort" in tensors:
             clf.cohort_ = tensors.pop("extra.cohort").numpy()
