@@ -10,7 +10,9 @@
    pocketsphinx-testdata, embedded by CAM++, scored against the development voices' cohort
    (``study.development_voices``) and against each other (stranger trials), in units of the
    K = 4 stranger tails of compensated cosine and of compensated AS-norm cosine measured on
-   the development fits (``--tails``, from ``tables.py --json``).
+   the development fits (``--tails``, from ``tables.py --json``). Also the shipped condition
+   model's posterior for each real clip, alone and relative to the other person's enrollment
+   (what the quality-aware decision reads).
 3. With ``--write-fits DIR``: study-format fits of compensated AS-norm cosine for the stored
    ``study.py`` folds of ``/tmp/i12c/devplus`` and ``/tmp/i12c/report`` (``cosine_asn``), next
    to links to their ``softmax_f30_wccn`` fits, so that ``tables.py`` measures its blend with
@@ -49,6 +51,7 @@ from speakerrpl.frontends import get_frontend
 from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
 from speakerrpl.identifier.channel import shipped_compensation
+from speakerrpl.identifier.conditions import mismatch_posterior, shipped_condition_model
 from speakerrpl.identifier.score_norm import asnorm, top_stats
 from speakerrpl.metrics import eer, identification_trials
 from speakerrpl.vectors import l2_normalize
@@ -106,7 +109,7 @@ def real_voice_shift(corpus: Path, tails: dict[str, tuple[float, float]]) -> dic
     if not wavs:
         raise SystemExit("needs pocketsphinx-testdata: run scripts/install_system_deps.sh")
     with torch_threads(1):
-        real = get_frontend("campplus").embed([load_audio(w) for w in wavs])
+        raw_real = get_frontend("campplus").embed([load_audio(w) for w in wavs])
     person = np.asarray([w.parent.name for w in wavs])
     comp = shipped_compensation("campplus")
     demo = EmbeddingSet.load(DEMO / "eval.npz")
@@ -116,7 +119,7 @@ def real_voice_shift(corpus: Path, tails: dict[str, tuple[float, float]]) -> dic
         ["__" not in u for u in demo.utt_ids.tolist()]
     )
     synthetic = l2_normalize(comp.apply(demo.embeddings[report]))
-    real = l2_normalize(comp.apply(real))
+    real = l2_normalize(comp.apply(raw_real))
     out: dict[str, object] = {}
     for name, x in (("synthetic report voices", synthetic), ("real people", real)):
         mu, sd = top_stats(x @ cohort.T, TOP)
@@ -128,7 +131,20 @@ def real_voice_shift(corpus: Path, tails: dict[str, tuple[float, float]]) -> dic
         (mc, sc), (ma, sa) = tails["cosine"], tails["AS-norm"]
         return {"cosine": (raw - mc) / sc, "AS-norm": (normed - ma) / sa}
 
+    condition = shipped_condition_model("campplus")
+    posterior = condition.posterior(raw_real)
+    for name, col in zip(condition.names, posterior.T, strict=True):
+        out[f"real clips: {name} posterior (mean, max)"] = [col.mean(), col.max()]
     people = sorted(set(person.tolist()))
+    relative = [  # each person's clips relative to the other's enrollment, as decided
+        mismatch_posterior(posterior[person == a], posterior[person == b].max(axis=0),
+                           condition.names)[:, condition.names.index("clean")]
+        for a in people for b in people if a != b
+    ]  # fmt: skip
+    out["real clips, relative to the other person's enrollment: clean share (mean, min)"] = [
+        np.concatenate(relative).mean(),
+        np.concatenate(relative).min(),
+    ]
     real_z: dict[str, list[float]] = {"cosine": [], "AS-norm": []}
     for a in people:
         for b in people:

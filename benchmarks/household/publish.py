@@ -158,6 +158,13 @@ QUALITY = {
     "quality-copies-default-pool.json": (
         "enrollment with channel copies, deployment pool", "--copies --pool default",
     ),
+    "quality-enroll-phone.json": (
+        "enrolled on a telephone line (each clip's telephone copy), demo pool",
+        "--enroll-condition phone",
+    ),
+    "quality-enroll-far.json": (
+        "enrolled far-field (each clip's far-field copy), demo pool", "--enroll-condition far",
+    ),
 }  # fmt: skip
 QUALITY_FR = ("clean", "music", "device", "phone", "far", "babble", "short_far")
 
@@ -167,7 +174,8 @@ def quality_section() -> list[str]:
     lines = [
         "## The quality-aware threshold (the default decision)",
         "",
-        "The default reads each clip's stranger share for the channel it sounds like "
+        "The default reads each clip's stranger share for the channel it sounds like, "
+        "relative to what its enrollment sounded like "
         '(`calibration="quality"`; `docs/calibration.md`, "Quality-aware threshold"). '
         "`OpenSetSpeakerIdentifier()` fitted per report fold, both rules from the same fit "
         "(the single tail, the previous default: `decision_.accepts(best)` without a "
@@ -180,7 +188,10 @@ def quality_section() -> list[str]:
     for name, (title, options) in QUALITY.items():
         result = json.loads((STUDY / name).read_text())
         conds = result["conditions"]
-        command = f"PYTHONPATH=src python benchmarks/household/quality_decision.py {options}"
+        command = (
+            f"PYTHONPATH=src python benchmarks/household/quality_decision.py {options} "
+            f"--json {STUDY / name}"
+        ).replace("  ", " ")
         lines += ["", f"### {title}", "", f"`{command.strip()}`", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]  # fmt: skip
         for k, entry in result["K"].items():

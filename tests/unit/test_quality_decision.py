@@ -196,6 +196,25 @@ def test_a_household_enrolled_on_the_line_it_is_heard_on_is_judged_as_clean() ->
     np.testing.assert_allclose(phone_enrolled.confidence(tests), clean_tail, atol=0.01)
 
 
+def test_an_update_keeps_the_new_enrollments_condition() -> None:
+    rng = np.random.default_rng(8)
+    centres = rng.normal(size=(4, DIM))
+    x = np.repeat(centres, 3, axis=0) + 0.4 * rng.normal(size=(12, DIM))
+    y = np.repeat([f"p{i}" for i in range(4)], 3)
+    pool_c = rng.normal(size=(30, DIM))
+    pool = (
+        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
+        np.repeat([f"v{i}" for i in range(30)], 3),
+    )
+    clf = OpenSetSpeakerIdentifier(random_state=0).fit(x[:9], y[:9], pool=pool)
+    model = shipped_condition_model("campplus")
+    np.testing.assert_allclose(clf.enrollment_condition_, model.posterior(x[:9]).max(axis=0))
+    moved = np.concatenate([x[:9], on_a_phone_line(x[9:], rng)])  # the newcomer on a phone
+    clf.update(moved, y, pool=pool)
+    assert clf.update_mode_ == "warm"
+    np.testing.assert_allclose(clf.enrollment_condition_, model.posterior(moved).max(axis=0))
+
+
 def on_a_phone_line(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """New clips of the speakers of ``x`` (unit-length), moved towards what the shipped
     condition model takes for a telephone call."""
