@@ -137,7 +137,7 @@ def real_voice_shift(corpus: Path, tails: dict[str, tuple[float, float]]) -> dic
         out[f"real clips: {name} posterior (mean, max)"] = [col.mean(), col.max()]
     people = sorted(set(person.tolist()))
     relative = [  # each person's clips relative to the other's enrollment, as decided
-        mismatch_posterior(posterior[person == a], posterior[person == b].max(axis=0),
+        mismatch_posterior(posterior[person == a], posterior[person == b],
                            condition.names)[:, condition.names.index("clean")]
         for a in people for b in people if a != b
     ]  # fmt: skip

@@ -138,7 +138,7 @@ class Folds:
 
     def relative(self, tests: list[str], enroll: list[str]) -> np.ndarray:
         """The tests' posterior relative to the fold's enrollment, as the identifier reads it."""
-        return mismatch_posterior(self.post_of(tests), self.post_of(enroll).max(axis=0), CONDS)
+        return mismatch_posterior(self.post_of(tests), self.post_of(enroll), CONDS)
 
 
 def operating(folds: Folds, rule: Callable, far: float) -> np.ndarray:

@@ -4,8 +4,9 @@ The quality-aware decision (``calibration="quality"``, :mod:`speakerrpl.identifi
 weighs per-condition stranger tails by this posterior: a clip that sounds like a telephone
 call is judged against how strangers score on telephone calls, not on the clean channel where
 they score highest. The posterior is taken relative to the enrollment's
-(:func:`mismatch_posterior`): the tails describe a test channel that differs from the
-enrollment's, and a household heard through the channel it enrolled on is judged as clean.
+(:func:`mismatch_posterior`): the tails describe a clean enrollment and a test channel that
+differs from it, so a household heard through the channel it enrolled on, or one whose
+enrollment does not sound clean, is judged by the clean tail.
 
 The model shipped for CAM++ (``conditions-campplus.npz`` beside this module) is a multinomial
 logistic regression on the L2-normalised raw embedding over the corpus's ten test conditions
@@ -94,31 +95,42 @@ def shipped_condition_model(frontend: str) -> ConditionModel:
 def mismatch_posterior(
     test: np.ndarray, enrollment: np.ndarray, names: tuple[str, ...]
 ) -> np.ndarray:
-    """The share of each degradation a test clip shows beyond what the enrollment showed.
+    """What a test clip shows of each degradation beyond its enrollment, as tail weights.
 
-    The per-condition stranger tails were measured for clean enrollment and a degraded test:
-    a mismatch. A household that enrolled through the channel it is heard through (the same
-    far-field microphone, the same phone line) has no such mismatch, and its strangers score
-    as they do on a matched clean channel. So each degraded condition keeps only the
-    posterior ``test_c`` in excess of ``enrollment_c``, the most any enrollment clip showed of
-    it; the rest is read as ``clean`` (the strictest tail). With a clean enrollment the test
-    posterior is nearly unchanged; a clip that sounds like the enrollment is judged as clean.
+    The per-condition stranger tails were measured for a clean enrollment and a degraded
+    test. Two things break that assumption, and each takes weight off the degraded tails
+    (onto ``clean``, the strictest):
+
+    - the enrollment sounding like the test (the same far-field microphone, the same phone
+      line): each degraded condition keeps only the posterior ``test_c`` beyond the most any
+      enrollment clip showed of it;
+    - the enrollment not sounding clean at all (a degraded or an unfamiliar microphone:
+      strangers on another degraded channel then score higher against it than against a
+      clean one): what is left is scaled by the enrollment clips' mean clean posterior.
+
+    Args:
+        test: (N, C) condition posteriors of the test clips.
+        enrollment: (E, C) condition posteriors of the enrollment clips.
+        names: the C condition names (one is ``"clean"``).
 
     Example:
         >>> names = ("clean", "far", "phone")
-        >>> q = mismatch_posterior(np.array([[0.1, 0.8, 0.1]]), np.array([0.2, 0.7, 0.1]), names)
-        >>> q.round(2).tolist()
-        [[0.9, 0.1, 0.0]]
+        >>> enrolled = np.array([[0.8, 0.2, 0.0], [0.6, 0.1, 0.3]])  # max: 0.2 far, 0.3 phone
+        >>> q = mismatch_posterior(np.array([[0.1, 0.8, 0.1]]), enrolled, names)
+        >>> q.round(2).tolist()  # far: (0.8 - 0.2) x 0.7 mean clean
+        [[0.58, 0.42, 0.0]]
     """
     test = np.asarray(test, dtype=np.float64)
     enrollment = np.asarray(enrollment, dtype=np.float64)
-    if test.ndim != 2 or enrollment.shape != (test.shape[1],) or len(names) != test.shape[1]:
+    c = len(names)
+    if test.ndim != 2 or test.shape[1] != c or enrollment.ndim != 2 or enrollment.shape[1] != c:
         raise InvalidInputError(
-            f"need an (N, {len(names)}) test posterior and a ({len(names)},) enrollment "
-            f"posterior, got {test.shape} and {enrollment.shape}"
+            f"need (N, {c}) test and (E, {c}) enrollment condition posteriors, got "
+            f"{test.shape} and {enrollment.shape}"
         )
-    out = np.maximum(test - enrollment[None, :], 0.0)
     clean = names.index("clean")
+    out = np.maximum(test - enrollment.max(axis=0)[None, :], 0.0)
+    out *= enrollment[:, clean].mean()
     out[:, clean] = 0.0
     out[:, clean] = 1.0 - out.sum(axis=1)
     return out

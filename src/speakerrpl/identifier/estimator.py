@@ -564,11 +564,11 @@ class OpenSetSpeakerIdentifier:
         return mismatch_posterior(test, enrolled, model.names)
 
     def _note_enrollment_condition(self, x: np.ndarray) -> None:
-        """Keep the most of each condition any enrollment clip showed (quality-aware only)."""
+        """Keep the enrollment clips' condition posteriors (quality-aware decisions only)."""
         self.__dict__.pop("enrollment_condition_", None)
         if self.decision_.quality_aware:
             model = shipped_condition_model(self.settings.frontend or TAILS_FRONTEND)
-            self.enrollment_condition_ = model.posterior(x).max(axis=0)
+            self.enrollment_condition_ = model.posterior(x)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Speaker names, or ``unknown_label`` where the confidence is below the threshold.

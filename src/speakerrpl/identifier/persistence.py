@@ -70,7 +70,7 @@ def identifier_files(clf: OpenSetSpeakerIdentifier) -> dict[str, bytes]:
         "decision": clf.decision_.to_dict(),
         "blend": clf.blend_.to_dict() if hasattr(clf, "blend_") else None,
         "enrollment_condition": (
-            [float(v) for v in clf.enrollment_condition_]
+            np.asarray(clf.enrollment_condition_, dtype=float).tolist()
             if hasattr(clf, "enrollment_condition_")
             else None
         ),
@@ -192,7 +192,9 @@ def _rebuild(
     if config.get("blend") is not None:
         clf.blend_ = CosineBlend.from_dict(config["blend"])
     if config.get("enrollment_condition") is not None:  # absent before it was kept
-        clf.enrollment_condition_ = np.asarray(config["enrollment_condition"], dtype=np.float64)
+        clf.enrollment_condition_ = np.atleast_2d(
+            np.asarray(config["enrollment_condition"], dtype=np.float64)
+        )
     if not settings.method_spec.trains:
         if "extra.cohort" in tensors:
             clf.cohort_ = tensors.pop("extra.cohort").numpy()

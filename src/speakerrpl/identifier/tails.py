@@ -129,73 +129,74 @@ RAW, COMPENSATED, COPIES = "raw", "compensated", "copies"
 #: but on one condition's strangers, on the same development fits (compensated: the
 #: ``--half devplus`` fits of :data:`COMPENSATED_TAILS`; copies: those of :data:`COPIES_TAILS`),
 #: every mean then raised by the smallest shift with which, on those fits and with the condition
-#: classifier cross-fitted (its posterior taken relative to each fold's enrollment clips, as
-#: the identifier reads it), each fold's worst condition let in no more strangers at 1 %, on
-#: average, than the single tail did (``--criterion fold-worst``):
+#: classifier cross-fitted (its posterior taken relative to each fold's enrollment clips,
+#: ``conditions.mismatch_posterior``, as the identifier reads it), each fold's worst
+#: condition let in no more strangers at 1 %, on average, than the single tail did
+#: (``--criterion fold-worst``):
 #:   condition_tails.py --dev D/devplus --report D/report [--table-set copies]
 CONDITION_TAILS: dict[str, dict[int, dict[str, tuple[float, float]]]] = {
     COMPENSATED: {
         1: {
-            "clean": (0.1187, 1.0008), "device": (0.0634, 0.9111), "codec": (0.0464, 0.8349),
-            "phone": (0.0161, 0.8515), "far": (0.0749, 0.8345), "babble": (0.0704, 0.8969),
-            "noise": (0.1189, 0.9548), "music": (0.0564, 0.9653), "short": (0.1657, 0.8407),
-            "short_far": (-0.0092, 0.7474),
+            "clean": (0.0428, 1.0008), "device": (-0.0124, 0.9111), "codec": (-0.0295, 0.8349),
+            "phone": (-0.0598, 0.8515), "far": (-0.001, 0.8345), "babble": (-0.0054, 0.8969),
+            "noise": (0.043, 0.9548), "music": (-0.0195, 0.9653), "short": (0.0898, 0.8407),
+            "short_far": (-0.085, 0.7474),
         },
         2: {
-            "clean": (0.0831, 0.943), "device": (-0.0583, 0.9032), "codec": (-0.0891, 0.8352),
-            "phone": (0.0089, 0.8323), "far": (-0.0163, 0.8329), "babble": (-0.0644, 0.9104),
-            "noise": (0.0813, 0.8998), "music": (0.0304, 0.9231), "short": (0.0665, 0.853),
-            "short_far": (-0.0821, 0.7699),
+            "clean": (0.0047, 0.943), "device": (-0.1367, 0.9032), "codec": (-0.1676, 0.8352),
+            "phone": (-0.0696, 0.8323), "far": (-0.0948, 0.8329), "babble": (-0.1429, 0.9104),
+            "noise": (0.0028, 0.8998), "music": (-0.0481, 0.9231), "short": (-0.0119, 0.853),
+            "short_far": (-0.1606, 0.7699),
         },
         4: {
-            "clean": (0.0084, 0.9907), "device": (-0.1039, 0.9288), "codec": (-0.1411, 0.8685),
-            "phone": (-0.0431, 0.8362), "far": (-0.1015, 0.8709), "babble": (-0.0817, 0.9355),
-            "noise": (0.0448, 0.932), "music": (-0.0222, 0.9602), "short": (-0.0407, 0.9047),
-            "short_far": (-0.1032, 0.7619),
+            "clean": (-0.0658, 0.9907), "device": (-0.1782, 0.9288), "codec": (-0.2153, 0.8685),
+            "phone": (-0.1173, 0.8362), "far": (-0.1758, 0.8709), "babble": (-0.156, 0.9355),
+            "noise": (-0.0294, 0.932), "music": (-0.0965, 0.9602), "short": (-0.1149, 0.9047),
+            "short_far": (-0.1774, 0.7619),
         },
         8: {
-            "clean": (-0.0257, 0.9928), "device": (-0.0305, 0.9104), "codec": (0.0556, 0.8076),
-            "phone": (0.0397, 0.8169), "far": (0.1084, 0.8335), "babble": (-0.0268, 0.9135),
-            "noise": (0.1165, 0.9062), "music": (-0.0765, 0.9776), "short": (0.0673, 0.8756),
-            "short_far": (0.1601, 0.7197),
+            "clean": (-0.0647, 0.9928), "device": (-0.0695, 0.9104), "codec": (0.0166, 0.8076),
+            "phone": (0.0006, 0.8169), "far": (0.0694, 0.8335), "babble": (-0.0658, 0.9135),
+            "noise": (0.0774, 0.9062), "music": (-0.1156, 0.9776), "short": (0.0283, 0.8756),
+            "short_far": (0.121, 0.7197),
         },
         20: {
-            "clean": (0.0274, 1.0046), "device": (0.1851, 0.896), "codec": (0.3169, 0.7645),
-            "phone": (0.3136, 0.7884), "far": (0.2869, 0.7885), "babble": (0.3059, 0.8771),
-            "noise": (0.2131, 0.9002), "music": (0.1385, 0.9519), "short": (0.1842, 0.8578),
-            "short_far": (0.4304, 0.6569),
+            "clean": (-0.047, 1.0046), "device": (0.1108, 0.896), "codec": (0.2426, 0.7645),
+            "phone": (0.2392, 0.7884), "far": (0.2125, 0.7885), "babble": (0.2316, 0.8771),
+            "noise": (0.1387, 0.9002), "music": (0.0642, 0.9519), "short": (0.1098, 0.8578),
+            "short_far": (0.356, 0.6569),
         },
     },
     COPIES: {
         1: {
-            "clean": (0.0972, 0.9657), "device": (0.0366, 0.9954), "codec": (0.125, 0.9003),
-            "phone": (0.0712, 0.9997), "far": (0.0764, 0.863), "babble": (0.0532, 0.8854),
-            "noise": (0.165, 0.9204), "music": (0.0328, 0.9399), "short": (0.132, 0.8191),
-            "short_far": (-0.1498, 0.8324),
+            "clean": (0.0837, 0.9657), "device": (0.0231, 0.9954), "codec": (0.1115, 0.9003),
+            "phone": (0.0577, 0.9997), "far": (0.0629, 0.863), "babble": (0.0397, 0.8854),
+            "noise": (0.1515, 0.9204), "music": (0.0193, 0.9399), "short": (0.1185, 0.8191),
+            "short_far": (-0.1633, 0.8324),
         },
         2: {
-            "clean": (0.0354, 0.932), "device": (-0.0175, 0.9325), "codec": (-0.0688, 0.9278),
-            "phone": (0.021, 0.9563), "far": (-0.0094, 0.8555), "babble": (-0.0814, 0.9153),
-            "noise": (0.0603, 0.9179), "music": (0.0161, 0.9054), "short": (0.0308, 0.8413),
-            "short_far": (-0.1332, 0.8064),
+            "clean": (0.0199, 0.932), "device": (-0.0331, 0.9325), "codec": (-0.0844, 0.9278),
+            "phone": (0.0054, 0.9563), "far": (-0.0249, 0.8555), "babble": (-0.097, 0.9153),
+            "noise": (0.0447, 0.9179), "music": (0.0006, 0.9054), "short": (0.0152, 0.8413),
+            "short_far": (-0.1488, 0.8064),
         },
         4: {
-            "clean": (-0.0065, 0.9816), "device": (-0.1005, 1.0023), "codec": (-0.0594, 0.9282),
-            "phone": (0.0252, 0.9386), "far": (-0.0995, 0.903), "babble": (-0.1092, 0.956),
-            "noise": (0.0728, 0.9387), "music": (-0.015, 0.9469), "short": (-0.0816, 0.9133),
-            "short_far": (-0.1811, 0.8134),
+            "clean": (-0.0303, 0.9816), "device": (-0.1242, 1.0023), "codec": (-0.0832, 0.9282),
+            "phone": (0.0014, 0.9386), "far": (-0.1232, 0.903), "babble": (-0.1329, 0.956),
+            "noise": (0.049, 0.9387), "music": (-0.0388, 0.9469), "short": (-0.1054, 0.9133),
+            "short_far": (-0.2049, 0.8134),
         },
         8: {
-            "clean": (0.0229, 0.971), "device": (0.0085, 0.918), "codec": (0.0654, 0.8375),
-            "phone": (0.1157, 0.8413), "far": (0.1008, 0.8438), "babble": (0.0425, 0.8914),
-            "noise": (0.1374, 0.8974), "music": (-0.0289, 0.9547), "short": (0.085, 0.8572),
-            "short_far": (0.1435, 0.7332),
+            "clean": (-0.006, 0.971), "device": (-0.0204, 0.918), "codec": (0.0365, 0.8375),
+            "phone": (0.0868, 0.8413), "far": (0.0719, 0.8438), "babble": (0.0135, 0.8914),
+            "noise": (0.1085, 0.8974), "music": (-0.0578, 0.9547), "short": (0.0561, 0.8572),
+            "short_far": (0.1146, 0.7332),
         },
         20: {
-            "clean": (0.0197, 0.9933), "device": (0.1756, 0.8995), "codec": (0.3103, 0.7783),
-            "phone": (0.2794, 0.8079), "far": (0.2587, 0.7946), "babble": (0.2716, 0.8802),
-            "noise": (0.1881, 0.9018), "music": (0.1045, 0.9449), "short": (0.1725, 0.8514),
-            "short_far": (0.376, 0.6689),
+            "clean": (-0.0198, 0.9933), "device": (0.1361, 0.8995), "codec": (0.2708, 0.7783),
+            "phone": (0.2399, 0.8079), "far": (0.2192, 0.7946), "babble": (0.2321, 0.8802),
+            "noise": (0.1486, 0.9018), "music": (0.065, 0.9449), "short": (0.1331, 0.8514),
+            "short_far": (0.3365, 0.6689),
         },
     },
 }  # fmt: skip
