@@ -158,13 +158,12 @@ QUALITY = {
     "quality-copies-default-pool.json": (
         "enrollment with channel copies, deployment pool", "--copies --pool default",
     ),
-    "quality-enroll-phone.json": (
-        "enrolled on a telephone line (each clip's telephone copy), demo pool",
-        "--enroll-condition phone",
-    ),
-    "quality-enroll-far.json": (
-        "enrolled far-field (each clip's far-field copy), demo pool", "--enroll-condition far",
-    ),
+    **{  # households heard on the channel they enrolled on
+        f"quality-enroll-{c}.json": (
+            f"enrolled on each clip's {c} copy, demo pool", f"--enroll-condition {c}"
+        )
+        for c in ("phone", "far", "device", "codec", "noise", "music")
+    },
 }  # fmt: skip
 QUALITY_FR = ("clean", "music", "device", "phone", "far", "babble", "short_far")
 
