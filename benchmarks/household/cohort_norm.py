@@ -54,15 +54,10 @@ from speakerrpl.identifier.channel import shipped_compensation
 from speakerrpl.identifier.conditions import mismatch_posterior, shipped_condition_model
 from speakerrpl.identifier.score_norm import asnorm, top_stats
 from speakerrpl.metrics import eer, identification_trials
-from speakerrpl.vectors import l2_normalize
+from speakerrpl.vectors import centroids, l2_normalize
 
 PS_DATA = Path("/usr/share/pocketsphinx/test/data")
 TOP = 20
-
-
-def voice_centroids(x: np.ndarray, speakers: np.ndarray) -> tuple[list[str], np.ndarray]:
-    names = sorted(set(speakers.tolist()))
-    return names, l2_normalize(np.stack([x[speakers == n].mean(axis=0) for n in names]))
 
 
 def household_eers(corpus: Path, k: int) -> dict[str, dict[str, list[float]]]:
@@ -76,7 +71,7 @@ def household_eers(corpus: Path, k: int) -> dict[str, dict[str, list[float]]]:
     out: dict[str, dict[str, list[float]]] = {}
     for space, prep in spaces.items():
         x = prep(emb.embeddings)
-        voices, cohort_all = voice_centroids(x[clean], emb.speakers[clean])
+        voices, cohort_all = centroids(x[clean], emb.speakers[clean].tolist())
         family = np.asarray([source_voice(v) for v in voices])
         for fold in proto.folds:
             targets = list(fold.targets)
@@ -114,7 +109,7 @@ def real_voice_shift(corpus: Path, tails: dict[str, tuple[float, float]]) -> dic
     comp = shipped_compensation("campplus")
     demo = EmbeddingSet.load(DEMO / "eval.npz")
     dev = development_voices(demo, EmbeddingSet.load(corpus / "eval.npz"))
-    cohort = voice_centroids(l2_normalize(comp.apply(dev.embeddings)), dev.speakers)[1]
+    cohort = centroids(comp.apply(dev.embeddings), dev.speakers.tolist())[1]
     report = ~np.isin(demo.speakers, dev.speakers) & np.asarray(
         ["__" not in u for u in demo.utt_ids.tolist()]
     )
@@ -153,7 +148,7 @@ def real_voice_shift(corpus: Path, tails: dict[str, tuple[float, float]]) -> dic
                 for key, v in z(real[person == a] @ cent.T, real[person == a], cent).items():
                     real_z[key] += v.ravel().tolist()
     spk = demo.speakers[report]
-    names, cents = voice_centroids(synthetic, spk)
+    names, cents = centroids(synthetic, spk.tolist())
     other = spk[:, None] != np.asarray(names)[None]
     syn_z = {key: v[other] for key, v in z(synthetic @ cents.T, synthetic, cents).items()}
     for key in ("cosine", "AS-norm"):

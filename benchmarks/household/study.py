@@ -27,6 +27,7 @@ import numpy as np
 from speakerrpl.data.condition_ids import CONDITIONS as CORPUS_CONDITIONS
 from speakerrpl.data.protocols import Protocol, make_corpus_protocol
 from speakerrpl.embeddings import EmbeddingSet
+from speakerrpl.evaluation.units import uses_cohort
 from speakerrpl.frontends import get_frontend
 from speakerrpl.frontends.base import torch_threads
 from speakerrpl.identifier import OpenSetSpeakerIdentifier
@@ -226,7 +227,7 @@ def fit_one(
             y_fit = np.concatenate([ye, copies.speakers[rows]])
     start = time.perf_counter()
     est = OpenSetSpeakerIdentifier(**params, random_state=fold_seed)
-    if inputs.get("cohort") is not None and params.get("score_norm") == "asnorm":
+    if inputs.get("cohort") is not None and uses_cohort(params):
         extra["cohort"] = (inputs["cohort"].embeddings, inputs["cohort"].speakers)
     est.fit(x_fit, y_fit, pool=(pool.embeddings, pool.speakers), **extra)
     fit_s = time.perf_counter() - start

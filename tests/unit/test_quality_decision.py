@@ -177,14 +177,7 @@ def test_a_household_enrolled_on_the_line_it_is_heard_on_is_judged_as_clean() ->
     """The per-condition tails are for a channel that differs from the enrollment's: a
     household that enrolled on a telephone line and is heard on it gets the clean tail."""
     rng = np.random.default_rng(6)
-    centres = rng.normal(size=(3, DIM))
-    x = np.repeat(centres, 3, axis=0) + 0.4 * rng.normal(size=(9, DIM))
-    y = np.repeat(["a", "b", "c"], 3)
-    pool_c = rng.normal(size=(30, DIM))
-    pool = (
-        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
-        np.repeat([f"v{i}" for i in range(30)], 3),
-    )
+    x, y, pool = household(rng, 3)
     tests = on_a_phone_line(x, rng)
     clean_enrolled = OpenSetSpeakerIdentifier(random_state=0).fit(in_a_quiet_room(x), y, pool=pool)
     phone_enrolled = OpenSetSpeakerIdentifier(random_state=0).fit(on_a_phone_line(x, rng), y,
@@ -201,14 +194,7 @@ def test_a_household_enrolled_on_the_line_it_is_heard_on_is_judged_as_clean() ->
 
 def test_an_update_keeps_the_new_enrollments_condition() -> None:
     rng = np.random.default_rng(8)
-    centres = rng.normal(size=(4, DIM))
-    x = np.repeat(centres, 3, axis=0) + 0.4 * rng.normal(size=(12, DIM))
-    y = np.repeat([f"p{i}" for i in range(4)], 3)
-    pool_c = rng.normal(size=(30, DIM))
-    pool = (
-        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
-        np.repeat([f"v{i}" for i in range(30)], 3),
-    )
+    x, y, pool = household(rng, 4)
     clf = OpenSetSpeakerIdentifier(random_state=0).fit(x[:9], y[:9], pool=pool)
     model = shipped_condition_model("campplus")
     np.testing.assert_allclose(clf.enrollment_condition_, model.posterior(x[:9]), atol=1e-6)
@@ -216,6 +202,19 @@ def test_an_update_keeps_the_new_enrollments_condition() -> None:
     clf.update(moved, y, pool=pool)
     assert clf.update_mode_ == "warm"
     np.testing.assert_allclose(clf.enrollment_condition_, model.posterior(moved), atol=1e-6)
+
+
+def household(rng: np.random.Generator, n_people: int) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """``n_people`` voices with 3 clips each (``p0``, ``p1``, ...) and a pool of 30 voices x 3."""
+    centres = rng.normal(size=(n_people, DIM))
+    x = np.repeat(centres, 3, axis=0) + 0.4 * rng.normal(size=(3 * n_people, DIM))
+    y = np.repeat([f"p{i}" for i in range(n_people)], 3)
+    pool_c = rng.normal(size=(30, DIM))
+    pool = (
+        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
+        np.repeat([f"v{i}" for i in range(30)], 3),
+    )
+    return x, y, pool
 
 
 def _towards(x: np.ndarray, condition: str, amount: float) -> np.ndarray:
@@ -239,14 +238,7 @@ def on_a_phone_line(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def test_an_identifier_fitted_with_quality_calibration_decides_by_it(tmp_path) -> None:
     rng = np.random.default_rng(3)
-    centres = rng.normal(size=(4, DIM))
-    x = np.repeat(centres, 3, axis=0) + 0.4 * rng.normal(size=(12, DIM))
-    y = np.repeat([f"p{i}" for i in range(4)], 3)
-    pool_c = rng.normal(size=(30, DIM))
-    pool = (
-        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
-        np.repeat([f"v{i}" for i in range(30)], 3),
-    )
+    x, y, pool = household(rng, 4)
     x = in_a_quiet_room(x)
     clf = OpenSetSpeakerIdentifier(calibration="quality", random_state=0).fit(x, y, pool=pool)
     assert clf.decision_.quality_aware and clf.table_set == COMPENSATED
@@ -292,14 +284,8 @@ def test_the_service_model_decides_as_the_estimator_and_a_pinned_threshold_conve
     from speakerrpl.service.records import Snapshot
 
     rng = np.random.default_rng(5)
-    centres = rng.normal(size=(3, DIM))
-    people = {f"p{i}": in_a_quiet_room(centres[i] + 0.4 * rng.normal(size=(3, DIM)))
-              for i in range(3)}  # fmt: skip
-    pool_c = rng.normal(size=(30, DIM))
-    pool = (
-        np.repeat(pool_c, 3, axis=0) + 0.4 * rng.normal(size=(90, DIM)),
-        np.repeat([f"v{i}" for i in range(30)], 3),
-    )
+    x, y, pool = household(rng, 3)  # three people, three clips each
+    people = {name: in_a_quiet_room(x[y == name]) for name in dict.fromkeys(y)}
     snap = Snapshot(1, None, people)
     fitted = fit_model(snap, params={"random_state": 0}, pool=pool)
     record = ModelRecord(1, 1, fitted.kind, fitted.classes, fitted.info, fitted.files)

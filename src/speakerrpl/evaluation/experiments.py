@@ -45,6 +45,7 @@ from speakerrpl.evaluation.units import (
     load_inputs,
     load_unit,
     save_unit,
+    uses_cohort,
 )
 from speakerrpl.identifier.settings import IdentifierSettings, default_selection_r
 from speakerrpl.identifier.tails import measured_data_fingerprint
@@ -289,8 +290,8 @@ def _run_units(
 def _unit_fingerprint(
     unit: Unit, fold: int, inputs: EvalInputs, config: EvalConfig, measured: str
 ) -> str:
-    uses_cohort = unit.params.get("score_norm") == "asnorm"
-    hashes = {k: v for k, v in inputs.hashes.items() if k != "cohort" or uses_cohort}
+    normed = uses_cohort(unit.params)
+    hashes = {k: v for k, v in inputs.hashes.items() if k != "cohort" or normed}
     return fingerprint(
         {
             "unit": asdict(unit),

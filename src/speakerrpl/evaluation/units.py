@@ -143,12 +143,17 @@ def load_inputs(
     return inputs
 
 
+def uses_cohort(params: Mapping[str, Any]) -> bool:
+    """Whether identifier settings ``params`` normalise scores against a cohort (AS-norm)."""
+    return params.get("score_norm") == "asnorm"
+
+
 def _protocol_speakers(protocol: Any, utterances: Mapping[str, str]) -> set[str]:
     """Every speaker a protocol enrolls or tests."""
     out: set[str] = set()
     for fold in protocol.folds:
         out |= set(fold.targets)
-        out |= {utterances[u] for u in [*fold.test_known, *fold.test_unknown] if u in utterances}
+        out |= {utterances[u] for u in [*fold.test_known, *fold.test_unknown]}
     return out
 
 
@@ -233,7 +238,7 @@ def fit_and_score(
     params = {**extra_params, **unit.params, "random_state": seed}
     params.setdefault("frontend", inputs.embeddings.frontend)
     cohort = None
-    if inputs.cohort is not None and params.get("score_norm") == "asnorm":
+    if inputs.cohort is not None and uses_cohort(params):
         cohort = (inputs.cohort.embeddings, inputs.cohort.speakers.tolist())
     start = time.perf_counter()
     est = OpenSetSpeakerIdentifier(**params).fit(x_enroll, y_enroll, pool=pool, cohort=cohort)

@@ -79,10 +79,15 @@ def check_pool(
             "the pool needs voice labels (class extension picks voices, not utterances): "
             "pass pool=(X_pool, y_pool) or pool_labels="
         )
-    lab = np.asarray([str(v) for v in pool_labels])
+    return arr, _voice_labels(arr, pool_labels, "pool")
+
+
+def _voice_labels(arr: np.ndarray, labels: Sequence[object], name: str) -> np.ndarray:
+    """One voice label (str) per row of the checked embeddings ``arr`` of ``name``."""
+    lab = np.asarray([str(v) for v in labels])
     if lab.shape[0] != arr.shape[0]:
-        raise InvalidInputError(f"pool has {arr.shape[0]} embeddings but {lab.shape[0]} labels")
-    return arr, lab
+        raise InvalidInputError(f"{name} has {arr.shape[0]} embeddings but {lab.shape[0]} labels")
+    return lab
 
 
 def check_cohort(cohort: object, dim: int, score_norm: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -96,9 +101,7 @@ def check_cohort(cohort: object, dim: int, score_norm: str) -> tuple[np.ndarray,
     if not (isinstance(cohort, tuple) and len(cohort) == 2):
         raise InvalidInputError("cohort must be a pair (X_cohort, y_cohort)")
     arr = check_embeddings(cohort[0], dim, name="cohort")
-    lab = np.asarray([str(v) for v in cohort[1]])
-    if lab.shape[0] != arr.shape[0]:
-        raise InvalidInputError(f"cohort has {arr.shape[0]} embeddings but {lab.shape[0]} labels")
+    lab = _voice_labels(arr, cohort[1], "cohort")
     if len(set(lab.tolist())) < 2:
         raise InvalidInputError("the cohort needs at least 2 voices (labels)")
     return arr, lab
