@@ -191,8 +191,7 @@ class OpenSetSpeakerIdentifier:
             if s.score_norm != "none":
                 cohort_centroids = ts.cohort
                 if cohort_xy is not None:
-                    prepared = self._prep(cohort_xy[0])
-                    cohort_centroids = centroids(prepared, cohort_xy[1].tolist())[1]
+                    cohort_centroids = _centroids(self._prep(cohort_xy[0]), cohort_xy[1], None)
                 if cohort_centroids is None:
                     raise InvalidInputError(
                         f"score_norm={s.score_norm!r} needs a cohort: pass pool= or cohort="
